@@ -1,0 +1,55 @@
+/**
+ * What the session asks an auth source, and what it gets back. auth_http is one
+ * source; the passthrough backend and the user table are others.
+ */
+import type { Protocol } from "../config/model.ts";
+import type { Credentials } from "../protocols/types.ts";
+
+export interface ProxyProtocolInfo {
+  addr: string;
+  port: number;
+  serverAddr: string;
+  serverPort: number;
+}
+
+/** TLS facts of the client connection, for the Auth-SSL-* headers. */
+export interface ClientTlsInfo {
+  protocol: string;
+  cipher: string;
+  /** Present when ssl_verify_client is not off: SUCCESS, FAILED:<reason> or NONE. */
+  verify?: string;
+  subject?: string;
+  issuer?: string;
+  serial?: string;
+  fingerprint?: string;
+  /** PEM, sent only with auth_http_pass_client_cert on. */
+  certPem?: string;
+  /** SNI name the client asked for. */
+  serverName?: string;
+}
+
+export interface AuthRequest {
+  protocol: Protocol;
+  credentials: Credentials;
+  /** Auth-Login-Attempt, 1-based. */
+  attempt: number;
+  /** Client-IP (after realip); "unix:" + path for UNIX-socket clients. */
+  clientIp: string;
+  /** SMTP only: Client-Host. */
+  clientHost?: string;
+  proxyProtocol?: ProxyProtocolInfo;
+  tls?: ClientTlsInfo;
+}
+
+export type AuthResult =
+  /** Connect to this backend; user/pass override the client's when set. */
+  | { type: "ok"; server: string; port: number; user?: string; pass?: string }
+  /** Refused: reply with `text` (SMTP: prefixed by errorCode), after `wait` seconds when > 0, then continue; else close. */
+  | { type: "error"; text: string; wait: number; errorCode?: string }
+  /** The auth source failed (down, timeout, malformed answer): internal error line, close. `reason` is for the log. */
+  | { type: "internal"; reason: string };
+
+export interface AuthSource {
+  authenticate(request: AuthRequest): Promise<AuthResult>;
+  close(): void;
+}

@@ -1,0 +1,212 @@
+/**
+ * The one typed configuration model. The nginx-format parser and the TOML loader
+ * both produce a `Config`; everything else in mailproxy reads only this.
+ *
+ * Units: every time value is in milliseconds, every size in bytes.
+ * Settings keys are the directive names, so directives.md is also the reference
+ * for this model and for the TOML spelling.
+ */
+
+export type Protocol = "imap" | "pop3" | "smtp";
+
+export const LOG_LEVELS = ["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Where a directive or block came from, for error messages ("in FILE:LINE"). */
+export interface Source {
+  file: string;
+  line: number;
+}
+
+/** `error_log FILE|stderr [LEVEL] [json]`. */
+export interface LogTarget {
+  /** "stderr", a file path, or an nginx target such as "syslog:server=..." kept verbatim. */
+  path: string;
+  level: LogLevel;
+  json: boolean;
+}
+
+export interface KeepaliveSpec {
+  /** `on`/`off`; undefined when only the idle:intvl:cnt triple was given. */
+  enabled?: boolean;
+  /** Seconds; undefined = system default. */
+  idle?: number;
+  intvl?: number;
+  cnt?: number;
+}
+
+/** One `listen` entry. A host name or a port range expands to several entries at startup. */
+export interface ListenSpec {
+  /** The address as written ("143", "*:143", "[::1]:993", "unix:/run/m.sock", "mail.local:25"). */
+  address: string;
+  /** "unix" for `unix:` sockets. */
+  kind: "tcp" | "unix";
+  /** "*" for the IPv4 wildcard, "::" for the IPv6 wildcard, an IP literal or a host name. */
+  host: string;
+  /** First port (0 for unix sockets). */
+  port: number;
+  /** Last port of a range; equal to `port` when there is no range. */
+  portEnd: number;
+  /** Path for unix sockets. */
+  path?: string;
+  ssl: boolean;
+  proxy_protocol: boolean;
+  backlog?: number;
+  rcvbuf?: number;
+  sndbuf?: number;
+  bind: boolean;
+  /** Only meaningful for IPv6 wildcards; nginx's default is on. */
+  ipv6only: boolean;
+  multipath: boolean;
+  so_keepalive?: KeepaliveSpec;
+  /** Beyond nginx: the default server of an address shared by several server_names (SNI). */
+  default_server: boolean;
+  source: Source;
+}
+
+/** Parsed `auth_http` URL. */
+export type AuthHttpUrl =
+  | { kind: "tcp"; url: string; host: string; port: number; uri: string }
+  | { kind: "unix"; url: string; path: string; uri: string };
+
+export interface ResolverSpec {
+  /** Name servers as written, host[:port] or [v6]:port. */
+  addresses: string[];
+  /** Seconds; overrides answer TTLs. */
+  valid?: number;
+  ipv4: boolean;
+  ipv6: boolean;
+}
+
+export type StartTls = "off" | "on" | "only";
+export type ProxyProtocolOut = "off" | "on" | "v2";
+export type VerifyClient = "off" | "on" | "optional" | "optional_no_ca";
+
+export interface SessionCacheSpec {
+  /** "off", "none", or the builtin/shared combination. */
+  mode: "off" | "none" | "cache";
+  /** Number of sessions of a builtin cache, when given. */
+  builtin?: number;
+  shared?: { name: string; size: number };
+}
+
+/** Methods as written in `*_auth` (lower case). */
+export type AuthMethodName = "plain" | "login" | "apop" | "cram-md5" | "external" | "none" | "xoauth2" | "oauthbearer";
+
+/**
+ * Every directive allowed in `mail {}` and `server {}`. Absent key = not set at that level.
+ * List directives hold the whole list of that level (no merging across levels).
+ */
+export interface Settings {
+  // core
+  server_name: string;
+  timeout: number;
+  max_errors: number;
+  /** null = `resolver off`. */
+  resolver: ResolverSpec | null;
+  resolver_timeout: number;
+  error_log: LogTarget[];
+  // auth_http
+  auth_http: AuthHttpUrl;
+  auth_http_header: Array<[string, string]>;
+  auth_http_pass_client_cert: boolean;
+  auth_http_timeout: number;
+  // proxy
+  proxy_buffer: number;
+  proxy_pass_error_message: boolean;
+  proxy_protocol: ProxyProtocolOut;
+  proxy_smtp_auth: boolean;
+  proxy_timeout: number;
+  xclient: boolean;
+  /** Undocumented nginx directive: accepted, no effect. */
+  proxy: boolean;
+  // realip
+  set_real_ip_from: string[];
+  // ssl
+  starttls: StartTls;
+  ssl_certificate: string[];
+  ssl_certificate_key: string[];
+  ssl_password_file: string;
+  ssl_certificate_compression: boolean;
+  ssl_ciphers: string;
+  ssl_prefer_server_ciphers: boolean;
+  ssl_protocols: string[];
+  ssl_dhparam: string;
+  ssl_ecdh_curve: string;
+  ssl_session_cache: SessionCacheSpec;
+  ssl_session_timeout: number;
+  ssl_session_tickets: boolean;
+  ssl_session_ticket_key: string[];
+  ssl_verify_client: VerifyClient;
+  ssl_verify_depth: number;
+  ssl_client_certificate: string;
+  ssl_trusted_certificate: string;
+  ssl_crl: string;
+  ssl_conf_command: Array<[string, string]>;
+  // imap
+  imap_auth: AuthMethodName[];
+  imap_capabilities: string[];
+  imap_client_buffer: number;
+  // pop3
+  pop3_auth: AuthMethodName[];
+  pop3_capabilities: string[];
+  // smtp
+  smtp_auth: AuthMethodName[];
+  smtp_capabilities: string[];
+  smtp_client_buffer: number;
+  smtp_greeting_delay: number;
+  // beyond nginx
+  /** `proxy_pass HOST:PORT`: passthrough backend (server level only). */
+  proxy_pass: string;
+}
+
+export interface ServerBlock {
+  source: Source;
+  listen: ListenSpec[];
+  /** Explicit `protocol`, or the one guessed from the first well-known listen port. */
+  protocol?: Protocol;
+  settings: Partial<Settings>;
+}
+
+export interface MailBlock {
+  source: Source;
+  settings: Partial<Settings>;
+  servers: ServerBlock[];
+}
+
+/** The top level of the file (main context) plus the mail block. */
+export interface Config {
+  /** The main configuration file, absolute. */
+  file: string;
+  /** `-p PREFIX` or the main file's folder. */
+  prefix: string;
+  worker_processes: number | "auto";
+  error_log: LogTarget[];
+  pid?: string;
+  daemon: boolean;
+  worker_connections: number;
+  worker_rlimit_nofile?: number;
+  worker_shutdown_timeout?: number;
+  user?: { user: string; group?: string };
+  mail?: MailBlock;
+}
+
+/** Directives with no built-in default: optional even after inheritance. */
+export type SettingWithoutDefault =
+  | "auth_http"
+  | "proxy_pass"
+  | "ssl_password_file"
+  | "ssl_dhparam"
+  | "ssl_client_certificate"
+  | "ssl_trusted_certificate"
+  | "ssl_crl";
+
+/** A server with inheritance and defaults applied: what the runtime uses. */
+export type EffectiveServer =
+  & Omit<Settings, SettingWithoutDefault>
+  & Partial<Pick<Settings, SettingWithoutDefault>>
+  & {
+    protocol: Protocol;
+    listen: ListenSpec[];
+    source: Source;
+  };

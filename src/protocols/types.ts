@@ -1,0 +1,120 @@
+/**
+ * The contract between the protocol state machines and the socket layer.
+ *
+ * A state machine never touches a socket: it is fed client bytes and returns
+ * actions. All protocol text is a "binary string" (latin1: one char = one byte),
+ * so user names and passwords travel byte-exact and the auth_http escaping can
+ * work byte-wise. The socket layer decodes and encodes with "latin1".
+ */
+import type { Protocol } from "../config/model.ts";
+
+export type AuthMethod = "plain" | "apop" | "cram-md5" | "external" | "none" | "xoauth2" | "oauthbearer";
+
+/** What the client proved; becomes an auth_http request. */
+export interface Credentials {
+  method: AuthMethod;
+  /** Binary string; empty for `none`. */
+  user: string;
+  /** Password, APOP/CRAM-MD5 digest or OAuth token; empty for `none` and `external`. */
+  pass: string;
+  /** The session salt for `apop` and `cram-md5`. */
+  salt?: string;
+  /** Only for SMTP `none`: Auth-SMTP-Helo/From/To. */
+  smtp?: { helo: string; from: string; to: string };
+}
+
+/**
+ * What the backend login needs to know about the client's dialogue beyond the
+ * credentials (IMAP tag, SMTP HELO/EHLO and the stored MAIL/RCPT lines).
+ */
+export interface LoginContext {
+  /** IMAP: the tag of the authenticating command, with its trailing space ("a1 "). */
+  imapTag?: string;
+  /** SMTP: the client's last HELO/EHLO argument ("" when none). */
+  smtpHelo?: string;
+  /** SMTP: true once the client used EHLO. */
+  smtpEsmtp?: boolean;
+  /** SMTP `none`: the stored MAIL and RCPT command texts. */
+  smtpMail?: string;
+  smtpRcpt?: string;
+}
+
+export type Action =
+  /** Write these bytes (binary string) to the client. */
+  | { type: "send"; data: string }
+  /** Close the connection once everything before it has been written. */
+  | { type: "close"; reason: CloseReason }
+  /**
+   * Ask the auth service. The machine stops consuming input until the session
+   * calls `authFailed()` or hands the connection to the backend.
+   */
+  | { type: "auth"; credentials: Credentials; context: LoginContext }
+  /** Upgrade to TLS now. Bytes already buffered after the command were discarded by the machine. */
+  | { type: "starttls" };
+
+export type CloseReason =
+  | "quit" // LOGOUT / QUIT
+  | "too-many-errors" // max_errors reached (log: client sent too many invalid commands)
+  | "too-long" // command buffer overflow (log: client sent too long command)
+  | "unknown-literal" // IMAP invalid line ending in {N+}
+  | "auth-failed" // auth error without Auth-Wait
+  | "pipelining" // SMTP talked before the greeting
+  | "internal-error";
+
+/** The per-protocol lines the session layer sends on its own initiative. */
+export interface ProtocolLines {
+  /** `* BAD internal server error`, `-ERR internal server error`, `451 4.3.2 Internal server error` (with CRLF). */
+  internalError: string;
+  /** Invalid client certificate after a handshake. */
+  certError: string;
+  /** `ssl_verify_client on` and no certificate. */
+  certRequired: string;
+  /** Graceful shutdown goodbye. */
+  shutdown: string;
+}
+
+/** One client's pre-authentication dialogue. */
+export interface PreauthMachine {
+  readonly protocol: Protocol;
+  /**
+   * Start the dialogue: the greeting (SMTP: the caller handles smtp_greeting_delay
+   * and calls this when the greeting is due).
+   */
+  greeting(): Action[];
+  /**
+   * Feed client bytes (may be any fragment: half a line, several lines). Returns
+   * the actions for every complete command, in order; stops after an `auth`,
+   * `starttls` or `close` action and keeps the rest buffered. Call with "" to
+   * resume processing buffered input.
+   */
+  feed(bytes: string): Action[];
+  /**
+   * The auth service refused. `text` is the Auth-Status value, `errorCode` the
+   * SMTP Auth-Error-Code. Returns the error reply; the machine is back in its
+   * initial state. The caller closes afterwards unless Auth-Wait was given.
+   */
+  authFailed(text: string, errorCode?: string): Action[];
+  /** The TLS handshake after `starttls` completed (or the listener is implicit TLS). */
+  tlsStarted(): void;
+  /** Bytes the client sent after the authenticating command; forwarded to the backend by the relay. */
+  takePending(): string;
+  /** Protocol lines for the session layer. */
+  readonly lines: ProtocolLines;
+}
+
+/**
+ * Backend login dialogue (protocols.md §6), apart from socket I/O. The caller
+ * frames backend replies (see upstream/reply_framer.ts) and feeds whole replies.
+ */
+export interface BackendLogin {
+  /** Feed one complete backend reply (all its lines, CRLF included). */
+  onReply(reply: string): BackendStep;
+}
+
+export type BackendStep =
+  /** Write this to the backend and wait for the next reply. */
+  | { type: "send"; data: string }
+  /** Login done: send `toClient` to the client, then relay. */
+  | { type: "done"; toClient: string }
+  /** The reply did not match; `reply` is the backend's whole reply (for proxy_pass_error_message). */
+  | { type: "fail"; reply: string; reason: string };
