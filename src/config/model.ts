@@ -111,6 +111,11 @@ export interface Settings {
   auth_http_header: Array<[string, string]>;
   auth_http_pass_client_cert: boolean;
   auth_http_timeout: number;
+  /**
+   * Beyond nginx: idle keep-alive connections kept per auth service (HTTP/1.1).
+   * 0 = nginx's behaviour exactly (HTTP/1.0, one connection per request).
+   */
+  auth_http_keepalive: number;
   // proxy
   proxy_buffer: number;
   proxy_pass_error_message: boolean;
