@@ -1,0 +1,236 @@
+/**
+ * The command line: citty subcommands (serve, check, config, version) and, with
+ * no subcommand, nginx's own flags so `mailproxy -c FILE` runs like `nginx -c FILE`.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import tls from "node:tls";
+import { defineCommand, runMain } from "citty";
+import type { Config } from "../config/model.ts";
+import { effectiveServers, loadConfig, loadConfigText } from "../config/load.ts";
+import { toNginx } from "../config/write_nginx.ts";
+import { toToml } from "../config/write_toml.ts";
+import { serverTlsOptions, serverUsesTls } from "../tls/context.ts";
+import { runServer } from "./run.ts";
+import { NGINX_USAGE, parseNginxFlags } from "./nginx_flags.ts";
+import { adhocConfigText, adhocServerBlock, type AdhocFlags, hasServerFlags } from "./adhoc.ts";
+import { runtimeName, VERSION } from "../version.ts";
+
+export const DEFAULT_CONFIG = "/etc/mailproxy/mailproxy.conf";
+const SUBCOMMANDS = new Set(["serve", "check", "config", "version", "--help", "help"]);
+
+function say(line: string): void {
+  process.stderr.write(`mailproxy: ${line}\n`);
+}
+
+interface LoadOptions {
+  file?: string;
+  prefix?: string;
+  globalDirectives?: string;
+  adhoc?: AdhocFlags;
+}
+
+/** Load the config from a file, flags, or both; throws ConfigError. */
+export function loadFromOptions(o: LoadOptions): Config {
+  const adhoc = o.adhoc && hasServerFlags(o.adhoc) ? o.adhoc : undefined;
+  if (!o.file && adhoc) return loadConfigText(adhocConfigText(adhoc), "(command line)", { prefix: o.prefix }).config;
+  const file = o.file ?? DEFAULT_CONFIG;
+  const loaded = loadConfig(file, { prefix: o.prefix, globalDirectives: o.globalDirectives }).config;
+  let config = loaded;
+  if (adhoc) {
+    // The flags' server joins the file's mail block and inherits from it.
+    const text = toNginx(loaded);
+    const at = text.lastIndexOf("}");
+    const combined = at >= 0 && loaded.mail
+      ? `${text.slice(0, at)}${adhocServerBlock(adhoc)}${text.slice(at)}`
+      : `${text}\nmail {\n${adhocServerBlock(adhoc)}}\n`;
+    config = loadConfigText(combined, path.resolve(file), { prefix: o.prefix }).config;
+  }
+  if (o.adhoc?.logLevel) {
+    const level = o.adhoc.logLevel as Config["error_log"][number]["level"];
+    config.error_log = (config.error_log.length ? config.error_log : [{ path: "stderr", level, json: false }])
+      .map((t) => ({ ...t, level }));
+  }
+  return config;
+}
+
+/** Everything short of binding: parse, validate, load certificates. */
+export function testConfig(o: LoadOptions): Config {
+  const config = loadFromOptions(o);
+  for (const server of effectiveServers(config)) {
+    if (serverUsesTls(server)) tls.createSecureContext(serverTlsOptions(server));
+  }
+  return config;
+}
+
+function reportTest(file: string, quiet: boolean, fn: () => Config): Config | null {
+  try {
+    const config = fn();
+    if (!quiet) {
+      say(`the configuration file ${file} syntax is ok`);
+      say(`configuration file ${file} test is successful`);
+    }
+    return config;
+  } catch (err) {
+    say(`[emerg] ${(err as Error).message}`);
+    say(`configuration file ${file} test failed`);
+    return null;
+  }
+}
+
+function versionText(details: boolean): string {
+  let text = `mailproxy version: mailproxy/${VERSION}\n`;
+  if (details) {
+    text += `runtime: ${runtimeName()} (${process.platform}-${process.arch})\n`;
+    text += `built with: node:net node:tls node:dns node:crypto; openssl ${process.versions.openssl ?? "n/a"}\n`;
+    text += `configure arguments: --with-mail --with-mail_ssl_module --with-auth-http-pool --with-toml\n`;
+  }
+  return text;
+}
+
+function signalMaster(config: Config, signal: string): number {
+  const pidFile = config.pid ?? "/run/mailproxy.pid";
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(pidFile, "utf8").trim());
+  } catch (err) {
+    say(`[error] open() "${pidFile}" failed (${(err as Error).message})`);
+    return 1;
+  }
+  const sig = ({ stop: "SIGTERM", quit: "SIGQUIT", reload: "SIGHUP", reopen: "SIGUSR1" } as const)[
+    signal as "stop" | "quit" | "reload" | "reopen"
+  ];
+  try {
+    process.kill(pid, sig);
+    return 0;
+  } catch (err) {
+    say(`[error] kill(${pid}, ${sig}) failed (${(err as Error).message})`);
+    return 1;
+  }
+}
+
+async function nginxMode(argv: string[]): Promise<number> {
+  const parsed = parseNginxFlags(argv);
+  if (!parsed.ok) {
+    say(parsed.error);
+    return 1;
+  }
+  const f = parsed.flags;
+  if (f.help) {
+    process.stderr.write(versionText(false) + NGINX_USAGE);
+    return 0;
+  }
+  if (f.version) {
+    process.stderr.write(versionText(f.versionDetails));
+    if (!f.test && !f.signal) return 0;
+  }
+  const file = path.resolve(f.prefix ?? ".", f.config ?? DEFAULT_CONFIG);
+  const opts: LoadOptions = { file, prefix: f.prefix, globalDirectives: f.globalDirectives };
+  if (f.test) {
+    const config = reportTest(file, f.quiet, () => testConfig(opts));
+    if (config && f.dump) process.stdout.write(`# configuration file ${file}:\n${toNginx(config)}`);
+    return config ? 0 : 1;
+  }
+  let config: Config;
+  try {
+    config = loadFromOptions(opts);
+  } catch (err) {
+    say(`[emerg] ${(err as Error).message}`);
+    return 1;
+  }
+  if (f.signal) return signalMaster(config, f.signal);
+  return await runServer(config, { reload: () => loadFromOptions(opts), errorLog: f.errorLog });
+}
+
+const configArgs = {
+  config: { type: "string", alias: "c", description: "configuration file (nginx format, or TOML by .toml extension)" },
+  prefix: { type: "string", alias: "p", description: "prefix path for relative paths" },
+} as const;
+
+const serve = defineCommand({
+  meta: { name: "serve", description: "run the proxy (config file, ad-hoc flags, or both)" },
+  args: {
+    ...configArgs,
+    listen: { type: "string", description: "listen address, repeatable (e.g. 1143, 127.0.0.1:993 ssl)" },
+    protocol: { type: "string", description: "imap, pop3 or smtp" },
+    "auth-http": { type: "string", description: "auth_http URL" },
+    upstream: { type: "string", description: "HOST:PORT passthrough backend (no auth service needed)" },
+    "server-name": { type: "string", description: "server_name" },
+    "ssl-certificate": { type: "string", description: "PEM certificate" },
+    "ssl-certificate-key": { type: "string", description: "PEM key" },
+    starttls: { type: "string", description: "on, only or off" },
+    "log-level": { type: "string", description: "debug info notice warn error crit alert emerg" },
+  },
+  async run({ args }) {
+    const adhoc: AdhocFlags = {
+      listen: ([] as string[]).concat((args.listen as string | string[] | undefined) ?? []),
+      protocol: args.protocol,
+      authHttp: args["auth-http"],
+      upstream: args.upstream,
+      serverName: args["server-name"],
+      sslCertificate: args["ssl-certificate"],
+      sslCertificateKey: args["ssl-certificate-key"],
+      starttls: args.starttls,
+      logLevel: args["log-level"],
+    };
+    const opts: LoadOptions = { file: args.config, prefix: args.prefix, adhoc };
+    let config: Config;
+    try {
+      config = loadFromOptions(opts);
+    } catch (err) {
+      say(`[emerg] ${(err as Error).message}`);
+      process.exit(1);
+    }
+    process.exit(await runServer(config, { reload: () => loadFromOptions(opts) }));
+  },
+});
+
+const check = defineCommand({
+  meta: { name: "check", description: "test the configuration (like nginx -t)" },
+  args: { ...configArgs, quiet: { type: "boolean", alias: "q", description: "only errors" } },
+  run({ args }) {
+    const file = path.resolve(args.config ?? DEFAULT_CONFIG);
+    const ok = reportTest(file, !!args.quiet, () => testConfig({ file, prefix: args.prefix }));
+    process.exit(ok ? 0 : 1);
+  },
+});
+
+const convert = defineCommand({
+  meta: { name: "config", description: "print the configuration converted to another format" },
+  args: { ...configArgs, to: { type: "string", description: "toml or nginx", required: true } },
+  run({ args }) {
+    const file = path.resolve(args.config ?? DEFAULT_CONFIG);
+    if (args.to !== "toml" && args.to !== "nginx") {
+      say(`invalid value "${args.to}" for --to, it must be "toml" or "nginx"`);
+      process.exit(1);
+    }
+    try {
+      const config = loadConfig(file, { prefix: args.prefix }).config;
+      process.stdout.write(args.to === "toml" ? toToml(config) : toNginx(config));
+    } catch (err) {
+      say(`[emerg] ${(err as Error).message}`);
+      process.exit(1);
+    }
+  },
+});
+
+const version = defineCommand({
+  meta: { name: "version", description: "print version, runtime and build options" },
+  run() {
+    process.stdout.write(versionText(true));
+  },
+});
+
+const root = defineCommand({
+  meta: { name: "mailproxy", version: VERSION, description: "IMAP, POP3 and SMTP proxy, a drop-in for nginx's mail proxy" },
+  subCommands: { serve, check, config: convert, version },
+});
+
+export async function main(argv: string[]): Promise<void> {
+  if (argv.length > 0 && SUBCOMMANDS.has(argv[0])) {
+    await runMain(root, { rawArgs: argv });
+    return;
+  }
+  const code = await nginxMode(argv);
+  process.exit(code);
+}

@@ -1,0 +1,57 @@
+/**
+ * Picks the protocol's state machines for a server. The only place that knows
+ * every protocol; the session stays protocol-neutral.
+ */
+import type { EffectiveServer } from "../config/model.ts";
+import type { BackendLogin, Credentials, LoginContext, PreauthMachine } from "./types.ts";
+import { ImapPreauth } from "./imap/preauth.ts";
+import { ImapBackendLogin } from "./imap/backend_login.ts";
+import { Pop3Preauth } from "./pop3/preauth.ts";
+import { Pop3BackendLogin } from "./pop3/backend_login.ts";
+import { SmtpPreauth } from "./smtp/preauth.ts";
+import { SmtpBackendLogin } from "./smtp/backend_login.ts";
+
+/** SMTP's answer to a client that talks before the delayed greeting. */
+export const PIPELINING_REFUSED = "503 5.5.0 Improper use of SMTP command pipelining\r\n";
+
+export function createPreauth(server: EffectiveServer, implicitTls: boolean): PreauthMachine {
+  switch (server.protocol) {
+    case "imap":
+      return new ImapPreauth({ ...server, implicitTls });
+    case "pop3":
+      return new Pop3Preauth({ ...server, implicitTls });
+    case "smtp":
+      return new SmtpPreauth({ ...server, implicitTls });
+  }
+}
+
+export interface BackendLoginParams {
+  /** After the auth source's Auth-User/Auth-Pass overrides. */
+  user: string;
+  pass: string;
+  credentials: Credentials;
+  context: LoginContext;
+  clientIp: string;
+  clientHost: string;
+}
+
+export function createBackendLogin(server: EffectiveServer, p: BackendLoginParams): BackendLogin {
+  switch (server.protocol) {
+    case "imap":
+      return new ImapBackendLogin(p.context.imapTag ?? "* ", p.user, p.pass);
+    case "pop3":
+      return new Pop3BackendLogin(p.user, p.pass);
+    case "smtp":
+      return new SmtpBackendLogin({
+        serverName: server.server_name,
+        xclient: server.xclient,
+        proxySmtpAuth: server.proxy_smtp_auth,
+        clientAddr: p.clientIp,
+        clientHost: p.clientHost,
+        user: p.user || undefined,
+        pass: p.pass || undefined,
+        method: p.credentials.method,
+        context: p.context,
+      });
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The running proxy in one process: listeners, the sessions they accept, reload
+ * (listeners kept or swapped, sessions untouched) and shutdown.
+ */
+import type net from "node:net";
+import type { Config, EffectiveServer } from "../config/model.ts";
+import { effectiveServers } from "../config/load.ts";
+import type { AuthSource } from "../auth/types.ts";
+import { createAuthSource } from "../auth/source.ts";
+import type { Logger } from "../log/logger.ts";
+import { Session, type TlsUpgrader } from "./session.ts";
+import { applySocketOptions, type Binding, dispatch, expandListen, type ListenEntry, openBinding, planBindings } from "./listeners.ts";
+import { createTlsUpgrader } from "../tls/upgrader.ts";
+import { createClientHostResolver } from "./client_host.ts";
+
+/** What every connection accepted for one `server {}` needs. */
+export interface ServerRuntime {
+  server: EffectiveServer;
+  auth: AuthSource;
+  tls?: TlsUpgrader;
+  resolveClientHost?: (ip: string) => Promise<string>;
+}
+
+interface OpenBinding {
+  binding: Binding<ServerRuntime>;
+  socket: net.Server;
+}
+
+export class MailProxy {
+  private open = new Map<string, OpenBinding>();
+  private sessions = new Set<Session>();
+  private runtimes: ServerRuntime[] = [];
+  private maxConnections = Infinity;
+
+  constructor(private readonly logger: Logger) {}
+
+  /** Bind every listener of the config; rejects (binding nothing new) if one cannot be bound. */
+  async start(config: Config): Promise<void> {
+    await this.apply(config);
+  }
+
+  /**
+   * Apply a new config: listeners with the same address keep their socket and get
+   * the new servers; new addresses are bound; removed ones are closed. Sessions in
+   * progress keep the config they started with.
+   */
+  async apply(config: Config): Promise<void> {
+    const runtimes = await Promise.all(effectiveServers(config).map((s) => this.buildRuntime(s)));
+    const entries: ListenEntry<ServerRuntime>[] = [];
+    for (const rt of runtimes) {
+      for (const listen of rt.server.listen) entries.push(...(await expandListen(listen, rt)));
+    }
+    const plan = planBindings(entries);
+    const opened: OpenBinding[] = [];
+    try {
+      for (const binding of plan) {
+        const existing = this.open.get(binding.key);
+        if (existing) continue;
+        const holder: OpenBinding = { binding, socket: undefined as unknown as net.Server };
+        holder.socket = await openBinding(binding, (socket) => this.accept(holder, socket));
+        opened.push(holder);
+      }
+    } catch (err) {
+      for (const o of opened) o.socket.close();
+      for (const rt of runtimes) rt.auth.close();
+      throw err;
+    }
+    const keep = new Set(plan.map((b) => b.key));
+    for (const [key, o] of this.open) {
+      if (!keep.has(key)) {
+        o.socket.close();
+        this.open.delete(key);
+      }
+    }
+    for (const binding of plan) {
+      const existing = this.open.get(binding.key);
+      if (existing) existing.binding = binding;
+    }
+    for (const o of opened) this.open.set(o.binding.key, o);
+    for (const old of this.runtimes) old.auth.close();
+    this.runtimes = runtimes;
+    this.maxConnections = config.worker_connections > 0 ? config.worker_connections : Infinity;
+    for (const rt of runtimes) this.warnUnsupported(rt.server);
+  }
+
+  /** Addresses actually bound, e.g. for tests that listen on port 0. */
+  addresses(): Array<{ key: string; address: string | net.AddressInfo | null }> {
+    return [...this.open.values()].map((o) => ({ key: o.binding.key, address: o.socket.address() }));
+  }
+
+  get activeSessions(): number {
+    return this.sessions.size;
+  }
+
+  /** Stop accepting; graceful: let sessions finish within `timeoutMs`, then drop the rest. */
+  async stop(graceful: boolean, timeoutMs = 0): Promise<void> {
+    for (const o of this.open.values()) o.socket.close();
+    this.open.clear();
+    if (graceful) {
+      for (const s of this.sessions) s.shutdown();
+      const all = Promise.all([...this.sessions].map((s) => s.closed));
+      if (timeoutMs > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([all, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+        clearTimeout(timer);
+      } else await all;
+    }
+    for (const s of this.sessions) s.abort();
+    for (const rt of this.runtimes) rt.auth.close();
+  }
+
+  private async buildRuntime(server: EffectiveServer): Promise<ServerRuntime> {
+    return {
+      server,
+      auth: createAuthSource(server, this.logger),
+      tls: await createTlsUpgrader(server),
+      resolveClientHost: server.protocol === "smtp" ? createClientHostResolver(server) : undefined,
+    };
+  }
+
+  private accept(holder: OpenBinding, socket: net.Socket): void {
+    const entry = dispatch(holder.binding, socket);
+    if (this.sessions.size >= this.maxConnections) {
+      this.logger.warn(`${this.maxConnections} worker_connections are not enough, connection refused`);
+      socket.destroy();
+      return;
+    }
+    applySocketOptions(socket, entry.listen);
+    const rt = entry.target;
+    const session = new Session(socket, {
+      server: rt.server,
+      listen: entry.listen,
+      auth: rt.auth,
+      logger: this.logger,
+      tls: rt.tls,
+      resolveClientHost: rt.resolveClientHost,
+    });
+    this.sessions.add(session);
+    session.closed.then(() => this.sessions.delete(session));
+    session.start();
+  }
+
+  private warnedUnsupported = new Set<string>();
+  private warnUnsupported(server: EffectiveServer): void {
+    for (const l of server.listen) {
+      for (const opt of ["rcvbuf", "sndbuf"] as const) {
+        if (l[opt] !== undefined && !this.warnedUnsupported.has(`${l.address}/${opt}`)) {
+          this.warnedUnsupported.add(`${l.address}/${opt}`);
+          this.logger.warn(`"${opt}=" of "listen ${l.address}" is not supported by the runtime and is ignored`);
+        }
+      }
+      if (l.multipath) this.logger.emerg("multipath is not supported on this platform, ignored");
+    }
+  }
+}

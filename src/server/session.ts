@@ -1,0 +1,375 @@
+/**
+ * One client connection from accept to close: greeting, the protocol's pre-auth
+ * machine, the auth source, the backend login and the relay. This is the only
+ * place where protocol decisions meet sockets; the decisions themselves live in
+ * the state machines.
+ */
+import type net from "node:net";
+import type { EffectiveServer, ListenSpec } from "../config/model.ts";
+import type { Action, Credentials, LoginContext, PreauthMachine } from "../protocols/types.ts";
+import type { AuthRequest, AuthSource, ClientTlsInfo, ProxyProtocolInfo } from "../auth/types.ts";
+import { createBackendLogin, createPreauth, PIPELINING_REFUSED } from "../protocols/factory.ts";
+import { hostPort, loginToBackend } from "../upstream/backend.ts";
+import { proxyHeaderV1, unmapped } from "../upstream/proxy_protocol.ts";
+import { relay, type RelayHandle } from "../relay/relay.ts";
+import { type Logger, printable, type SessionContext } from "../log/logger.ts";
+
+export interface SessionDeps {
+  server: EffectiveServer;
+  listen: ListenSpec;
+  auth: AuthSource;
+  logger: Logger;
+  /** Upgrades the socket for STARTTLS / implicit TLS; absent when the server has no TLS. */
+  tls?: TlsUpgrader;
+  /** Resolves the SMTP client host name (Client-Host, XCLIENT NAME). */
+  resolveClientHost?: (ip: string) => Promise<string>;
+}
+
+export interface TlsUpgrader {
+  /** Wrap `socket` as a TLS server socket; resolves with the secure socket and its facts, or null on failure. */
+  upgrade(socket: net.Socket): Promise<{ socket: net.Socket; info: ClientTlsInfo; certLine?: "error" | "required" } | null>;
+}
+
+type Phase = "greeting" | "preauth" | "auth" | "tls" | "login" | "relay" | "closing" | "closed";
+
+let nextConnectionId = 1;
+
+export class Session {
+  readonly id = nextConnectionId++;
+  readonly ctx: SessionContext;
+  private phase: Phase = "greeting";
+  private socket: net.Socket;
+  private machine!: PreauthMachine;
+  private preauthTimer?: ReturnType<typeof setTimeout>;
+  private writeTimer?: ReturnType<typeof setTimeout>;
+  private attempt = 0;
+  private tlsInfo?: ClientTlsInfo;
+  private clientHost = "[UNAVAILABLE]";
+  private relayHandle?: RelayHandle;
+  private readonly started = Date.now();
+  private readonly clientIp: string;
+  private readonly clientPort?: number;
+  private proxyInfo?: ProxyProtocolInfo;
+  /** Resolves when the session is over; for graceful shutdown. */
+  readonly closed: Promise<void>;
+  private markClosed!: () => void;
+
+  constructor(socket: net.Socket, private readonly deps: SessionDeps) {
+    this.socket = socket;
+    const remote = socket.remoteAddress;
+    this.clientIp = remote ? unmapped(remote) : "unix:";
+    this.clientPort = socket.remotePort;
+    const local = socket.localAddress ? hostPort(unmapped(socket.localAddress), socket.localPort ?? 0) : deps.listen.address;
+    this.ctx = { conn: this.id, client: this.clientIp, server: local };
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+  }
+
+  private get log(): Logger {
+    return this.deps.logger;
+  }
+
+  /** Drive the session; never throws. */
+  async start(): Promise<void> {
+    const { server } = this.deps;
+    const socket = this.socket;
+    socket.setNoDelay(true);
+    socket.on("error", (err) => this.log.info(`client connection error: ${err.message}`, this.ctx));
+    socket.on("close", () => this.onClientClosed());
+    this.log.info(`client connected to ${this.ctx.server}`, this.ctx);
+
+    try {
+      if (this.deps.listen.ssl) {
+        if (!(await this.upgradeTls())) return;
+      }
+      this.machine = createPreauth(server, this.deps.listen.ssl);
+      if (server.protocol === "smtp") {
+        if (this.deps.resolveClientHost) {
+          socket.pause();
+          this.clientHost = await this.deps.resolveClientHost(this.clientIp);
+        }
+        if (!(await this.smtpGreetingDelay())) return;
+      }
+      this.armPreauthTimer();
+      this.phase = "preauth";
+      if (!this.apply(this.machine.greeting())) return;
+      socket.on("data", (chunk: Buffer) => this.onClientData(chunk));
+      socket.resume();
+    } catch (err) {
+      this.log.error(`session failed: ${(err as Error).message}`, this.ctx);
+      this.close();
+    }
+  }
+
+  /** Graceful shutdown: say goodbye before authentication, let relays run (the caller bounds the wait). */
+  shutdown(): void {
+    if (this.phase === "preauth" || this.phase === "greeting") {
+      this.write(this.machine?.lines.shutdown ?? "");
+      this.closeAfterWrite();
+    }
+  }
+
+  /** Fast stop. */
+  abort(): void {
+    this.relayHandle?.abort();
+    this.close();
+  }
+
+  private onClientData(chunk: Buffer): void {
+    if (this.phase !== "preauth") return;
+    this.apply(this.machine.feed(chunk.toString("latin1")));
+  }
+
+  /** Carry out the machine's actions in order; false once the session is closing. */
+  private apply(actions: Action[]): boolean {
+    for (const action of actions) {
+      switch (action.type) {
+        case "send":
+          this.write(action.data);
+          break;
+        case "close":
+          this.logClose(action.reason);
+          this.closeAfterWrite();
+          return false;
+        case "auth":
+          this.authenticate(action.credentials, action.context);
+          return true;
+        case "starttls":
+          this.startTls();
+          return true;
+      }
+    }
+    return true;
+  }
+
+  private logClose(reason: string): void {
+    const messages: Record<string, string> = {
+      "too-many-errors": "client sent too many invalid commands",
+      "too-long": "client sent too long command",
+      "unknown-literal": "client sent invalid literal",
+      "pipelining": "client was rejected before greeting",
+    };
+    const msg = messages[reason];
+    if (msg) this.log.info(msg, this.ctx);
+  }
+
+  private write(data: string): void {
+    if (!data || this.socket.destroyed) return;
+    if (!this.socket.write(Buffer.from(data, "latin1")) && !this.writeTimer) {
+      // A client that does not read our replies gets `timeout` to catch up.
+      this.writeTimer = setTimeout(() => {
+        this.log.info("client timed out (110: Connection timed out) while sending response", this.ctx);
+        this.close();
+      }, this.deps.server.timeout);
+      this.socket.once("drain", () => {
+        clearTimeout(this.writeTimer);
+        this.writeTimer = undefined;
+      });
+    }
+  }
+
+  private armPreauthTimer(): void {
+    clearTimeout(this.preauthTimer);
+    this.preauthTimer = setTimeout(() => {
+      this.log.info("client timed out (110: Connection timed out)", this.ctx);
+      this.close();
+    }, this.deps.server.timeout);
+  }
+
+  private async smtpGreetingDelay(): Promise<boolean> {
+    const delay = this.deps.server.smtp_greeting_delay;
+    const socket = this.socket;
+    let early = false;
+    const onEarly = () => (early = true);
+    if (socket.readableLength > 0) early = true;
+    if (delay > 0) {
+      socket.on("data", onEarly);
+      socket.resume();
+      await new Promise((r) => setTimeout(r, delay));
+      socket.removeListener("data", onEarly);
+      socket.pause();
+      if (early) {
+        this.write(PIPELINING_REFUSED);
+        this.log.info("client was rejected before greeting", this.ctx);
+        this.closeAfterWrite();
+        return false;
+      }
+    }
+    return !socket.destroyed;
+  }
+
+  private async authenticate(credentials: Credentials, context: LoginContext): Promise<void> {
+    this.phase = "auth";
+    this.socket.pause();
+    clearTimeout(this.preauthTimer);
+    this.attempt++;
+    if (credentials.user) this.ctx.login = credentials.user;
+    const request: AuthRequest = {
+      protocol: this.deps.server.protocol,
+      credentials,
+      attempt: this.attempt,
+      clientIp: this.clientIp,
+      ...(this.deps.server.protocol === "smtp" ? { clientHost: this.clientHost } : {}),
+      ...(this.proxyInfo ? { proxyProtocol: this.proxyInfo } : {}),
+      ...(this.tlsInfo ? { tls: this.tlsInfo } : {}),
+    };
+    const result = await this.deps.auth.authenticate(request);
+    if (this.socket.destroyed) return;
+
+    if (result.type === "internal") {
+      this.log.error(result.reason, this.ctx);
+      this.internalError();
+      return;
+    }
+    if (result.type === "error") {
+      this.log.info(`client login failed: "${printable(result.text)}"`, this.ctx);
+      if (result.wait > 0) {
+        await new Promise((r) => setTimeout(r, result.wait * 1000));
+        if (this.socket.destroyed) return;
+        this.apply(this.machine.authFailed(result.text, result.errorCode));
+        this.phase = "preauth";
+        this.armPreauthTimer();
+        this.socket.resume();
+        this.apply(this.machine.feed(""));
+      } else {
+        this.apply(this.machine.authFailed(result.text, result.errorCode));
+        this.closeAfterWrite();
+      }
+      return;
+    }
+
+    const user = result.user ?? credentials.user;
+    const pass = result.pass ?? credentials.pass;
+    if (result.user !== undefined) this.ctx.login = result.user;
+    await this.loginUpstream(result.server, result.port, user, pass, credentials, context);
+  }
+
+  private async loginUpstream(
+    host: string,
+    port: number,
+    user: string,
+    pass: string,
+    credentials: Credentials,
+    context: LoginContext,
+  ): Promise<void> {
+    const { server } = this.deps;
+    this.phase = "login";
+    this.ctx.upstream = hostPort(host, port);
+    const login = createBackendLogin(server, {
+      user,
+      pass,
+      credentials,
+      context,
+      clientIp: this.clientIp,
+      clientHost: this.clientHost,
+    });
+    const proxyHeader = server.proxy_protocol === "on"
+      ? proxyHeaderV1({
+        clientAddr: this.clientIp,
+        clientPort: this.clientPort,
+        localAddr: this.socket.localAddress,
+        localPort: this.socket.localPort,
+      })
+      : undefined;
+    const outcome = await loginToBackend({
+      target: { host, port },
+      protocol: server.protocol,
+      login,
+      replyLimit: server.proxy_buffer,
+      deadlineMs: server.timeout,
+      proxyHeader,
+    });
+    if (outcome.type === "fail") {
+      this.log.error(outcome.reason, this.ctx);
+      if (server.proxy_pass_error_message && outcome.reply) this.write(outcome.reply);
+      else this.write(this.machine.lines.internalError);
+      this.closeAfterWrite();
+      return;
+    }
+    if (this.socket.destroyed) {
+      outcome.socket.destroy();
+      return;
+    }
+    this.write(outcome.toClient);
+    this.phase = "relay";
+    this.log.info("client logged in", this.ctx);
+    this.relayHandle = relay(this.socket, outcome.socket, server.proxy_timeout, this.machine.takePending());
+    const end = await this.relayHandle.done;
+    const { up, down } = this.relayHandle.stats;
+    const seconds = ((Date.now() - this.started) / 1000).toFixed(3);
+    this.log.info(`proxied session done (${end}), bytes from client: ${up}, to client: ${down}, duration: ${seconds}s`, this.ctx);
+    this.finished();
+  }
+
+  private async startTls(): Promise<void> {
+    this.phase = "tls";
+    clearTimeout(this.preauthTimer);
+    if (!(await this.upgradeTls())) return;
+    this.machine.tlsStarted();
+    this.phase = "preauth";
+    this.armPreauthTimer();
+    this.socket.on("data", (chunk: Buffer) => this.onClientData(chunk));
+    this.socket.resume();
+  }
+
+  /** Hand the socket to the TLS upgrader; false (and closed) when the handshake or certificate check fails. */
+  private async upgradeTls(): Promise<boolean> {
+    const upgrader = this.deps.tls;
+    if (!upgrader) {
+      this.log.error("TLS requested but the server has no TLS context", this.ctx);
+      this.close();
+      return false;
+    }
+    const raw = this.socket;
+    raw.removeAllListeners("data");
+    const upgraded = await upgrader.upgrade(raw);
+    if (!upgraded) {
+      this.log.info("TLS handshake failed", this.ctx);
+      this.close();
+      return false;
+    }
+    this.socket = upgraded.socket;
+    this.tlsInfo = upgraded.info;
+    this.socket.on("error", (err) => this.log.info(`client connection error: ${err.message}`, this.ctx));
+    this.socket.on("close", () => this.onClientClosed());
+    if (upgraded.certLine) {
+      const lines = createPreauth(this.deps.server, true).lines;
+      this.write(upgraded.certLine === "error" ? lines.certError : lines.certRequired);
+      this.closeAfterWrite();
+      return false;
+    }
+    return true;
+  }
+
+  private internalError(): void {
+    this.write(this.machine.lines.internalError);
+    this.closeAfterWrite();
+  }
+
+  private closeAfterWrite(): void {
+    if (this.phase === "closing" || this.phase === "closed") return;
+    this.phase = "closing";
+    clearTimeout(this.preauthTimer);
+    this.socket.end();
+    // Bound the flush by `timeout`, like every other write before the relay.
+    setTimeout(() => this.close(), this.deps.server.timeout).unref();
+  }
+
+  private close(): void {
+    clearTimeout(this.preauthTimer);
+    clearTimeout(this.writeTimer);
+    this.socket.destroy();
+  }
+
+  private onClientClosed(): void {
+    // During the relay, the relay reports the end; auth and login steps notice `destroyed` when they resume.
+    if (this.phase !== "relay") this.finished();
+  }
+
+  private finished(): void {
+    if (this.phase === "closed") return;
+    this.phase = "closed";
+    clearTimeout(this.preauthTimer);
+    clearTimeout(this.writeTimer);
+    this.markClosed();
+  }
+}
