@@ -1,0 +1,66 @@
+/**
+ * The IMAP login towards the backend (protocols.md §6.3): LOGIN with two
+ * synchronising literals, reusing the client's tag. No I/O.
+ */
+import type { BackendLogin, BackendStep } from "../types.ts";
+
+type Stage = "greeting" | "user-literal" | "pass-literal" | "result";
+
+const INVALID = "upstream sent invalid response";
+
+/**
+ * @example
+ *   const login = new ImapBackendLogin("a1 ", "john", "secret");
+ *   login.onReply("* OK Dovecot ready.\r\n"); // { type: "send", data: "a1 LOGIN {4}\r\n" }
+ *
+ * After the password, one untagged line (`* …`) before the tagged OK is
+ * tolerated. If it arrives as a reply of its own, `onReply` answers
+ * `{ type: "send", data: "" }` — nothing to write, keep reading — and the line
+ * is kept so that `done.toClient` carries both.
+ */
+export class ImapBackendLogin implements BackendLogin {
+  private stage: Stage = "greeting";
+  /** The untagged line already received in the result stage. */
+  private untagged = "";
+
+  /** `tag` is the client's tag with its trailing space ("a1 "); user and password are binary strings. */
+  constructor(private readonly tag: string, private readonly user: string, private readonly pass: string) {}
+
+  onReply(reply: string): BackendStep {
+    switch (this.stage) {
+      case "greeting":
+        if (!reply.startsWith("* OK")) return fail(reply);
+        this.stage = "user-literal";
+        return { type: "send", data: `${this.tag}LOGIN {${this.user.length}}\r\n` };
+      case "user-literal":
+        if (!reply.startsWith("+")) return fail(reply);
+        this.stage = "pass-literal";
+        return { type: "send", data: `${this.user} {${this.pass.length}}\r\n` };
+      case "pass-literal":
+        if (!reply.startsWith("+")) return fail(reply);
+        this.stage = "result";
+        return { type: "send", data: `${this.pass}\r\n` };
+      case "result":
+        return this.result(this.untagged + reply);
+    }
+  }
+
+  /** `received` is everything the backend sent after the password. */
+  private result(received: string): BackendStep {
+    let tagged = received;
+    if (received.startsWith("* ")) {
+      const lineEnd = received.indexOf("\n");
+      tagged = received.slice(lineEnd + 1);
+      if (tagged === "") {
+        this.untagged = received;
+        return { type: "send", data: "" };
+      }
+    }
+    if (tagged.startsWith(`${this.tag}OK`)) return { type: "done", toClient: received };
+    return fail(received);
+  }
+}
+
+function fail(reply: string): BackendStep {
+  return { type: "fail", reply, reason: INVALID };
+}

@@ -1,0 +1,267 @@
+/**
+ * The IMAP not-authenticated state (protocols.md §3): greeting, CAPABILITY,
+ * NOOP, LOGOUT, STARTTLS, LOGIN and AUTHENTICATE, up to the point where the
+ * auth service must be asked. Fed client bytes, returns actions; no I/O.
+ */
+import type { EffectiveServer } from "../../config/model.ts";
+import { makeSalt, SaslExchange, saslMechanism, type SaslResult } from "../sasl.ts";
+import type { Action, CloseReason, PreauthMachine, ProtocolLines } from "../types.ts";
+import { imapCapabilityLine, imapMechanismEnabled } from "./capabilities.ts";
+import { ImapCommandReader, type ImapReaderEvent } from "./command_reader.ts";
+
+export type ImapPreauthOptions =
+  & Pick<EffectiveServer, "imap_auth" | "imap_capabilities" | "imap_client_buffer" | "max_errors" | "starttls" | "server_name">
+  & { implicitTls: boolean };
+
+export const IMAP_GREETING = "* OK IMAP4 ready\r\n";
+
+export const IMAP_LINES: ProtocolLines = {
+  internalError: "* BAD internal server error\r\n",
+  certError: "* BYE SSL certificate error\r\n",
+  certRequired: "* BYE No required SSL certificate\r\n",
+  shutdown: "* BYE Server shutting down\r\n",
+};
+
+const UNTAGGED = "* ";
+const OK = "OK completed\r\n";
+const BAD = "BAD invalid command\r\n";
+/** The answer to a synchronising literal. */
+const LITERAL_CONTINUATION = "+ OK\r\n";
+
+type Phase =
+  /** Reading tagged commands. */
+  | "commands"
+  /** An AUTHENTICATE exchange is waiting for the client's next line. */
+  | "sasl"
+  /** An `auth` action was returned; input is only buffered. */
+  | "auth"
+  /** A `starttls` action was returned; plaintext input is dropped until `tlsStarted()`. */
+  | "starttls"
+  | "closed";
+
+/**
+ * One client's IMAP dialogue before authentication.
+ * @example
+ *   const m = new ImapPreauth({ ...server, implicitTls: false });
+ *   m.greeting(); // [{ type: "send", data: "* OK IMAP4 ready\r\n" }]
+ *   m.feed("a1 LOGIN john secret\r\n"); // [{ type: "auth", credentials: {...}, context: { imapTag: "a1 " } }]
+ */
+export class ImapPreauth implements PreauthMachine {
+  readonly protocol = "imap" as const;
+  readonly lines = IMAP_LINES;
+
+  private readonly reader: ImapCommandReader;
+  private phase: Phase = "commands";
+  private tls: boolean;
+  private errors = 0;
+  /** Tag (with its space) of the LOGIN/AUTHENTICATE in progress or awaiting the auth service. */
+  private authTag = "";
+  private sasl: SaslExchange | null = null;
+  private salt: string | null = null;
+
+  /** `newSalt` is replaceable for tests; by default `makeSalt` (auth-http.md §2.4). */
+  constructor(
+    private readonly opts: ImapPreauthOptions,
+    private readonly newSalt: (serverName: string) => string = makeSalt,
+  ) {
+    this.tls = opts.implicitTls;
+    this.reader = new ImapCommandReader(opts.imap_client_buffer);
+  }
+
+  greeting(): Action[] {
+    return [{ type: "send", data: IMAP_GREETING }];
+  }
+
+  feed(bytes: string): Action[] {
+    if (this.phase === "closed" || this.phase === "starttls") return [];
+    this.reader.push(bytes);
+    const actions: Action[] = [];
+    while (this.phase === "commands" || this.phase === "sasl") {
+      const event = this.reader.next();
+      if (!event) break;
+      this.handle(event, actions);
+    }
+    return actions;
+  }
+
+  authFailed(text: string): Action[] {
+    this.phase = "commands";
+    this.sasl = null;
+    return [{ type: "send", data: `${this.authTag}NO ${text}\r\n` }];
+  }
+
+  tlsStarted(): void {
+    this.tls = true;
+    this.phase = "commands";
+    this.sasl = null;
+    this.reader.reset();
+  }
+
+  takePending(): string {
+    return this.reader.takeBuffered();
+  }
+
+  private handle(event: ImapReaderEvent, out: Action[]): void {
+    switch (event.type) {
+      case "literal-continue":
+        out.push(send(LITERAL_CONTINUATION));
+        return;
+      case "too-long":
+        this.close(out, `${this.replyTag(event.tag)}${BAD}`, "too-long");
+        return;
+      case "invalid":
+        this.syntaxError(event.tag, event.endsInNonSyncLiteral, out);
+        return;
+      case "line":
+        this.saslStep(event.text, out);
+        return;
+      case "command":
+        if (this.phase === "sasl") {
+          // Cannot happen: the reader was told to expect a line.
+          this.reject(event.tag, out);
+          return;
+        }
+        this.command(event.tag, event.name, event.args, out);
+        return;
+    }
+  }
+
+  private command(tag: string, name: string, args: string[], out: Action[]): void {
+    switch (name) {
+      case "CAPABILITY":
+        out.push(send(this.capabilityLine() + tag + OK));
+        return;
+      case "NOOP":
+        out.push(send(tag + OK));
+        return;
+      case "LOGOUT":
+        this.close(out, `* BYE\r\n${tag}${OK}`, "quit");
+        return;
+      case "STARTTLS":
+        this.starttls(tag, out);
+        return;
+      case "LOGIN":
+        this.login(tag, args, out);
+        return;
+      case "AUTHENTICATE":
+        this.authenticate(tag, args, out);
+        return;
+    }
+  }
+
+  private capabilityLine(): string {
+    return imapCapabilityLine({ ...this.opts, tls: this.tls });
+  }
+
+  private starttls(tag: string, out: Action[]): void {
+    if (this.opts.starttls === "off" || this.tls) {
+      this.reject(tag, out);
+      return;
+    }
+    out.push(send(tag + OK));
+    // Defence against command injection: nothing sent before the handshake counts.
+    this.reader.reset();
+    this.phase = "starttls";
+    out.push({ type: "starttls" });
+  }
+
+  /** `starttls only` refuses authentication until TLS is active. */
+  private authBlocked(): boolean {
+    return this.opts.starttls === "only" && !this.tls;
+  }
+
+  private login(tag: string, args: string[], out: Action[]): void {
+    if (this.authBlocked() || args.length !== 2 || args[0] === "") {
+      this.reject(tag, out);
+      return;
+    }
+    this.authTag = tag;
+    this.askAuth({ type: "done", credentials: { method: "plain", user: args[0], pass: args[1] } }, out);
+  }
+
+  private authenticate(tag: string, args: string[], out: Action[]): void {
+    const mechanism = args.length > 0 ? saslMechanism(args[0]) : null;
+    if (this.authBlocked() || !mechanism || !imapMechanismEnabled(mechanism, this.opts.imap_auth)) {
+      this.reject(tag, out);
+      return;
+    }
+    this.authTag = tag;
+    this.sasl = new SaslExchange(mechanism, () => this.sessionSalt());
+    this.saslResult(this.sasl.begin(args[1], Math.max(0, args.length - 2)), out);
+  }
+
+  private saslStep(line: string, out: Action[]): void {
+    if (this.phase !== "sasl" || !this.sasl) {
+      this.reject(UNTAGGED, out);
+      return;
+    }
+    this.saslResult(this.sasl.step(line), out);
+  }
+
+  private saslResult(result: SaslResult, out: Action[]): void {
+    switch (result.type) {
+      case "challenge":
+        this.phase = "sasl";
+        this.reader.expectLine();
+        out.push(send(`+ ${result.text}\r\n`));
+        return;
+      case "invalid":
+        // Tagged even after a bad AUTHENTICATE LOGIN user name, where nginx omits the tag.
+        this.reject(this.authTag, out);
+        return;
+      case "done":
+        this.askAuth(result, out);
+        return;
+    }
+  }
+
+  private askAuth(result: Extract<SaslResult, { type: "done" }>, out: Action[]): void {
+    this.sasl = null;
+    this.phase = "auth";
+    out.push({ type: "auth", credentials: result.credentials, context: { imapTag: this.authTag } });
+  }
+
+  /** One salt per session, made at the first CRAM-MD5 (auth-http.md §2.4). */
+  private sessionSalt(): string {
+    this.salt ??= this.newSalt(this.opts.server_name);
+    return this.salt;
+  }
+
+  /** A semantic rejection: not counted toward max_errors. */
+  private reject(tag: string, out: Action[]): void {
+    const reply = this.replyTag(tag) + BAD;
+    this.resetState();
+    out.push(send(reply));
+  }
+
+  /** A line the parser rejected: counted toward max_errors. */
+  private syntaxError(tag: string, endsInNonSyncLiteral: boolean, out: Action[]): void {
+    const reply = this.replyTag(tag) + BAD;
+    this.resetState();
+    this.errors++;
+    if (this.errors >= this.opts.max_errors) this.close(out, reply, "too-many-errors");
+    else if (endsInNonSyncLiteral) this.close(out, reply, "unknown-literal");
+    else out.push(send(reply));
+  }
+
+  /** Inside a SASL exchange the reader has no tag of its own: use AUTHENTICATE's. */
+  private replyTag(tag: string): string {
+    if (this.phase === "sasl") return this.authTag;
+    return tag === "" ? UNTAGGED : tag;
+  }
+
+  private resetState(): void {
+    this.phase = "commands";
+    this.sasl = null;
+  }
+
+  private close(out: Action[], data: string, reason: CloseReason): void {
+    out.push(send(data), { type: "close", reason });
+    this.phase = "closed";
+    this.sasl = null;
+  }
+}
+
+function send(data: string): Action {
+  return { type: "send", data };
+}
