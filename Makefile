@@ -2,7 +2,7 @@ BIN := node_modules/.bin
 BUN := $(BIN)/bun
 DENO := $(BIN)/deno
 
-.PHONY: all test test-bun test-deno build build-deno run check clean bench
+.PHONY: all deps test test-bun test-deno build build-deno run check clean bench
 
 all: build
 
@@ -10,7 +10,12 @@ node_modules: package.json package-lock.json
 	npm ci
 	@touch node_modules
 
-test: node_modules test-bun test-deno
+# The whole suite on both runtimes. Real backends (Dovecot, Postfix) and clients
+# (curl, swaks, python3) come from Debian via .ci/install-deps (root, skipped when present).
+test: deps build test-bun test-deno
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then bash .ci/install-deps; else echo "not root: assuming .ci/install-deps was run"; fi
 
 test-bun: node_modules
 	$(BUN) test --timeout 60000 tests/
@@ -28,6 +33,10 @@ build: node_modules
 build-deno: node_modules
 	mkdir -p dist
 	$(DENO) compile -A --output dist/mailproxy-deno src/main.ts
+
+# The newcomer's first command: demo auth service + demo IMAP mailbox + dist/mailproxy.
+run: build
+	sh scripts/run-demo.sh
 
 clean:
 	rm -rf dist
