@@ -4,6 +4,7 @@
  */
 import type { Protocol } from "../config/model.ts";
 import type { Credentials } from "../protocols/types.ts";
+import type { SessionContext } from "../log/logger.ts";
 
 export interface ProxyProtocolInfo {
   addr: string;
@@ -39,6 +40,8 @@ export interface AuthRequest {
   clientHost?: string;
   proxyProtocol?: ProxyProtocolInfo;
   tls?: ClientTlsInfo;
+  /** The session's log context, so that an auth source's error lines name the client. */
+  log?: SessionContext;
 }
 
 export type AuthResult =
