@@ -1,0 +1,116 @@
+/**
+ * The SMTP backend login dialogue (protocols.md §6.5): greeting, EHLO/HELO with
+ * the proxy's name, optional XCLIENT and replay of the client's HELO/EHLO, then
+ * either AUTH PLAIN (`proxy_smtp_auth`), the replayed MAIL/RCPT (`smtp_auth
+ * none`), or nothing.
+ */
+import type { AuthMethod, BackendLogin, BackendStep, LoginContext } from "../types.ts";
+import { encodeBase64 } from "../sasl.ts";
+import { xtext } from "./xtext.ts";
+
+export interface SmtpBackendLoginOptions {
+  /** The proxy's server_name, used in its own EHLO/HELO. */
+  serverName: string;
+  /** `xclient` directive. */
+  xclient: boolean;
+  /** `proxy_smtp_auth` directive. */
+  proxySmtpAuth: boolean;
+  /** Client IP after realip; an IPv6 address gets the `IPV6:` prefix in XCLIENT. */
+  clientAddr: string;
+  /** Client-Host value (§5.1), sent as XCLIENT NAME= unencoded. */
+  clientHost: string;
+  /** Auth-User if given, else the client's user; undefined or "" when unknown. */
+  user?: string;
+  /** Auth-Pass if given, else the client's plaintext password; undefined when unknown. */
+  pass?: string;
+  method: AuthMethod;
+  context: LoginContext;
+}
+
+/** What the proxy sent last, i.e. which reply it waits for. */
+type Stage = "greeting" | "hello" | "xclient" | "client-hello" | "auth" | "mail" | "rcpt" | "finished";
+
+const CLIENT_SUCCESS = "235 2.0.0 OK\r\n";
+const INVALID_RESPONSE = "upstream sent invalid response";
+
+export class SmtpBackendLogin implements BackendLogin {
+  private stage: Stage = "greeting";
+
+  constructor(private readonly opts: SmtpBackendLoginOptions) {}
+
+  onReply(reply: string): BackendStep {
+    const stage = this.stage;
+    if (stage === "finished" || !replyMatches(stage, reply)) return this.fail(reply, INVALID_RESPONSE);
+    switch (stage) {
+      case "greeting": {
+        const ehlo = this.opts.context.smtpEsmtp || this.opts.xclient;
+        return this.send("hello", `${ehlo ? "EHLO" : "HELO"} ${this.opts.serverName}\r\n`);
+      }
+      case "hello":
+        if (this.opts.xclient) return this.send("xclient", this.xclientLine());
+        return this.afterHello();
+      case "xclient": {
+        const helo = this.opts.context.smtpHelo ?? "";
+        if (helo !== "") {
+          return this.send("client-hello", `${this.opts.context.smtpEsmtp ? "EHLO" : "HELO"} ${helo}\r\n`);
+        }
+        return this.afterHello();
+      }
+      case "client-hello":
+        return this.afterHello();
+      case "auth":
+        return this.done(CLIENT_SUCCESS);
+      case "mail":
+        return this.send("rcpt", `${this.opts.context.smtpRcpt ?? ""}\r\n`);
+      case "rcpt":
+        return this.done(reply);
+    }
+  }
+
+  /** The greeting and hello steps are done: authenticate, replay MAIL, or finish. */
+  private afterHello(): BackendStep {
+    if (this.opts.method === "none") return this.send("mail", `${this.opts.context.smtpMail ?? ""}\r\n`);
+    if (!this.opts.proxySmtpAuth) return this.done(CLIENT_SUCCESS);
+    if (this.opts.pass === undefined) return this.fail("", "no password available");
+    const token = encodeBase64(`\0${this.opts.user ?? ""}\0${this.opts.pass}`);
+    return this.send("auth", `AUTH PLAIN ${token}\r\n`);
+  }
+
+  private xclientLine(): string {
+    const { clientAddr, clientHost, user, proxySmtpAuth } = this.opts;
+    const addr = clientAddr.includes(":") ? `IPV6:${clientAddr}` : clientAddr;
+    const login = user && !proxySmtpAuth ? ` LOGIN=${xtext(user)}` : "";
+    return `XCLIENT ADDR=${addr}${login} NAME=${clientHost}\r\n`;
+  }
+
+  private send(next: Stage, data: string): BackendStep {
+    this.stage = next;
+    return { type: "send", data };
+  }
+
+  private done(toClient: string): BackendStep {
+    this.stage = "finished";
+    return { type: "done", toClient };
+  }
+
+  private fail(reply: string, reason: string): BackendStep {
+    this.stage = "finished";
+    return { type: "fail", reply, reason };
+  }
+}
+
+/** Only the start of the reply is checked, as nginx does (protocols.md §6.2). */
+function replyMatches(stage: Stage, reply: string): boolean {
+  switch (stage) {
+    case "greeting":
+      return reply.startsWith("220");
+    case "xclient":
+      return reply.startsWith("220") || reply.startsWith("250");
+    case "auth":
+      return reply.startsWith("235");
+    case "rcpt":
+      return true;
+    default:
+      return reply.startsWith("250");
+  }
+}

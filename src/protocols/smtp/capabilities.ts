@@ -1,0 +1,48 @@
+/**
+ * The EHLO reply (protocols.md §5.5), derived from `smtp_auth` and
+ * `smtp_capabilities`.
+ */
+import type { AuthMethodName, StartTls } from "../../config/model.ts";
+import { smtpReply } from "./reply.ts";
+
+/**
+ * SASL mechanism names advertised on the `AUTH` line, in nginx's fixed order.
+ * XOAUTH2/OAUTHBEARER go beyond nginx: advertised when listed, not handled by
+ * the SASL exchange. `none` never appears.
+ */
+export function smtpAuthMechanisms(auth: readonly AuthMethodName[]): string[] {
+  const order: Array<[AuthMethodName, string]> = [
+    ["plain", "PLAIN"],
+    ["login", "LOGIN"],
+    ["cram-md5", "CRAM-MD5"],
+    ["external", "EXTERNAL"],
+    ["xoauth2", "XOAUTH2"],
+    ["oauthbearer", "OAUTHBEARER"],
+  ];
+  return order.filter(([method]) => auth.includes(method)).map(([, name]) => name);
+}
+
+export interface EhloOptions {
+  serverName: string;
+  /** `smtp_capabilities` entries. */
+  capabilities: readonly string[];
+  auth: readonly AuthMethodName[];
+  starttls: StartTls;
+  /** TLS is active (implicit or after STARTTLS). */
+  tlsActive: boolean;
+}
+
+/**
+ * The whole multi-line EHLO reply.
+ * @example ehloReply({ serverName: "mx.example.com", capabilities: [], auth: ["plain", "login"], starttls: "off", tlsActive: false })
+ *   // "250-mx.example.com\r\n250 AUTH PLAIN LOGIN\r\n"
+ */
+export function ehloReply(opts: EhloOptions): string {
+  const offerStarttls = !opts.tlsActive && opts.starttls !== "off";
+  const mechanisms = smtpAuthMechanisms(opts.auth);
+  const lines = [opts.serverName, ...opts.capabilities];
+  const authHidden = offerStarttls && opts.starttls === "only";
+  if (!authHidden && mechanisms.length > 0) lines.push(["AUTH", ...mechanisms].join(" "));
+  if (offerStarttls) lines.push("STARTTLS");
+  return smtpReply("250", lines);
+}
