@@ -259,6 +259,8 @@ export class ImapPreauth implements PreauthMachine {
     out.push(send(data), { type: "close", reason });
     this.phase = "closed";
     this.sasl = null;
+    // Nothing after a close is ever interpreted or forwarded.
+    this.reader.reset();
   }
 }
 
