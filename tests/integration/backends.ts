@@ -142,6 +142,8 @@ disable_plaintext_auth = no
 auth_mechanisms = ${s.mechanisms.join(" ")}
 auth_username_format = %u
 login_trusted_networks = 127.0.0.0/8
+# Tests log in wrongly on purpose: no 2 s failure delay, no growing per-IP penalty.
+auth_failure_delay = 0
 default_internal_user = dovecot
 default_login_user = dovenull
 mail_uid = ${MAIL_USER}
@@ -177,6 +179,9 @@ service pop3-login {
 }
 service anvil {
   chroot =
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 service stats {
   unix_listener stats-reader {
@@ -205,6 +210,8 @@ auth_allow_cleartext = yes
 auth_mechanisms = ${s.mechanisms.join(" ")}
 auth_username_format = %{user}
 login_trusted_networks = 127.0.0.0/8
+# Tests log in wrongly on purpose: no 2 s failure delay, no growing per-IP penalty.
+auth_failure_delay = 0
 default_internal_user = dovecot
 default_login_user = dovenull
 mail_uid = ${MAIL_USER}
@@ -243,6 +250,9 @@ service pop3-login {
 }
 service anvil {
   chroot =
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 `;
 }
