@@ -69,6 +69,8 @@ export type SaslResult =
 export class SaslExchange {
   private stage = 0;
   private user = "";
+  /** The salt the CRAM-MD5 challenge showed; the credentials must carry the same one. */
+  private challengeSalt = "";
 
   constructor(readonly mechanism: SaslMechanism, private readonly salt: () => string) {}
 
@@ -84,7 +86,8 @@ export class SaslExchange {
       case "CRAM-MD5":
         if (initial !== undefined) return { type: "invalid" };
         this.stage = 1;
-        return { type: "challenge", text: encodeBase64(this.salt()) };
+        this.challengeSalt = this.salt();
+        return { type: "challenge", text: encodeBase64(this.challengeSalt) };
       case "EXTERNAL":
         if (initial === undefined) return { type: "challenge", text: PROMPT_USERNAME };
         return this.external(initial);
@@ -136,7 +139,7 @@ export class SaslExchange {
     if (digest.length !== 32) return { type: "invalid" };
     return {
       type: "done",
-      credentials: { method: "cram-md5", user: decoded.slice(0, space), pass: digest, salt: this.salt() },
+      credentials: { method: "cram-md5", user: decoded.slice(0, space), pass: digest, salt: this.challengeSalt },
     };
   }
 
