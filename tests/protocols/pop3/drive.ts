@@ -55,7 +55,7 @@ export function check(make: () => PreauthMachine, steps: readonly Step[]): Run {
       assert.deepEqual({ actions: run.actions, pending: run.pending }, expected, `input split at ${i}: ${JSON.stringify(step)}`);
     }
   });
-  const bytewise = steps.flatMap((step) => (typeof step === "string" ? [...step] : [step]));
+  const bytewise = steps.flatMap((step): Step[] => (typeof step === "string" ? [...step] : [step]));
   const run = drive(make, bytewise);
   assert.deepEqual({ actions: run.actions, pending: run.pending }, expected, "input fed byte by byte");
   return whole;

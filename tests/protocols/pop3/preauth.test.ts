@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Pop3Preauth, type Pop3PreauthOptions } from "../../../src/protocols/pop3/preauth.ts";
 import { encodeBase64 } from "../../../src/protocols/sasl.ts";
+import type { Action } from "../../../src/protocols/types.ts";
 import { authOf, check, fuzz, talk } from "./drive.ts";
 
 const SALT = "<2128537493.1700000000@mail.example.com>";
@@ -483,6 +484,8 @@ describe("POP3 robustness", () => {
 });
 
 /** The first action's bytes. */
-function render0(actions: readonly { type: string }[]): string {
-  return (actions[0] as { data: string }).data;
+function render0(actions: readonly Action[]): string {
+  const first = actions[0];
+  assert.equal(first.type, "send");
+  return (first as Extract<Action, { type: "send" }>).data;
 }
