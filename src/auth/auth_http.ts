@@ -10,6 +10,7 @@
  */
 import net from "node:net";
 import dns from "node:dns";
+import { setTimeout } from "node:timers";
 import type { AuthHttpUrl } from "../config/model.ts";
 import type { Logger, SessionContext } from "../log/logger.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "./types.ts";
@@ -295,7 +296,10 @@ export class AuthHttpClient implements AuthSource {
       stop();
       this.discard(socket);
     };
+    // Draining is housekeeping: it must not keep the process alive.
     const timer = setTimeout(onEnd, Math.min(this.opts.timeoutMs, MAX_TIMER_MS));
+    timer.unref();
+    socket.unref();
     socket.on("data", onData);
     socket.on("close", onEnd);
     socket.on("end", onEnd);
