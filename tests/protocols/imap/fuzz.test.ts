@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Action } from "../../../src/protocols/types.ts";
-import { imapMachine } from "./helpers.ts";
+import { feedEveryWay, imapMachine } from "./helpers.ts";
 
 /** mulberry32: a small seeded generator so failures reproduce. */
 function rng(seed: number): () => number {
@@ -50,5 +50,44 @@ test("random input never makes the machine throw, and every reply ends in CRLF",
       check(m.feed(bytes));
       check(m.feed(""));
     }
+  }
+});
+
+const TAGS = ["a1", "x", "A.b-c_9", "*", "", "t".repeat(33)];
+const WORDS = ["CAPABILITY", "noop", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "SELECT", "LOG1N"];
+const ARGS = ["john", '"pa ss\\"w"', '"open', "{4}\r\njohn", "{3+}\r\na\r\n", "{0}\r\n", "PLAIN", "CRAM-MD5", "EXTERNAL",
+  "AGpvaG4Ac2VjcmV0", "am9obg=="];
+const ENDS = ["\r\n", "\n", "\r", " \r\n", "\r\r\n"];
+
+/** Mostly plausible command lines and SASL answers, sometimes mangled. */
+function plausibleInput(random: () => number): string {
+  const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)];
+  let input = "";
+  const lines = 1 + Math.floor(random() * 4);
+  for (let l = 0; l < lines; l++) {
+    if (random() < 0.2) {
+      input += pick(ARGS) + pick(ENDS);
+      continue;
+    }
+    input += `${pick(TAGS)} ${pick(WORDS)}`;
+    const args = Math.floor(random() * 5);
+    for (let a = 0; a < args; a++) input += " " + pick(ARGS);
+    if (random() < 0.15) input += pick(PIECES);
+    input += pick(ENDS);
+  }
+  return input;
+}
+
+test("random input gives the same actions and pending bytes however it is split", () => {
+  const random = rng(7);
+  for (let round = 0; round < 300; round++) {
+    const input = plausibleInput(random);
+    const overrides = {
+      imap_auth: ["plain" as const, "cram-md5" as const, "external" as const],
+      imap_client_buffer: 20 + Math.floor(random() * 200),
+      max_errors: 1 + Math.floor(random() * 6),
+      starttls: (["off", "on", "only"] as const)[Math.floor(random() * 3)],
+    };
+    feedEveryWay(() => imapMachine(overrides), input);
   }
 });
