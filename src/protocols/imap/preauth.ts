@@ -116,11 +116,7 @@ export class ImapPreauth implements PreauthMachine {
         this.saslStep(event.text, out);
         return;
       case "command":
-        if (this.phase === "sasl") {
-          // Cannot happen: the reader was told to expect a line.
-          this.reject(event.tag, out);
-          return;
-        }
+        // Never during a SASL exchange: the reader was told to expect a line.
         this.command(event.tag, event.name, event.args, out);
         return;
     }
