@@ -16,6 +16,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface Source {
   file: string;
   line: number;
+  /** TOML key path (`mail.server[2]`), set for TOML configurations (line is then 0). */
+  path?: string;
 }
 
 /** `error_log FILE|stderr [LEVEL] [json]`. */

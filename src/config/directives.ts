@@ -1,0 +1,633 @@
+/**
+ * THE directive table. One entry per directive mailproxy understands, and from it:
+ * validation (contexts, argument counts, value parsing, repeat rules) in interpret.ts,
+ * defaults in effective.ts, the TOML shapes in toml.ts, both writers, and the markdown
+ * reference in docs/config.md (reference.ts).
+ *
+ * Values are stored in model units (model.ts): times in ms (except where the model says
+ * seconds), sizes in bytes, enumerations lower-cased.
+ */
+
+import { hostname } from "node:os";
+import type { AuthMethodName, Protocol, ResolverSpec, SessionCacheSpec } from "./model.ts";
+import { ValueError } from "./errors.ts";
+import { formatSize, formatTimeMs, formatTimeSec, parseNumber, parseSize, parseTime } from "./units.ts";
+import { formatListen, parseListen, type ValueContext } from "./values/listen.ts";
+import { parseAuthHttpUrl, parseProxyPass } from "./values/urls.ts";
+import { formatResolver, parseResolver } from "./values/resolver.ts";
+import {
+  formatErrorLog,
+  formatSessionCache,
+  parseErrorLog,
+  parseSessionCache,
+  parseWorkerProcesses,
+} from "./values/misc.ts";
+import type { AuthHttpUrl, ListenSpec, LogTarget, Source } from "./model.ts";
+
+/** Where a directive may appear: top level, `events {}`, `mail {}`, `server {}`. */
+export type Context = "main" | "events" | "mail" | "server";
+
+/** What the value is; decides the TOML type and the reference's "Value" column. */
+export type ValueKind =
+  | "block"
+  | "flag"
+  | "time-ms"
+  | "time-s"
+  | "size"
+  | "number"
+  | "string"
+  | "enum"
+  | "words"
+  | "methods"
+  | "pair"
+  | "listen"
+  | "resolver"
+  | "error_log"
+  | "session_cache"
+  | "auth_http"
+  | "workers"
+  | "user";
+
+/**
+ * What repeating the directive at one level does (directives.md §3):
+ * `duplicate` → error; `append` → lists concatenate; `or` → methods united, a repeated
+ * method is a `duplicate value` warning; `last` → last one wins; `merge` → later
+ * parameters overwrite earlier ones.
+ */
+export type RepeatRule = "duplicate" | "append" | "or" | "last" | "merge";
+
+export interface ParseContext extends ValueContext {
+  /** The value already set at this level (for `merge`). */
+  previous: unknown;
+  source: Source;
+}
+
+export interface Directive {
+  name: string;
+  module: string;
+  contexts: readonly Context[];
+  /** Argument count bounds, nginx's TAKE1/TAKE12/1MORE/FLAG/NOARGS. */
+  args: readonly [min: number, max: number];
+  kind: ValueKind;
+  repeat: RepeatRule;
+  /** Stored on the block itself (`ServerBlock.listen`, `.protocol`) rather than its settings. */
+  onBlock?: boolean;
+  syntax: string;
+  /** Built-in default in model units; absent = no default (optional after inheritance). */
+  default?: () => unknown;
+  /** The default as an nginx user would write it, for the reference. */
+  defaultText: string;
+  /** Allowed words of an enum or method list (lower case, except ssl_protocols). */
+  values?: readonly string[];
+  since?: string;
+  doc: string;
+  /** Beyond nginx (a mailproxy addition). */
+  extension?: boolean;
+  /** Arguments (count already checked) → one occurrence's value. Throws ValueError. */
+  parse(args: string[], ctx: ParseContext): unknown;
+  /** A level's whole value → the argument lists of the directives that write it. */
+  format(value: unknown): string[][];
+}
+
+type Spec = Omit<Directive, "parse" | "format" | "repeat" | "defaultText"> & {
+  parse?: Directive["parse"];
+  format?: Directive["format"];
+  repeat?: RepeatRule;
+  defaultText?: string;
+};
+
+const MS = ["mail", "server"] as const;
+const INF = Number.POSITIVE_INFINITY;
+
+const invalidValue = () => new ValueError("invalid_value", "invalid value", true);
+
+function define(spec: Spec): Directive {
+  return {
+    repeat: "duplicate",
+    defaultText: "—",
+    parse: (args) => args[0],
+    format: (value) => [[String(value)]],
+    ...spec,
+  };
+}
+
+function flag(name: string, module: string, def: boolean, doc: string, extra: Partial<Spec> = {}): Directive {
+  return define({
+    name,
+    module,
+    contexts: MS,
+    args: [1, 1],
+    kind: "flag",
+    syntax: `${name} on | off`,
+    default: () => def,
+    defaultText: def ? "on" : "off",
+    doc,
+    parse: ([v]) => {
+      const lower = v!.toLowerCase();
+      if (lower === "on") return true;
+      if (lower === "off") return false;
+      throw new ValueError("invalid_flag", `invalid value "${v}" in "${name}" directive, it must be "on" or "off"`);
+    },
+    format: (value) => [[value ? "on" : "off"]],
+    ...extra,
+  });
+}
+
+function time(
+  name: string,
+  module: string,
+  flavour: "ms" | "s",
+  defaultText: string | undefined,
+  doc: string,
+  extra: Partial<Spec> = {},
+): Directive {
+  // Model times are milliseconds; a second-resolution parse is scaled up.
+  const toMs = (text: string) => {
+    const t = parseTime(text, flavour);
+    if (t === null) throw invalidValue();
+    return flavour === "s" ? t * 1000 : t;
+  };
+  return define({
+    name,
+    module,
+    contexts: MS,
+    args: [1, 1],
+    kind: flavour === "ms" ? "time-ms" : "time-s",
+    syntax: `${name} time`,
+    ...(defaultText === undefined ? {} : { default: () => toMs(defaultText), defaultText }),
+    doc,
+    parse: ([v]) => toMs(v!),
+    format: (value) => [[flavour === "s" ? formatTimeSec((value as number) / 1000) : formatTimeMs(value as number)]],
+    ...extra,
+  });
+}
+
+function size(name: string, module: string, def: number, doc: string): Directive {
+  return define({
+    name,
+    module,
+    contexts: MS,
+    args: [1, 1],
+    kind: "size",
+    syntax: `${name} size`,
+    default: () => def,
+    defaultText: formatSize(def),
+    doc,
+    parse: ([v]) => {
+      const n = parseSize(v!);
+      if (n === null) throw invalidValue();
+      return n;
+    },
+    format: (value) => [[formatSize(value as number)]],
+  });
+}
+
+function number(name: string, module: string, def: number | undefined, doc: string, extra: Partial<Spec> = {}): Directive {
+  return define({
+    name,
+    module,
+    contexts: MS,
+    args: [1, 1],
+    kind: "number",
+    syntax: `${name} number`,
+    ...(def === undefined ? {} : { default: () => def, defaultText: String(def) }),
+    doc,
+    parse: ([v]) => {
+      const n = parseNumber(v!);
+      if (n === null) throw new ValueError("invalid_number", "invalid number", true);
+      return n;
+    },
+    ...extra,
+  });
+}
+
+function string(name: string, module: string, doc: string, extra: Partial<Spec> = {}): Directive {
+  return define({ name, module, contexts: MS, args: [1, 1], kind: "string", syntax: `${name} value`, doc, ...extra });
+}
+
+/** A string directive whose repeats append (`ssl_certificate`, `set_real_ip_from`, ...). */
+function stringList(name: string, module: string, syntax: string, doc: string): Directive {
+  return define({
+    name,
+    module,
+    contexts: MS,
+    args: [1, 1],
+    kind: "string",
+    repeat: "append",
+    syntax,
+    default: () => [],
+    doc,
+    parse: ([v]) => [v],
+    format: (value) => (value as string[]).map((v) => [v]),
+  });
+}
+
+function pairList(name: string, module: string, syntax: string, doc: string, since?: string): Directive {
+  return define({
+    name,
+    module,
+    contexts: MS,
+    args: [2, 2],
+    kind: "pair",
+    repeat: "append",
+    syntax,
+    default: () => [],
+    doc,
+    ...(since ? { since } : {}),
+    parse: ([a, b]) => [[a, b]],
+    format: (value) => (value as Array<[string, string]>).map(([a, b]) => [a, b]),
+  });
+}
+
+function enumOf<T extends string>(
+  name: string,
+  module: string,
+  values: readonly T[],
+  def: T,
+  doc: string,
+  extra: Partial<Spec> = {},
+): Directive {
+  return define({
+    name,
+    module,
+    contexts: MS,
+    args: [1, 1],
+    kind: "enum",
+    syntax: `${name} ${values.join(" | ")}`,
+    values,
+    default: () => def,
+    defaultText: def,
+    doc,
+    parse: ([v]) => {
+      const lower = v!.toLowerCase();
+      if (!(values as readonly string[]).includes(lower)) throw new ValueError("invalid_value", `invalid value "${v}"`);
+      return lower;
+    },
+    ...extra,
+  });
+}
+
+/** A method list (`*_auth`, `ssl_protocols`): words from a fixed set, OR-ed on repeat. */
+function methods(name: string, module: string, values: readonly string[], def: string[], doc: string, since?: string): Directive {
+  return define({
+    name,
+    module,
+    contexts: MS,
+    args: [1, INF],
+    kind: "methods",
+    repeat: "or",
+    syntax: `${name} ${values.join(" | ")} ...`,
+    values,
+    default: () => [...def],
+    defaultText: def.join(" "),
+    doc,
+    ...(since ? { since } : {}),
+    parse: (args) =>
+      args.map((v) => {
+        const found = values.find((m) => m.toLowerCase() === v.toLowerCase());
+        if (found === undefined) throw new ValueError("invalid_value", `invalid value "${v}"`);
+        return found;
+      }),
+    format: (value) => [value as string[]],
+  });
+}
+
+function words(name: string, module: string, def: string[], doc: string): Directive {
+  return define({
+    name,
+    module,
+    contexts: MS,
+    args: [1, INF],
+    kind: "words",
+    repeat: "append",
+    syntax: `${name} extension ...`,
+    default: () => [...def],
+    defaultText: def.length ? def.join(" ") : "— (empty)",
+    doc,
+    parse: (args) => [...args],
+    format: (value) => [value as string[]],
+  });
+}
+
+const PROTOCOLS: readonly Protocol[] = ["imap", "pop3", "smtp"];
+const IMAP_METHODS: readonly AuthMethodName[] = ["plain", "login", "cram-md5", "external"];
+const POP3_METHODS: readonly AuthMethodName[] = ["plain", "apop", "cram-md5", "external"];
+const SMTP_METHODS: readonly AuthMethodName[] = ["plain", "login", "cram-md5", "external", "none"];
+const SSL_PROTOCOLS = ["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
+
+/** Every directive, in reference order. */
+export const DIRECTIVES: readonly Directive[] = [
+  // ---- main context (top level) ----
+  define({
+    name: "worker_processes",
+    module: "main",
+    contexts: ["main"],
+    args: [1, 1],
+    kind: "workers",
+    syntax: "worker_processes number | auto",
+    default: () => 1,
+    defaultText: "1",
+    doc: "Number of worker processes.",
+    parse: ([v]) => parseWorkerProcesses(v!),
+  }),
+  define({
+    name: "error_log",
+    module: "core",
+    contexts: ["main", "mail", "server"],
+    args: [1, 3],
+    kind: "error_log",
+    repeat: "append",
+    syntax: "error_log file | stderr [level] [json]",
+    default: () => [],
+    defaultText: "the top-level log",
+    doc: "Log destination and level; `json` (a mailproxy addition) writes JSON lines. Several may be given.",
+    parse: (args) => [parseErrorLog(args)],
+    format: (value) => (value as LogTarget[]).map(formatErrorLog),
+  }),
+  string("pid", "main", "File the master process id is written to.", { contexts: ["main"], syntax: "pid file" }),
+  flag("daemon", "main", true, "Whether to detach from the terminal.", { contexts: ["main"] }),
+  define({
+    name: "user",
+    module: "main",
+    contexts: ["main"],
+    args: [1, 2],
+    kind: "user",
+    syntax: "user user [group]",
+    doc: "Credentials the workers run with.",
+    parse: ([user, group]) => (group === undefined ? { user } : { user, group }),
+    format: (value) => {
+      const { user, group } = value as { user: string; group?: string };
+      return [group === undefined ? [user] : [user, group]];
+    },
+  }),
+  number("worker_rlimit_nofile", "main", undefined, "Limit on open files per worker.", { contexts: ["main"] }),
+  time("worker_shutdown_timeout", "main", "ms", undefined, "How long a graceful shutdown waits for sessions.", {
+    contexts: ["main"],
+  }),
+  define({
+    name: "events",
+    module: "main",
+    contexts: ["main"],
+    args: [0, 0],
+    kind: "block",
+    syntax: "events { ... }",
+    doc: "Connection processing settings; only `worker_connections` is used.",
+  }),
+  number("worker_connections", "main", 512, "Maximum simultaneous connections per worker.", { contexts: ["events"] }),
+  define({
+    name: "mail",
+    module: "core",
+    contexts: ["main"],
+    args: [0, 0],
+    kind: "block",
+    syntax: "mail { ... }",
+    doc: "The mail proxy configuration; at most one.",
+  }),
+
+  // ---- ngx_mail_core_module ----
+  define({
+    name: "server",
+    module: "core",
+    contexts: ["mail"],
+    args: [0, 0],
+    kind: "block",
+    syntax: "server { ... }",
+    doc: "One virtual mail server; needs a `listen`, a protocol and an auth source.",
+  }),
+  define({
+    name: "listen",
+    module: "core",
+    contexts: ["server"],
+    args: [1, INF],
+    kind: "listen",
+    repeat: "append",
+    onBlock: true,
+    syntax:
+      "listen address[:port] [ssl] [proxy_protocol] [backlog=N] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [multipath] [so_keepalive=on|off|[idle]:[intvl]:[cnt]] [default_server]",
+    defaultText: "— (required)",
+    doc: "Address and port to accept connections on; `unix:/path` and port ranges allowed.",
+    parse: (args, ctx) => [parseListen(args, ctx.source, ctx)],
+    format: (value) => (value as ListenSpec[]).map(formatListen),
+  }),
+  define({
+    name: "protocol",
+    module: "core",
+    contexts: ["server"],
+    args: [1, 1],
+    kind: "enum",
+    repeat: "last",
+    onBlock: true,
+    values: PROTOCOLS,
+    syntax: "protocol imap | pop3 | smtp",
+    defaultText: "from the listen port",
+    doc: "Session protocol; autodetected from ports 143/993, 110/995, 25/465/587.",
+    parse: ([v]) => {
+      const lower = v!.toLowerCase();
+      if (!(PROTOCOLS as readonly string[]).includes(lower)) {
+        throw new ValueError("unknown_protocol", `unknown protocol "${v}"`);
+      }
+      return lower;
+    },
+  }),
+  string("server_name", "core", "The proxy's own name: SMTP greeting/EHLO, APOP/CRAM-MD5 salt.", {
+    syntax: "server_name name",
+    default: () => hostname().toLowerCase(),
+    defaultText: "host name, lower-cased",
+  }),
+  time("timeout", "core", "ms", "60s", "Pre-authentication deadline, TLS handshake and backend login limit."),
+  number("max_errors", "core", 5, "Invalid commands before the session is closed.", { since: "1.21.0" }),
+  define({
+    name: "resolver",
+    module: "core",
+    contexts: MS,
+    args: [1, INF],
+    kind: "resolver",
+    syntax: "resolver address ... [valid=time] [ipv4=on|off] [ipv6=on|off] | off",
+    default: () => null,
+    defaultText: "off",
+    doc: "DNS servers for the SMTP client host name lookup.",
+    parse: (args, ctx) => parseResolver(args, ctx),
+    format: (value) => [formatResolver(value as ResolverSpec | null)],
+  }),
+  time("resolver_timeout", "core", "ms", "30s", "Time limit of each DNS lookup."),
+
+  // ---- ngx_mail_auth_http_module ----
+  define({
+    name: "auth_http",
+    module: "auth_http",
+    contexts: MS,
+    args: [1, 1],
+    kind: "auth_http",
+    syntax: "auth_http URL",
+    defaultText: "— (required)",
+    doc: "Auth service URL: `[http://]host[:port][/uri]` or `unix:/path[:/uri]`.",
+    parse: ([v]) => parseAuthHttpUrl(v!),
+    format: (value) => [[(value as AuthHttpUrl).url]],
+  }),
+  pairList("auth_http_header", "auth_http", "auth_http_header name value", "Extra header sent with every auth request."),
+  flag("auth_http_pass_client_cert", "auth_http", false, "Send the client certificate in `Auth-SSL-Cert`.", {
+    since: "1.7.11",
+  }),
+  time("auth_http_timeout", "auth_http", "ms", "60s", "Limit for talking to the auth service."),
+  number("auth_http_keepalive", "auth_http", 32, "Idle keep-alive connections per auth service; 0 = nginx behaviour.", {
+    extension: true,
+  }),
+
+  // ---- ngx_mail_proxy_module ----
+  size("proxy_buffer", "proxy", 4096, "Backend→client buffer size."),
+  flag("proxy_pass_error_message", "proxy", false, "Forward the backend's login error text to the client."),
+  enumOf("proxy_protocol", "proxy", ["on", "off", "v2"], "off", "Send a PROXY protocol header (v1 or v2) to the backend.", {
+    since: "1.19.8",
+  }),
+  flag("proxy_smtp_auth", "proxy", false, "Authenticate to the SMTP backend with AUTH PLAIN.", { since: "1.19.4" }),
+  time("proxy_timeout", "proxy", "ms", "24h", "Idle timeout of the relay phase."),
+  flag("xclient", "proxy", true, "Send XCLIENT to SMTP backends."),
+  flag("proxy", "proxy", false, "Undocumented nginx directive: accepted, no effect."),
+  string("proxy_pass", "proxy", "Passthrough backend instead of asking an auth service.", {
+    contexts: ["server"],
+    syntax: "proxy_pass host:port",
+    extension: true,
+    parse: ([v]) => parseProxyPass(v!),
+  }),
+
+  // ---- ngx_mail_realip_module ----
+  stringList("set_real_ip_from", "realip", "set_real_ip_from address | CIDR | unix:", "Trusted PROXY protocol peers."),
+
+  // ---- ngx_mail_ssl_module ----
+  enumOf("starttls", "ssl", ["on", "off", "only"], "off", "Offer STARTTLS/STLS; `only` requires it before authentication."),
+  stringList("ssl_certificate", "ssl", "ssl_certificate file", "PEM certificate (chain); repeat for RSA + ECDSA."),
+  stringList("ssl_certificate_key", "ssl", "ssl_certificate_key file", "PEM private key, paired by order."),
+  string("ssl_password_file", "ssl", "Passphrases for encrypted keys, one per line.", { syntax: "ssl_password_file file" }),
+  flag("ssl_certificate_compression", "ssl", false, "Certificate compression (accepted, may be ignored).", {
+    since: "1.29.1",
+  }),
+  string("ssl_ciphers", "ssl", "OpenSSL cipher list.", {
+    syntax: "ssl_ciphers list",
+    default: () => "HIGH:!aNULL:!MD5",
+    defaultText: "HIGH:!aNULL:!MD5",
+  }),
+  flag("ssl_prefer_server_ciphers", "ssl", false, "Prefer the server's cipher order."),
+  methods("ssl_protocols", "ssl", SSL_PROTOCOLS, ["TLSv1.2", "TLSv1.3"], "Enabled TLS versions."),
+  string("ssl_dhparam", "ssl", "DH parameters for DHE ciphers.", { syntax: "ssl_dhparam file" }),
+  string("ssl_ecdh_curve", "ssl", "ECDH curves, colon-separated, or `auto`.", {
+    syntax: "ssl_ecdh_curve curve[:curve...] | auto",
+    default: () => "auto",
+    defaultText: "auto",
+  }),
+  define({
+    name: "ssl_session_cache",
+    module: "ssl",
+    contexts: MS,
+    args: [1, 2],
+    kind: "session_cache",
+    repeat: "merge",
+    syntax: "ssl_session_cache off | none | [builtin[:size]] [shared:name:size]",
+    default: () => ({ mode: "none" }),
+    defaultText: "none",
+    doc: "TLS session cache.",
+    parse: (args, ctx) => parseSessionCache(args, ctx.previous as SessionCacheSpec | undefined),
+    format: (value) => [formatSessionCache(value as SessionCacheSpec)],
+  }),
+  time("ssl_session_timeout", "ssl", "s", "5m", "Lifetime of cached TLS sessions (second resolution)."),
+  flag("ssl_session_tickets", "ssl", true, "TLS session tickets."),
+  stringList("ssl_session_ticket_key", "ssl", "ssl_session_ticket_key file", "Ticket key file (48 or 80 bytes)."),
+  enumOf("ssl_verify_client", "ssl", ["on", "off", "optional", "optional_no_ca"], "off", "Client certificate verification.", {
+    since: "1.7.11",
+  }),
+  number("ssl_verify_depth", "ssl", 1, "Client certificate chain depth.", { since: "1.7.11" }),
+  string("ssl_client_certificate", "ssl", "CAs for client certificates, advertised to clients.", {
+    syntax: "ssl_client_certificate file",
+  }),
+  string("ssl_trusted_certificate", "ssl", "CAs for client certificates, not advertised.", {
+    syntax: "ssl_trusted_certificate file",
+  }),
+  string("ssl_crl", "ssl", "Revoked certificates.", { syntax: "ssl_crl file" }),
+  pairList("ssl_conf_command", "ssl", "ssl_conf_command name value", "OpenSSL SSL_CONF command.", "1.19.4"),
+
+  // ---- ngx_mail_imap_module ----
+  methods("imap_auth", "imap", IMAP_METHODS, ["plain"], "IMAP methods advertised/allowed."),
+  words("imap_capabilities", "imap", ["IMAP4", "IMAP4rev1", "UIDPLUS"], "Base IMAP CAPABILITY words."),
+  size("imap_client_buffer", "imap", 4096, "Maximum IMAP command size, literals included."),
+
+  // ---- ngx_mail_pop3_module ----
+  methods("pop3_auth", "pop3", POP3_METHODS, ["plain"], "POP3 methods advertised/allowed."),
+  words("pop3_capabilities", "pop3", ["TOP", "USER", "UIDL"], "POP3 CAPA lines."),
+
+  // ---- ngx_mail_smtp_module ----
+  methods("smtp_auth", "smtp", SMTP_METHODS, ["plain", "login"], "SMTP methods advertised/allowed; `none` allows no auth."),
+  words("smtp_capabilities", "smtp", [], "Extra EHLO lines."),
+  size("smtp_client_buffer", "smtp", 4096, "Maximum SMTP command line length."),
+  time("smtp_greeting_delay", "smtp", "ms", "0", "Delay before the 220 greeting."),
+];
+
+const BY_NAME = new Map(DIRECTIVES.map((d) => [d.name, d]));
+
+/** The table entry of a directive name, if mailproxy knows it. */
+export function directive(name: string): Directive | undefined {
+  return BY_NAME.get(name);
+}
+
+/** Directives holding per-server settings (allowed in `mail` or `server`, stored in settings). */
+export const SETTINGS_DIRECTIVES: readonly Directive[] = DIRECTIVES.filter(
+  (d) => d.kind !== "block" && !d.onBlock && (d.contexts.includes("mail") || d.contexts.includes("server")),
+);
+
+/** Protocol guessed from a well-known port (directives.md §5.4). */
+export const WELL_KNOWN_PORTS: Readonly<Record<number, Protocol>> = {
+  143: "imap",
+  993: "imap",
+  110: "pop3",
+  995: "pop3",
+  25: "smtp",
+  465: "smtp",
+  587: "smtp",
+};
+
+/** Top-level blocks and directives of nginx that mailproxy skips with one warning. */
+export const SKIPPED_TOP_LEVEL: readonly string[] = ["http", "stream", "load_module"];
+
+/** Other top-level (main context) nginx directives: ignored with a warning. */
+export const IGNORED_MAIN: readonly string[] = [
+  "env", "thread_pool", "pcre_jit", "lock_file", "master_process", "worker_priority",
+  "worker_cpu_affinity", "worker_rlimit_core", "working_directory", "timer_resolution",
+  "debug_points", "ssl_engine", "google_perftools_profiles", "quic_bpf", "ssl_object_cache_inheritable",
+  "mgmt",
+];
+
+/** `events {}` directives other than worker_connections: ignored with a warning. */
+export const IGNORED_EVENTS: readonly string[] = [
+  "use", "multi_accept", "accept_mutex", "accept_mutex_delay", "debug_connection", "worker_aio_requests",
+];
+
+/**
+ * Names that exist in other nginx modules (http, stream, ...) but not in mail: nginx says
+ * `"<name>" directive is not allowed here` for them rather than "unknown" (§7).
+ */
+export const KNOWN_NON_MAIL: readonly string[] = [
+  "access_log", "allow", "deny", "limit_conn", "limit_conn_zone", "limit_req", "limit_req_zone",
+  "location", "upstream", "root", "alias", "index", "return", "rewrite", "try_files", "if", "set", "map",
+  "geo", "split_clients", "types", "default_type", "sendfile", "tcp_nopush", "tcp_nodelay",
+  "keepalive_timeout", "keepalive_requests", "client_max_body_size", "client_body_timeout",
+  "client_header_timeout", "send_timeout", "log_format", "add_header", "expires", "gzip",
+  "charset", "autoindex", "error_page", "server_tokens", "ssl_reject_handshake", "ssl_stapling",
+  "ssl_stapling_file", "ssl_stapling_responder", "ssl_stapling_verify", "ssl_ocsp", "ssl_ocsp_cache",
+  "ssl_ocsp_responder", "ssl_early_data", "ssl_buffer_size", "ssl_handshake_timeout", "ssl_preread",
+  "proxy_connect_timeout", "proxy_read_timeout", "proxy_send_timeout", "proxy_set_header",
+  "proxy_redirect", "proxy_http_version", "proxy_next_upstream", "proxy_bind", "proxy_download_rate",
+  "proxy_upload_rate", "proxy_responses", "proxy_requests", "proxy_socket_keepalive",
+  "proxy_ssl", "proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_ciphers",
+  "proxy_ssl_name", "proxy_ssl_protocols", "proxy_ssl_server_name", "proxy_ssl_session_reuse",
+  "proxy_ssl_trusted_certificate", "proxy_ssl_verify", "proxy_ssl_verify_depth", "proxy_ssl_conf_command",
+  "proxy_ssl_password_file", "proxy_ssl_crl", "fastcgi_pass", "uwsgi_pass", "grpc_pass", "scgi_pass",
+  "memcached_pass", "real_ip_header", "real_ip_recursive", "status_zone", "resolver_status_zone",
+  "variables_hash_max_size", "variables_hash_bucket_size", "preread_buffer_size", "preread_timeout",
+  "proxy_protocol_timeout", "js_import", "js_set", "server_names_hash_max_size",
+  "server_names_hash_bucket_size", "satisfy", "auth_basic", "auth_basic_user_file", "auth_request",
+  "large_client_header_buffers", "client_body_buffer_size", "open_file_cache", "ssl_verify_client_cert",
+  "http2", "http3", "quic_retry", "ssl_password", "hash", "least_conn", "ip_hash", "keepalive", "zone",
+  "health_check",
+  ...IGNORED_EVENTS,
+  "worker_connections",
+  ...IGNORED_MAIN,
+  ...SKIPPED_TOP_LEVEL,
+];

@@ -1,0 +1,280 @@
+/**
+ * Statements → the typed Config, driven by the directive table. Both loaders (nginx and
+ * TOML) end here, so validation, repeat rules and the per-server checks are the same for
+ * both formats. Includes are expanded here, in the context where they appear, through a
+ * format-specific reader.
+ */
+
+import type { Config, MailBlock, ServerBlock, Settings, Source } from "./model.ts";
+import { ConfigError, type ConfigWarning, type Loc, ValueError } from "./errors.ts";
+import type { Statement } from "./statement.ts";
+import {
+  type Context,
+  directive,
+  type Directive,
+  IGNORED_EVENTS,
+  IGNORED_MAIN,
+  KNOWN_NON_MAIL,
+  SKIPPED_TOP_LEVEL,
+  WELL_KNOWN_PORTS,
+} from "./directives.ts";
+import { listenPairs } from "./values/listen.ts";
+
+/** Expands one `include` pattern into the statements of the matching files, in order. */
+export type IncludeReader = (pattern: string, at: Loc, ctx: Context) => Statement[];
+
+export interface InterpretOptions {
+  file: string;
+  prefix: string;
+  readInclude: IncludeReader;
+  /** `-g` directives, run in the main context before the file. */
+  global?: Statement[];
+}
+
+/** nginx gives up on deeper include chains long before; this only stops include loops. */
+const MAX_INCLUDE_DEPTH = 32;
+
+interface Frame {
+  ctx: Context;
+  /** Where onBlock / main-context values live (ServerBlock, Config). */
+  block: Record<string, unknown>;
+  /** Where mail/server settings live. */
+  settings: Record<string, unknown>;
+  seen: Set<string>;
+  /** Place of the last occurrence of each directive (for TLS messages). */
+  places: Map<string, Loc>;
+}
+
+function toSource(at: Loc): Source {
+  return at.path === undefined ? { file: at.file, line: at.line } : { file: at.file, line: at.line, path: at.path };
+}
+
+export function interpret(main: Statement[], opts: InterpretOptions): { config: Config; warnings: ConfigWarning[] } {
+  return new Interpreter(opts).run(main);
+}
+
+class Interpreter {
+  private readonly warnings: ConfigWarning[] = [];
+  private readonly config: Config;
+  private readonly pairs = new Set<string>();
+  private readonly placesOf = new WeakMap<object, Map<string, Loc>>();
+  private sawEvents = false;
+
+  constructor(private readonly opts: InterpretOptions) {
+    this.config = {
+      file: opts.file,
+      prefix: opts.prefix,
+      worker_processes: directive("worker_processes")!.default!() as number,
+      error_log: [],
+      daemon: true,
+      worker_connections: directive("worker_connections")!.default!() as number,
+    };
+  }
+
+  run(main: Statement[]): { config: Config; warnings: ConfigWarning[] } {
+    const config = this.config as unknown as Record<string, unknown>;
+    const frame: Frame = { ctx: "main", block: config, settings: config, seen: new Set(), places: new Map() };
+    this.runBlock(this.opts.global ?? [], frame, 0);
+    this.runBlock(main, frame, 0);
+    return { config: this.config, warnings: this.warnings };
+  }
+
+  private warn(message: string, at: Loc): void {
+    const w: ConfigWarning = { message, file: at.file, line: at.line };
+    if (at.path !== undefined) w.path = at.path;
+    this.warnings.push(w);
+  }
+
+  private runBlock(statements: Statement[], frame: Frame, depth: number): void {
+    for (const st of statements) {
+      if (st.name === "include") this.include(st, frame, depth);
+      else this.statement(st, frame, depth);
+    }
+  }
+
+  private include(st: Statement, frame: Frame, depth: number): void {
+    if (st.block) throw new ConfigError("not_terminated", 'directive "include" is not terminated by ";"', st.at);
+    if (st.args.length !== 1) {
+      throw new ConfigError("invalid_arguments", 'invalid number of arguments in "include" directive', st.at);
+    }
+    if (depth >= MAX_INCLUDE_DEPTH) {
+      throw new ConfigError("include", `includes nested too deeply at "${st.args[0]}"`, st.at);
+    }
+    this.runBlock(this.opts.readInclude(st.args[0]!, st.at, frame.ctx), frame, depth + 1);
+  }
+
+  private statement(st: Statement, frame: Frame, depth: number): void {
+    const d = directive(st.name);
+    if (!d || !d.contexts.includes(frame.ctx)) {
+      if (frame.ctx === "main" && (SKIPPED_TOP_LEVEL.includes(st.name) || IGNORED_MAIN.includes(st.name))) {
+        this.warn(`"${st.name}" directive is ignored by mailproxy`, st.at);
+        return;
+      }
+      if (frame.ctx === "events" && IGNORED_EVENTS.includes(st.name)) {
+        this.warn(`"${st.name}" directive is ignored by mailproxy`, st.at);
+        return;
+      }
+      if (d || KNOWN_NON_MAIL.includes(st.name)) {
+        throw new ConfigError("not_allowed_here", `"${st.name}" directive is not allowed here`, st.at);
+      }
+      throw new ConfigError("unknown_directive", `unknown directive "${st.name}"`, st.at);
+    }
+    if (d.kind === "block" && !st.block) {
+      throw new ConfigError("no_opening_brace", `directive "${st.name}" has no opening "{"`, st.at);
+    }
+    if (d.kind !== "block" && st.block) {
+      throw new ConfigError("not_terminated", `directive "${st.name}" is not terminated by ";"`, st.at);
+    }
+    const [min, max] = d.args;
+    if (st.args.length < min || st.args.length > max) {
+      throw new ConfigError("invalid_arguments", `invalid number of arguments in "${st.name}" directive`, st.at);
+    }
+    if (d.kind === "block") this.block(st, st.block!, depth);
+    else this.value(d, st, frame);
+  }
+
+  private block(st: Statement, body: Statement[], depth: number): void {
+    const config = this.config as unknown as Record<string, unknown>;
+    if (st.name === "events") {
+      if (this.sawEvents) throw new ConfigError("duplicate", '"events" directive is duplicate', st.at);
+      this.sawEvents = true;
+      this.runBlock(body, { ctx: "events", block: config, settings: config, seen: new Set(), places: new Map() }, depth);
+    } else if (st.name === "mail") {
+      if (this.config.mail) throw new ConfigError("duplicate", '"mail" directive is duplicate', st.at);
+      const mail: MailBlock = { source: toSource(st.at), settings: {}, servers: [] };
+      this.config.mail = mail;
+      const places = new Map<string, Loc>();
+      this.placesOf.set(mail.settings, places);
+      const settings = mail.settings as Record<string, unknown>;
+      this.runBlock(body, { ctx: "mail", block: settings, settings, seen: new Set(), places }, depth);
+      this.checkServers(mail);
+    } else if (st.name === "server") {
+      const mail = this.config.mail!;
+      const server: ServerBlock = { source: toSource(st.at), listen: [], settings: {} };
+      mail.servers.push(server);
+      const places = new Map<string, Loc>();
+      this.placesOf.set(server.settings, places);
+      const frame: Frame = {
+        ctx: "server",
+        block: server as unknown as Record<string, unknown>,
+        settings: server.settings as Record<string, unknown>,
+        seen: new Set(),
+        places,
+      };
+      this.runBlock(body, frame, depth);
+      if (server.listen.length === 0) {
+        throw new ConfigError("no_listen", 'no "listen" is defined for server', st.at);
+      }
+      if (server.protocol === undefined) server.protocol = detectProtocol(server);
+    }
+  }
+
+  private value(d: Directive, st: Statement, frame: Frame): void {
+    const onBlock = frame.ctx === "main" || frame.ctx === "events" || d.onBlock === true;
+    const target = onBlock ? frame.block : frame.settings;
+    const seen = frame.seen.has(d.name);
+    if (d.repeat === "duplicate" && seen) {
+      throw new ConfigError("duplicate", `"${d.name}" directive is duplicate`, st.at);
+    }
+    let value: unknown;
+    try {
+      value = d.parse(st.args, {
+        warn: (message) => this.warn(message, st.at),
+        previous: seen ? target[d.name] : undefined,
+        source: toSource(st.at),
+      });
+    } catch (e) {
+      if (!(e instanceof ValueError)) throw e;
+      const reason = e.ofDirective ? `"${d.name}" directive ${e.message}` : e.message;
+      throw new ConfigError(e.code, reason, st.at);
+    }
+    if (d.name === "listen") this.claimPairs(value as ServerBlock["listen"], st.at);
+
+    if (d.repeat === "append") {
+      target[d.name] = [...(seen ? (target[d.name] as unknown[]) : []), ...(value as unknown[])];
+    } else if (d.repeat === "or") {
+      const acc = seen ? [...(target[d.name] as string[])] : [];
+      (value as string[]).forEach((method, i) => {
+        if (acc.includes(method)) this.warn(`duplicate value "${st.args[i]}"`, st.at);
+        else acc.push(method);
+      });
+      target[d.name] = acc;
+    } else {
+      target[d.name] = value;
+    }
+    frame.seen.add(d.name);
+    frame.places.set(d.name, st.at);
+  }
+
+  /** Every (address, port) pair may appear once in the whole mail block (§5.3). */
+  private claimPairs(listens: ServerBlock["listen"], at: Loc): void {
+    for (const spec of listens) {
+      const pairs = listenPairs(spec);
+      for (const pair of pairs) {
+        if (this.pairs.has(pair)) {
+          throw new ConfigError("duplicate_listen", `duplicate "${pair}" address and port pair`, at);
+        }
+      }
+      for (const pair of pairs) this.pairs.add(pair);
+    }
+  }
+
+  /** The per-server checks nginx runs when merging, module by module (core, ssl, auth_http). */
+  private checkServers(mail: MailBlock): void {
+    for (const server of mail.servers) {
+      if (server.protocol === undefined) {
+        throw new ConfigError("unknown_protocol", "unknown mail protocol for server", server.source);
+      }
+    }
+    for (const server of mail.servers) this.checkTls(mail, server);
+    for (const server of mail.servers) {
+      if (server.settings.auth_http === undefined && mail.settings.auth_http === undefined &&
+        server.settings.proxy_pass === undefined) {
+        throw new ConfigError("no_auth_http", 'no "auth_http" is defined for server', server.source);
+      }
+    }
+  }
+
+  /** TLS needs certificates and keys, checked structurally (no file is read here). */
+  private checkTls(mail: MailBlock, server: ServerBlock): void {
+    const own = <K extends keyof Settings>(key: K) => server.settings[key] ?? mail.settings[key];
+    const sslListens = server.listen.filter((l) => l.ssl);
+    const starttls = own("starttls") ?? "off";
+    let mode: string;
+    let at: Loc;
+    if (sslListens.length > 0) {
+      mode = "listen ... ssl";
+      at = sslListens[sslListens.length - 1]!.source;
+    } else if (starttls !== "off") {
+      mode = "starttls";
+      at = this.placesOf.get(server.settings)?.get("starttls") ?? this.placesOf.get(mail.settings)!.get("starttls")!;
+    } else {
+      return;
+    }
+    const certs = own("ssl_certificate") ?? [];
+    const keys = own("ssl_certificate_key");
+    if (certs.length === 0) {
+      throw new ConfigError("no_certificate", `no "ssl_certificate" is defined for the "${mode}" directive`, at);
+    }
+    if (keys === undefined || keys.length === 0) {
+      throw new ConfigError("no_certificate_key", `no "ssl_certificate_key" is defined for the "${mode}" directive`, at);
+    }
+    if (keys.length < certs.length) {
+      throw new ConfigError(
+        "no_certificate_key",
+        `no "ssl_certificate_key" is defined for certificate "${certs[certs.length - 1]}" and the "${mode}" directive`,
+        at,
+      );
+    }
+  }
+}
+
+/** The first listen on a well-known port decides the protocol (§5.4). */
+function detectProtocol(server: ServerBlock): ServerBlock["protocol"] {
+  for (const l of server.listen) {
+    if (l.kind !== "tcp") continue;
+    const protocol = WELL_KNOWN_PORTS[l.port];
+    if (protocol) return protocol;
+  }
+  return undefined;
+}
