@@ -31,6 +31,9 @@ export interface DovecotOptions {
   users: DovecotUser[];
   /** SASL mechanisms Dovecot offers; default ["plain", "login"]. */
   authMechanisms?: string[];
+  /** Listeners expect a PROXY protocol (v1 or v2) header from 127.0.0.0/8 first; the
+   *  log's `rip=` then shows the address it carried. */
+  proxyProtocol?: boolean;
   /** Extra dovecot.conf text appended at the end. */
   extraConf?: string;
 }
@@ -50,6 +53,9 @@ export interface PostfixOptions {
   /** Extra main.cf parameters, applied last (e.g. restrictions). Default: none, so any
    *  client may send to any address and nothing (no AUTH, no TLS) is required. */
   mainCf?: Record<string, string>;
+  /** The listener expects a PROXY protocol (v1 or v2) header first
+   *  (smtpd_upstream_proxy_protocol = haproxy); the log's "connect from" shows its address. */
+  proxyProtocol?: boolean;
 }
 
 export interface PostfixBackend {
@@ -93,14 +99,21 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotBackend
     chownTree(join(dir, "mail"), mailIds.uid, mailIds.gid);
 
     const conf = join(dir, "dovecot.conf");
-    const settings = { dir, imapPort, pop3Port, mechanisms: opts.authMechanisms ?? ["plain", "login"] };
+    const settings: DovecotSettings = {
+      dir,
+      imapPort,
+      pop3Port,
+      mechanisms: opts.authMechanisms ?? ["plain", "login"],
+      haproxy: opts.proxyProtocol ? "yes" : "no",
+    };
     const text = version.major === 2 && version.minor < 4 ? dovecot23Conf(settings) : dovecot24Conf(settings);
     writeFileSync(conf, text + (opts.extraConf ?? "") + "\n");
 
     const daemon = superviseDaemon("dovecot", ["dovecot", "-F", "-c", conf]);
     const logFile = join(dir, "dovecot.log");
-    await waitForGreeting(imapPort, "* OK", daemon, () => readText(logFile));
-    await waitForGreeting(pop3Port, "+OK", daemon, () => readText(logFile));
+    const preamble = opts.proxyProtocol ? PROBE_PROXY_HEADER : "";
+    await waitForGreeting(imapPort, "* OK", preamble, daemon, () => readText(logFile));
+    await waitForGreeting(pop3Port, "+OK", preamble, daemon, () => readText(logFile));
     return {
       imapPort,
       pop3Port,
@@ -126,7 +139,7 @@ function dovecotVersion(): Version {
   return { major: Number(match[1]), minor: Number(match[2]), text };
 }
 
-interface DovecotSettings { dir: string; imapPort: number; pop3Port: number; mechanisms: string[] }
+interface DovecotSettings { dir: string; imapPort: number; pop3Port: number; mechanisms: string[]; haproxy: "yes" | "no" }
 
 /** Dovecot 2.3 (Debian 12): standalone config, cleartext logins allowed without TLS. */
 function dovecot23Conf(s: DovecotSettings): string {
@@ -142,6 +155,7 @@ disable_plaintext_auth = no
 auth_mechanisms = ${s.mechanisms.join(" ")}
 auth_username_format = %u
 login_trusted_networks = 127.0.0.0/8
+haproxy_trusted_networks = 127.0.0.0/8
 # Tests log in wrongly on purpose: no 2 s failure delay, no growing per-IP penalty.
 auth_failure_delay = 0
 default_internal_user = dovecot
@@ -163,6 +177,7 @@ service imap-login {
   inet_listener imap {
     address = 127.0.0.1
     port = ${s.imapPort}
+    haproxy = ${s.haproxy}
   }
   inet_listener imaps {
     port = 0
@@ -172,6 +187,7 @@ service pop3-login {
   inet_listener pop3 {
     address = 127.0.0.1
     port = ${s.pop3Port}
+    haproxy = ${s.haproxy}
   }
   inet_listener pop3s {
     port = 0
@@ -210,6 +226,7 @@ auth_allow_cleartext = yes
 auth_mechanisms = ${s.mechanisms.join(" ")}
 auth_username_format = %{user}
 login_trusted_networks = 127.0.0.0/8
+haproxy_trusted_networks = 127.0.0.0/8
 # Tests log in wrongly on purpose: no 2 s failure delay, no growing per-IP penalty.
 auth_failure_delay = 0
 default_internal_user = dovecot
@@ -234,6 +251,7 @@ service imap-login {
   inet_listener imap {
     listen = 127.0.0.1
     port = ${s.imapPort}
+    haproxy = ${s.haproxy}
   }
   inet_listener imaps {
     port = 0
@@ -243,6 +261,7 @@ service pop3-login {
   inet_listener pop3 {
     listen = 127.0.0.1
     port = ${s.pop3Port}
+    haproxy = ${s.haproxy}
   }
   inet_listener pop3s {
     port = 0
@@ -288,7 +307,7 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<PostfixBa
     chownSync(join(dir, "mail"), owner.uid, owner.gid);
     const conf = join(dir, "conf");
     writeFileSync(join(conf, "main.cf"), postfixMainCf(dir, owner, opts));
-    writeFileSync(join(conf, "master.cf"), postfixMasterCf(port));
+    writeFileSync(join(conf, "master.cf"), postfixMasterCf(port, opts.proxyProtocol ?? false));
 
     // `check` creates the queue tree with the right owners and modes (post-install).
     const logFile = join(dir, "postfix.log");
@@ -300,7 +319,8 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<PostfixBa
     // The master in the foreground (-s keeps it attached), so its PID is the one we hold;
     // it passes "-c" on to every Postfix process it starts.
     const daemon = superviseDaemon("postfix", [join(POSTFIX_DAEMONS, "master"), "-c", conf, "-s"]);
-    await waitForGreeting(port, "220 ", daemon, () => readText(logFile));
+    const preamble = opts.proxyProtocol ? PROBE_PROXY_HEADER : "";
+    await waitForGreeting(port, "220 ", preamble, daemon, () => readText(logFile));
     return {
       port,
       dir,
@@ -360,9 +380,10 @@ function postfixMainCf(dir: string, owner: { uid: number; gid: number }, opts: P
   return Object.entries(params).map(([name, value]) => `${name} = ${value}\n`).join("");
 }
 
-function postfixMasterCf(port: number): string {
+function postfixMasterCf(port: number, proxyProtocol: boolean): string {
   // Only what receiving and virtual delivery need; chroot off (no chroot tree in a temp dir).
-  return `127.0.0.1:${port} inet n - n - - smtpd
+  const smtpdArgs = proxyProtocol ? " -o smtpd_upstream_proxy_protocol=haproxy" : "";
+  return `127.0.0.1:${port} inet n - n - - smtpd${smtpdArgs}
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -413,6 +434,61 @@ function readMaildir(maildir: string): string[] {
   }
   files.sort((a, b) => a.mtime - b.mtime || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return files.map((file) => readFileSync(file.path).toString("latin1"));
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS material
+
+export interface TestCertificate {
+  dir: string;
+  /** The test CA: give it to clients (curl --cacert, cafile=, tls ca). */
+  caFile: string;
+  /** Server certificate for "localhost" and 127.0.0.1, signed by the CA. */
+  certFile: string;
+  keyFile: string;
+  ca: string;
+  cert: string;
+  key: string;
+  remove(): void;
+}
+
+/**
+ * A fresh CA and a server certificate signed by it, made with openssl in a temp dir.
+ * A real CA rather than one self-signed leaf, because rustls (Deno) refuses a CA
+ * certificate used as a server's.
+ */
+export function makeTestCertificate(opts: { commonName?: string; altNames?: string[] } = {}): TestCertificate {
+  const dir = makeTempDir("mailproxy-tls-");
+  const path = (name: string) => join(dir, name);
+  const commonName = opts.commonName ?? "localhost";
+  const altNames = opts.altNames ?? ["DNS:localhost", "IP:127.0.0.1"];
+  const openssl = (args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+  try {
+    const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(["req", "-x509", ...ecKey, "-keyout", path("ca.key"), "-out", path("ca.pem"), "-days", "7",
+      "-subj", "/CN=mailproxy test CA",
+      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    openssl(["req", "-new", ...ecKey, "-keyout", path("key.pem"), "-out", path("server.csr"),
+      "-subj", `/CN=${commonName}`]);
+    writeFileSync(path("server.ext"),
+      `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n` +
+      `extendedKeyUsage=serverAuth\nsubjectAltName=${altNames.join(",")}\n`);
+    openssl(["x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+      "-CAcreateserial", "-out", path("cert.pem"), "-days", "7", "-extfile", path("server.ext")]);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`Cannot make a test certificate with openssl: ${String(error)}`);
+  }
+  return {
+    dir,
+    caFile: path("ca.pem"),
+    certFile: path("cert.pem"),
+    keyFile: path("key.pem"),
+    ca: readFileSync(path("ca.pem"), "utf8"),
+    cert: readFileSync(path("cert.pem"), "utf8"),
+    key: readFileSync(path("key.pem"), "utf8"),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -534,14 +610,23 @@ function superviseDaemon(name: string, argv: string[]): SupervisedDaemon {
   };
 }
 
+/** What readiness probes send to a PROXY-protocol listener before its greeting. */
+const PROBE_PROXY_HEADER = "PROXY TCP4 127.0.0.1 127.0.0.1 1 1\r\n";
+
 /** Waits until the port answers with the expected greeting; fails early if the daemon died. */
-async function waitForGreeting(port: number, prefix: string, daemon: SupervisedDaemon, log: () => string): Promise<void> {
+async function waitForGreeting(
+  port: number,
+  prefix: string,
+  preamble: string,
+  daemon: SupervisedDaemon,
+  log: () => string,
+): Promise<void> {
   let dead = false;
   void daemon.exited.then(() => (dead = true));
   const deadline = Date.now() + 20_000;
   let last = "";
   while (Date.now() < deadline && !dead) {
-    last = await readGreeting(port);
+    last = await readGreeting(port, preamble);
     if (last.startsWith(prefix)) return;
     await sleep(100);
   }
@@ -550,9 +635,11 @@ async function waitForGreeting(port: number, prefix: string, daemon: SupervisedD
   throw new Error(`${daemon.name} on 127.0.0.1:${port} ${why}\n${daemon.output()}\n${log()}`);
 }
 
-function readGreeting(port: number): Promise<string> {
+function readGreeting(port: number, preamble: string): Promise<string> {
   return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
+    const socket = connect({ host: "127.0.0.1", port }, () => {
+      if (preamble) socket.write(Buffer.from(preamble, "latin1"));
+    });
     let data = "";
     const done = (line: string) => {
       socket.destroy();

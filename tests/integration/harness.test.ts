@@ -5,8 +5,16 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
+import { connect as tlsConnect, createServer as createTlsServer } from "node:tls";
 import { existsSync } from "node:fs";
-import { startDovecot, startPostfix, type DovecotBackend, type PostfixBackend } from "./backends.ts";
+import {
+  freePort,
+  makeTestCertificate,
+  startDovecot,
+  startPostfix,
+  type DovecotBackend,
+  type PostfixBackend,
+} from "./backends.ts";
 import { curl, pythonImapFetch, pythonPop3Retr, pythonSmtpSend, swaks } from "./clients.ts";
 
 const SEEDED =
@@ -202,6 +210,81 @@ describe("Backend lifecycle", () => {
   });
 });
 
+describe("Backends behind the PROXY protocol", () => {
+  test("Dovecot logs the client address from a PROXY v1 header as rip", async () => {
+    const dovecot = await startDovecot({ users: [{ user: "alice", password: "secret" }], proxyProtocol: true });
+    try {
+      const session = await LineSession.open(dovecot.imapPort);
+      try {
+        session.send("PROXY TCP4 192.0.2.7 127.0.0.1 40000 143");
+        assert.match(await session.line(), /^\* OK .*Dovecot \(Debian\) ready\.$/);
+        session.send("a1 LOGIN alice secret");
+        assert.match(await session.line(), /^a1 OK .*Logged in$/);
+        session.send("a2 LOGOUT");
+        assert.equal(await session.line(), "* BYE Logging out");
+      } finally {
+        session.close();
+      }
+      const line = await waitForLogLine(dovecot.log, "Login: user=<alice>");
+      assert.match(line, /imap-login: Info: Login: user=<alice>, method=PLAIN, rip=192\.0\.2\.7, lip=127\.0\.0\.1,/);
+    } finally {
+      await dovecot.stop();
+    }
+  });
+
+  test("Postfix logs the client address from a PROXY v1 header", async () => {
+    const postfix = await startPostfix({ proxyProtocol: true });
+    try {
+      const session = await LineSession.open(postfix.port);
+      try {
+        session.send("PROXY TCP4 192.0.2.8 127.0.0.1 40000 25");
+        assert.equal(await session.line(), "220 backend.test ESMTP test backend");
+        assert.deepEqual(await session.command("QUIT"), ["221 2.0.0 Bye"]);
+      } finally {
+        session.close();
+      }
+      const line = await waitForLogLine(postfix.log, "connect from unknown[192.0.2.8]");
+      assert.match(line, /postfix\/smtpd\[\d+\]: connect from unknown\[192\.0\.2\.8\]$/);
+    } finally {
+      await postfix.stop();
+    }
+  });
+});
+
+describe("Test certificates", () => {
+  test("a client trusting the test CA verifies the server certificate for localhost", async () => {
+    const tls = makeTestCertificate();
+    const port = await freePort();
+    const server = createTlsServer({ cert: tls.cert, key: tls.key }, (socket) => socket.end("* OK tls\r\n"));
+    try {
+      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+      const greeting = await new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ host: "127.0.0.1", port, servername: "localhost", ca: tls.ca });
+        let data = "";
+        socket.on("data", (chunk: Buffer) => (data += chunk.toString("latin1")));
+        socket.on("end", () => resolve(`${socket.authorized} ${data}`));
+        socket.on("error", reject);
+      });
+      assert.equal(greeting, "true * OK tls\r\n");
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      tls.remove();
+    }
+    assert.equal(existsSync(tls.dir), false);
+  });
+});
+
+async function waitForLogLine(log: () => Promise<string>, needle: string): Promise<string> {
+  let text = "";
+  for (let attempt = 0; attempt < 100; attempt++) {
+    text = await log();
+    const line = text.split("\n").find((candidate) => candidate.includes(needle));
+    if (line !== undefined) return line;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`No log line with "${needle}" in:\n${text}`);
+}
+
 /** A line-by-line conversation over a raw socket, for exact protocol assertions. */
 class LineSession {
   private buffer = "";
@@ -241,9 +324,14 @@ class LineSession {
     }
   }
 
+  /** Sends one line; CRLF is added. */
+  send(text: string): void {
+    this.socket.write(Buffer.from(text + "\r\n", "latin1"));
+  }
+
   /** Sends one SMTP command and returns every line of its reply. */
   async command(text: string): Promise<string[]> {
-    this.socket.write(Buffer.from(text + "\r\n", "latin1"));
+    this.send(text);
     const lines: string[] = [];
     for (;;) {
       const line = await this.line();
