@@ -23,7 +23,7 @@ const GREETING = "* OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE AUTH=PLAIN] demo IMAP
 
 /** Reads IMAP command lines with their literals: yields [line, literals] per command. */
 class CommandReader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private parts: Buffer[] = [];
   private need = 0;
 

@@ -49,7 +49,7 @@ export function loadFromOptions(o: LoadOptions): Config {
   if (o.adhoc?.logLevel) {
     const level = o.adhoc.logLevel as Config["error_log"][number]["level"];
     config.error_log = (config.error_log.length ? config.error_log : [{ path: "stderr", level, json: false }])
-      .map((t) => ({ ...t, level }));
+      .map((t: Config["error_log"][number]) => ({ ...t, level }));
   }
   return config;
 }

@@ -34,7 +34,7 @@ export function serverTlsOptions(server: EffectiveServer): tls.TlsOptions {
     for (const passphrase of passphrases.length ? passphrases : [undefined]) {
       try {
         crypto.createPrivateKey({ key: pem, passphrase });
-        return { pem, passphrase };
+        return { pem, passphrase } as tls.KeyObject;
       } catch {
         // try the next passphrase
       }
@@ -48,7 +48,7 @@ export function serverTlsOptions(server: EffectiveServer): tls.TlsOptions {
     .map((f) => readPem(f, "certificate"));
   const options: tls.TlsOptions = {
     cert: certs.length === 1 ? certs[0] : certs,
-    key: keys.length === 1 ? keys[0] : keys,
+    key: keys,
     ciphers: server.ssl_ciphers,
     honorCipherOrder: server.ssl_prefer_server_ciphers,
     ecdhCurve: server.ssl_ecdh_curve,

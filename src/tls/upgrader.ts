@@ -83,8 +83,8 @@ function describe(secure: tls.TLSSocket, server: EffectiveServer) {
           /SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY_LEAF/.test(error);
         if (!tolerated) certLine = "error";
       }
-      info.subject = dn(peer.subject);
-      info.issuer = dn(peer.issuer);
+      info.subject = dn(peer.subject as unknown as Record<string, string | string[]>);
+      info.issuer = dn(peer.issuer as unknown as Record<string, string | string[]>);
       info.serial = peer.serialNumber?.toUpperCase();
       if (peer.raw) {
         info.fingerprint = crypto.createHash("sha1").update(peer.raw).digest("hex");

@@ -77,7 +77,9 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
         return;
       }
       const step = opts.login.onReply(framed.text);
-      if (step.type === "send") socket.write(Buffer.from(step.data, "latin1"));
+      if (step.type === "send") {
+        if (step.data) socket.write(Buffer.from(step.data, "latin1"));
+      }
       else if (step.type === "done") finish({ type: "ok", socket, toClient: step.toClient });
       else {
         finish({

@@ -1,0 +1,38 @@
+/**
+ * Runs mailproxy in-process for integration tests, from nginx-format text, with
+ * a debug-level log file the test can read (and search for leaked secrets).
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { loadConfigText } from "../../src/config/load.ts";
+import { Logger } from "../../src/log/logger.ts";
+import { MailProxy } from "../../src/server/mail_proxy.ts";
+
+export interface RunningProxy {
+  proxy: MailProxy;
+  logFile: string;
+  log(): string;
+  stop(graceful?: boolean): Promise<void>;
+}
+
+export async function startProxy(mailBlock: string): Promise<RunningProxy> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-test-"));
+  const logFile = path.join(dir, "error.log");
+  const file = path.join(dir, "mailproxy.conf");
+  const text = `error_log ${logFile} debug;\n${mailBlock}\n`;
+  fs.writeFileSync(file, text);
+  const { config } = loadConfigText(text, file);
+  const logger = new Logger(config.error_log);
+  const proxy = new MailProxy(logger);
+  await proxy.start(config);
+  return {
+    proxy,
+    logFile,
+    log: () => fs.readFileSync(logFile, "latin1"),
+    stop: async (graceful = false) => {
+      await proxy.stop(graceful, 2000);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
