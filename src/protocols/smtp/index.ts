@@ -1,0 +1,13 @@
+/** SMTP: the pre-authentication machine, its pieces, and the backend login. */
+export {
+  SMTP_LINES,
+  SMTP_PIPELINING_REFUSED,
+  SmtpPreauth,
+  type SmtpPreauthOptions,
+  smtpPipeliningRefused,
+} from "./preauth.ts";
+export { SmtpBackendLogin, type SmtpBackendLoginOptions } from "./backend_login.ts";
+export { type EhloOptions, ehloReply, smtpAuthMechanisms } from "./capabilities.ts";
+export { parseSmtpCommand, SMTP_VERBS, type SmtpCommand, type SmtpVerb } from "./command.ts";
+export { isCompleteSmtpReply, smtpReply } from "./reply.ts";
+export { xtext } from "./xtext.ts";
