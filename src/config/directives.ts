@@ -583,6 +583,16 @@ export const WELL_KNOWN_PORTS: Readonly<Record<number, Protocol>> = {
   587: "smtp",
 };
 
+/** The first listen on a well-known port decides the protocol (§5.4); later ones don't. */
+export function detectProtocol(listen: readonly ListenSpec[]): Protocol | undefined {
+  for (const l of listen) {
+    if (l.kind !== "tcp") continue;
+    const protocol = WELL_KNOWN_PORTS[l.port];
+    if (protocol) return protocol;
+  }
+  return undefined;
+}
+
 /** Top-level blocks and directives of nginx that mailproxy skips with one warning. */
 export const SKIPPED_TOP_LEVEL: readonly string[] = ["http", "stream", "load_module"];
 

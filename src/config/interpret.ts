@@ -10,13 +10,13 @@ import { ConfigError, type ConfigWarning, type Loc, ValueError } from "./errors.
 import type { Statement } from "./statement.ts";
 import {
   type Context,
+  detectProtocol,
   directive,
   type Directive,
   IGNORED_EVENTS,
   IGNORED_MAIN,
   KNOWN_NON_MAIL,
   SKIPPED_TOP_LEVEL,
-  WELL_KNOWN_PORTS,
 } from "./directives.ts";
 import { listenPairs } from "./values/listen.ts";
 
@@ -165,7 +165,7 @@ class Interpreter {
       if (server.listen.length === 0) {
         throw new ConfigError("no_listen", 'no "listen" is defined for server', st.at);
       }
-      if (server.protocol === undefined) server.protocol = detectProtocol(server);
+      if (server.protocol === undefined) server.protocol = detectProtocol(server.listen);
     }
   }
 
@@ -267,14 +267,4 @@ class Interpreter {
       );
     }
   }
-}
-
-/** The first listen on a well-known port decides the protocol (§5.4). */
-function detectProtocol(server: ServerBlock): ServerBlock["protocol"] {
-  for (const l of server.listen) {
-    if (l.kind !== "tcp") continue;
-    const protocol = WELL_KNOWN_PORTS[l.port];
-    if (protocol) return protocol;
-  }
-  return undefined;
 }

@@ -17,6 +17,8 @@ import { tomlToStatements } from "./toml.ts";
 import { includeFiles, readConfigFile } from "./include.ts";
 import { effectiveServer } from "./effective.ts";
 
+export { stripSources } from "./strip_sources.ts";
+
 export interface LoadOptions {
   /** `-p PREFIX`; defaults to the main file's folder. */
   prefix?: string;
