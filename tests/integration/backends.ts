@@ -109,7 +109,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotBackend
     const text = version.major === 2 && version.minor < 4 ? dovecot23Conf(settings) : dovecot24Conf(settings);
     writeFileSync(conf, text + (opts.extraConf ?? "") + "\n");
 
-    const daemon = superviseDaemon("dovecot", ["dovecot", "-F", "-c", conf]);
+    const daemon = superviseDaemon("dovecot", dir, ["dovecot", "-F", "-c", conf]);
     const logFile = join(dir, "dovecot.log");
     const preamble = opts.proxyProtocol ? PROBE_PROXY_HEADER : "";
     await waitForGreeting(imapPort, "* OK", preamble, daemon, () => readText(logFile));
@@ -318,7 +318,7 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<PostfixBa
     }
     // The master in the foreground (-s keeps it attached), so its PID is the one we hold;
     // it passes "-c" on to every Postfix process it starts.
-    const daemon = superviseDaemon("postfix", [join(POSTFIX_DAEMONS, "master"), "-c", conf, "-s"]);
+    const daemon = superviseDaemon("postfix", dir, [join(POSTFIX_DAEMONS, "master"), "-c", conf, "-s"]);
     const preamble = opts.proxyProtocol ? PROBE_PROXY_HEADER : "";
     await waitForGreeting(port, "220 ", preamble, daemon, () => readText(logFile));
     return {
@@ -497,12 +497,15 @@ export function makeTestCertificate(opts: { commonName?: string; altNames?: stri
 /**
  * Runs argv as a child, becomes the subreaper of everything it forks, and on SIGTERM (or
  * when its stdin closes: the test process died) stops it, then ends every leftover helper
- * and reaps it before exiting. Exit code: the daemon's.
+ * and reaps it before exiting. Exit code: the daemon's. When the test process died, it
+ * also removes the daemon's temp dir (argv[1]), since nobody else will.
  */
 const SUPERVISOR = String.raw`
-import ctypes, os, signal, sys, threading, time
+import ctypes, os, shutil, signal, sys, threading, time
 ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-argv = sys.argv[1:]
+orphan_dir = sys.argv[1]
+argv = sys.argv[2:]
+orphaned = False
 main = os.fork()
 if main == 0:
     null = os.open("/dev/null", os.O_RDONLY)
@@ -542,8 +545,10 @@ def insist():
         time.sleep(0.5)
 
 def watch_stdin():
+    global orphaned
     while os.read(0, 4096):
         pass
+    orphaned = True
     stop()
 
 signal.signal(signal.SIGTERM, stop)
@@ -560,6 +565,8 @@ while True:
         status = code if code >= 0 else 128 - code
         sweep(signal.SIGTERM)
         threading.Thread(target=insist, daemon=True).start()
+if orphaned and orphan_dir:
+    shutil.rmtree(orphan_dir, ignore_errors=True)
 sys.exit(status)
 `;
 
@@ -572,8 +579,8 @@ interface SupervisedDaemon {
   stop(): Promise<void>;
 }
 
-function superviseDaemon(name: string, argv: string[]): SupervisedDaemon {
-  const child: ChildProcess = spawn(pythonPath(), ["-c", SUPERVISOR, ...argv], {
+function superviseDaemon(name: string, dir: string, argv: string[]): SupervisedDaemon {
+  const child: ChildProcess = spawn(pythonPath(), ["-c", SUPERVISOR, dir, ...argv], {
     stdio: ["pipe", "pipe", "pipe"],
   });
   let output = "";
