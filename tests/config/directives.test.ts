@@ -1,0 +1,199 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { DIRECTIVES } from "../../src/config/directives.ts";
+import { errorOf, load, oneServer } from "./helpers.ts";
+
+/** [directive line inside a server, expected server setting value] */
+type Good = [string, string, unknown];
+/** [directive line inside a server, expected full error message] */
+type Bad = [string, string];
+
+const at = " in /cfg/m.conf:1";
+
+const good: Good[] = [
+  ["server_name", "server_name Mail.Example.COM;", "Mail.Example.COM"],
+  ["timeout", 'timeout "1m 30s";', 90000],
+  ["max_errors", "max_errors 3;", 3],
+  ["resolver", "resolver 127.0.0.1 [::1]:5353 valid=30s ipv6=off;", {
+    addresses: ["127.0.0.1", "[::1]:5353"],
+    valid: 30,
+    ipv4: true,
+    ipv6: false,
+  }],
+  ["resolver_timeout", "resolver_timeout 5s;", 5000],
+  ["error_log", "error_log /var/log/m.log warn json;", [{ path: "/var/log/m.log", level: "warn", json: true }]],
+  ["auth_http", "auth_http unix:/run/auth.sock:/check;", { kind: "unix", url: "unix:/run/auth.sock:/check", path: "/run/auth.sock", uri: "/check" }],
+  ["auth_http_header", 'auth_http_header X-Key "s e c";', [["X-Key", "s e c"]]],
+  ["auth_http_pass_client_cert", "auth_http_pass_client_cert ON;", true],
+  ["auth_http_timeout", "auth_http_timeout 250ms;", 250],
+  ["auth_http_keepalive", "auth_http_keepalive 0;", 0],
+  ["proxy_buffer", "proxy_buffer 16k;", 16384],
+  ["proxy_pass_error_message", "proxy_pass_error_message on;", true],
+  ["proxy_protocol", "proxy_protocol V2;", "v2"],
+  ["proxy_smtp_auth", "proxy_smtp_auth on;", true],
+  ["proxy_timeout", "proxy_timeout 1h;", 3600000],
+  ["xclient", "xclient off;", false],
+  ["proxy", "proxy on;", true],
+  ["proxy_pass", "proxy_pass 127.0.0.1:1143;", "127.0.0.1:1143"],
+  ["set_real_ip_from", "set_real_ip_from 10.0.0.0/8; set_real_ip_from unix:;", ["10.0.0.0/8", "unix:"]],
+  ["starttls", "starttls ONLY; ssl_certificate a.crt; ssl_certificate_key a.key;", "only"],
+  ["ssl_certificate", "ssl_certificate rsa.crt; ssl_certificate ec.crt;", ["rsa.crt", "ec.crt"]],
+  ["ssl_certificate_key", "ssl_certificate_key rsa.key; ssl_certificate_key ec.key;", ["rsa.key", "ec.key"]],
+  ["ssl_password_file", "ssl_password_file /etc/pw;", "/etc/pw"],
+  ["ssl_certificate_compression", "ssl_certificate_compression on;", true],
+  ["ssl_ciphers", "ssl_ciphers HIGH:!aNULL;", "HIGH:!aNULL"],
+  ["ssl_prefer_server_ciphers", "ssl_prefer_server_ciphers on;", true],
+  ["ssl_protocols", "ssl_protocols tlsv1.3 TLSv1.2;", ["TLSv1.3", "TLSv1.2"]],
+  ["ssl_dhparam", "ssl_dhparam dh.pem;", "dh.pem"],
+  ["ssl_ecdh_curve", "ssl_ecdh_curve X25519:prime256v1;", "X25519:prime256v1"],
+  ["ssl_session_cache", "ssl_session_cache builtin:1000 shared:SSL:10m;", {
+    mode: "cache",
+    builtin: 1000,
+    shared: { name: "SSL", size: 10485760 },
+  }],
+  ["ssl_session_timeout", "ssl_session_timeout 1M;", 30 * 86400 * 1000],
+  ["ssl_session_tickets", "ssl_session_tickets off;", false],
+  ["ssl_session_ticket_key", "ssl_session_ticket_key a.key;", ["a.key"]],
+  ["ssl_verify_client", "ssl_verify_client optional_no_ca;", "optional_no_ca"],
+  ["ssl_verify_depth", "ssl_verify_depth 2;", 2],
+  ["ssl_client_certificate", "ssl_client_certificate ca.pem;", "ca.pem"],
+  ["ssl_trusted_certificate", "ssl_trusted_certificate ca.pem;", "ca.pem"],
+  ["ssl_crl", "ssl_crl crl.pem;", "crl.pem"],
+  ["ssl_conf_command", "ssl_conf_command Options PrioritizeChaCha;", [["Options", "PrioritizeChaCha"]]],
+  ["imap_auth", "imap_auth PLAIN cram-md5 External;", ["plain", "cram-md5", "external"]],
+  ["imap_capabilities", 'imap_capabilities IMAP4rev1 "ID"; imap_capabilities IDLE;', ["IMAP4rev1", "ID", "IDLE"]],
+  ["imap_client_buffer", "imap_client_buffer 8k;", 8192],
+  ["pop3_auth", "pop3_auth apop; pop3_auth cram-md5;", ["apop", "cram-md5"]],
+  ["pop3_capabilities", 'pop3_capabilities TOP "EXPIRE 0";', ["TOP", "EXPIRE 0"]],
+  ["smtp_auth", "smtp_auth none login;", ["none", "login"]],
+  ["smtp_capabilities", 'smtp_capabilities "SIZE 10485760" 8BITMIME;', ["SIZE 10485760", "8BITMIME"]],
+  ["smtp_client_buffer", "smtp_client_buffer 1m;", 1048576],
+  ["smtp_greeting_delay", "smtp_greeting_delay 1s;", 1000],
+];
+
+const bad: Bad[] = [
+  ["server_name a b;", `invalid number of arguments in "server_name" directive${at}`],
+  ["timeout 1y;", `"timeout" directive invalid value${at}`],
+  ["max_errors -1;", `"max_errors" directive invalid number${at}`],
+  ["resolver valid=30s;", `no name servers defined${at}`],
+  ["resolver_timeout 1M;", `"resolver_timeout" directive invalid value${at}`],
+  ["error_log stderr loud;", `invalid log level "loud"${at}`],
+  ["auth_http http://127.0.0.1:0/;", `invalid port in auth_http "127.0.0.1:0/"${at}`],
+  ["auth_http_header X-Key;", `invalid number of arguments in "auth_http_header" directive${at}`],
+  ["auth_http_pass_client_cert yes;", `invalid value "yes" in "auth_http_pass_client_cert" directive, it must be "on" or "off"${at}`],
+  ["auth_http_timeout 1y;", `"auth_http_timeout" directive invalid value${at}`],
+  ["auth_http_keepalive many;", `"auth_http_keepalive" directive invalid number${at}`],
+  ["proxy_buffer 1g;", `"proxy_buffer" directive invalid value${at}`],
+  ["proxy_pass_error_message 1;", `invalid value "1" in "proxy_pass_error_message" directive, it must be "on" or "off"${at}`],
+  ["proxy_protocol v3;", `invalid value "v3"${at}`],
+  ["proxy_smtp_auth maybe;", `invalid value "maybe" in "proxy_smtp_auth" directive, it must be "on" or "off"${at}`],
+  ["proxy_timeout 10x;", `"proxy_timeout" directive invalid value${at}`],
+  ["xclient no;", `invalid value "no" in "xclient" directive, it must be "on" or "off"${at}`],
+  ["proxy of;", `invalid value "of" in "proxy" directive, it must be "on" or "off"${at}`],
+  ["proxy_pass 127.0.0.1;", `no port in proxy_pass "127.0.0.1"${at}`],
+  ["set_real_ip_from;", `invalid number of arguments in "set_real_ip_from" directive${at}`],
+  ["starttls maybe;", `invalid value "maybe"${at}`],
+  ["ssl_certificate a b;", `invalid number of arguments in "ssl_certificate" directive${at}`],
+  ["ssl_certificate_key;", `invalid number of arguments in "ssl_certificate_key" directive${at}`],
+  ["ssl_password_file a; ssl_password_file b;", `"ssl_password_file" directive is duplicate${at}`],
+  ["ssl_certificate_compression yes;", `invalid value "yes" in "ssl_certificate_compression" directive, it must be "on" or "off"${at}`],
+  ["ssl_ciphers a b;", `invalid number of arguments in "ssl_ciphers" directive${at}`],
+  ["ssl_prefer_server_ciphers 0;", `invalid value "0" in "ssl_prefer_server_ciphers" directive, it must be "on" or "off"${at}`],
+  ["ssl_protocols TLSv1.4;", `invalid value "TLSv1.4"${at}`],
+  ["ssl_dhparam;", `invalid number of arguments in "ssl_dhparam" directive${at}`],
+  ["ssl_ecdh_curve a b;", `invalid number of arguments in "ssl_ecdh_curve" directive${at}`],
+  ["ssl_session_cache shared:SSL;", `invalid session cache "shared:SSL"${at}`],
+  ["ssl_session_timeout 500ms;", `"ssl_session_timeout" directive invalid value${at}`],
+  ["ssl_session_tickets 2;", `invalid value "2" in "ssl_session_tickets" directive, it must be "on" or "off"${at}`],
+  ["ssl_session_ticket_key a b;", `invalid number of arguments in "ssl_session_ticket_key" directive${at}`],
+  ["ssl_verify_client always;", `invalid value "always"${at}`],
+  ["ssl_verify_depth one;", `"ssl_verify_depth" directive invalid number${at}`],
+  ["ssl_client_certificate a b;", `invalid number of arguments in "ssl_client_certificate" directive${at}`],
+  ["ssl_trusted_certificate;", `invalid number of arguments in "ssl_trusted_certificate" directive${at}`],
+  ["ssl_crl a b;", `invalid number of arguments in "ssl_crl" directive${at}`],
+  ["ssl_conf_command Options;", `invalid number of arguments in "ssl_conf_command" directive${at}`],
+  ["imap_auth apop;", `invalid value "apop"${at}`],
+  ["imap_capabilities;", `invalid number of arguments in "imap_capabilities" directive${at}`],
+  ["imap_client_buffer 4kb;", `"imap_client_buffer" directive invalid value${at}`],
+  ["pop3_auth login;", `invalid value "login"${at}`],
+  ["pop3_capabilities;", `invalid number of arguments in "pop3_capabilities" directive${at}`],
+  ["smtp_auth apop;", `invalid value "apop"${at}`],
+  ["smtp_capabilities;", `invalid number of arguments in "smtp_capabilities" directive${at}`],
+  ["smtp_client_buffer -1;", `"smtp_client_buffer" directive invalid value${at}`],
+  ["smtp_greeting_delay 1y;", `"smtp_greeting_delay" directive invalid value${at}`],
+];
+
+describe("every mail directive accepts a good value", () => {
+  for (const [name, line, expected] of good) {
+    test(`${line} sets ${name}`, () => {
+      const { config } = load(oneServer(line));
+      assert.deepEqual((config.mail!.servers[0]!.settings as Record<string, unknown>)[name], expected);
+    });
+  }
+});
+
+describe("every mail directive refuses a bad value", () => {
+  for (const [line, message] of bad) {
+    test(`${line} → ${message}`, () => assert.equal(errorOf(oneServer(line)), message));
+  }
+});
+
+test("the good and bad lists cover every mail and server directive of the table", () => {
+  const covered = new Set(good.map(([name]) => name));
+  const missing = DIRECTIVES.filter((d) =>
+    (d.contexts.includes("mail") || d.contexts.includes("server")) && d.kind !== "block" && !d.onBlock &&
+    !covered.has(d.name)
+  ).map((d) => d.name);
+  assert.deepEqual(missing, []);
+  const badNames = new Set(bad.map(([line]) => line.split(/[ ;]/)[0]));
+  assert.deepEqual([...covered].filter((n) => !badNames.has(n)), []);
+});
+
+describe("top-level and events directives", () => {
+  test("main-context directives fill the top of the model", () => {
+    const { config } = load(
+      "worker_processes 4; error_log stderr info; error_log /var/log/m.log; pid /run/m.pid; daemon off;" +
+        " user mail mail; worker_rlimit_nofile 65536; worker_shutdown_timeout 10s; events { worker_connections 2048; }",
+    );
+    assert.equal(config.worker_processes, 4);
+    assert.deepEqual(config.error_log, [
+      { path: "stderr", level: "info", json: false },
+      { path: "/var/log/m.log", level: "error", json: false },
+    ]);
+    assert.equal(config.pid, "/run/m.pid");
+    assert.equal(config.daemon, false);
+    assert.deepEqual(config.user, { user: "mail", group: "mail" });
+    assert.equal(config.worker_rlimit_nofile, 65536);
+    assert.equal(config.worker_shutdown_timeout, 10000);
+    assert.equal(config.worker_connections, 2048);
+    assert.equal(config.mail, undefined);
+  });
+
+  test("defaults of the top level", () => {
+    const { config } = load("");
+    assert.equal(config.worker_processes, 1);
+    assert.equal(config.daemon, true);
+    assert.equal(config.worker_connections, 512);
+    assert.deepEqual(config.error_log, []);
+    assert.equal(config.prefix, "/cfg");
+    assert.equal(config.file, "/cfg/m.conf");
+  });
+
+  test("worker_processes auto", () => assert.equal(load("worker_processes auto;").config.worker_processes, "auto"));
+
+  const badTop: Array<[string, string]> = [
+    ["worker_processes many;", `"worker_processes" directive invalid value in /cfg/m.conf:1`],
+    ["pid a b;", `invalid number of arguments in "pid" directive in /cfg/m.conf:1`],
+    ["daemon yes;", `invalid value "yes" in "daemon" directive, it must be "on" or "off" in /cfg/m.conf:1`],
+    ["user a b c;", `invalid number of arguments in "user" directive in /cfg/m.conf:1`],
+    ["worker_rlimit_nofile lots;", `"worker_rlimit_nofile" directive invalid number in /cfg/m.conf:1`],
+    ["worker_shutdown_timeout 1y;", `"worker_shutdown_timeout" directive invalid value in /cfg/m.conf:1`],
+    ["events { worker_connections x; }", `"worker_connections" directive invalid number in /cfg/m.conf:1`],
+    ["daemon off; daemon on;", `"daemon" directive is duplicate in /cfg/m.conf:1`],
+    ["events { } events { }", `"events" directive is duplicate in /cfg/m.conf:1`],
+    ["error_log;", `invalid number of arguments in "error_log" directive in /cfg/m.conf:1`],
+  ];
+  for (const [text, message] of badTop) {
+    test(`${text} → ${message}`, () => assert.equal(errorOf(text), message));
+  }
+});
