@@ -345,7 +345,7 @@ export const DIRECTIVES: readonly Directive[] = [
     format: (value) => (value as LogTarget[]).map(formatErrorLog),
   }),
   string("pid", "main", "File the master process id is written to.", { contexts: ["main"], syntax: "pid file" }),
-  flag("daemon", "main", true, "Whether to detach from the terminal.", { contexts: ["main"] }),
+  flag("daemon", "main", false, "Whether to detach from the terminal (mailproxy defaults to off: foreground, as service managers expect).", { contexts: ["main"] }),
   define({
     name: "user",
     module: "main",

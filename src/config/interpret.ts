@@ -66,7 +66,7 @@ class Interpreter {
       prefix: opts.prefix,
       worker_processes: directive("worker_processes")!.default!() as number,
       error_log: [],
-      daemon: true,
+      daemon: false,
       worker_connections: directive("worker_connections")!.default!() as number,
     };
   }
