@@ -27,6 +27,6 @@ export function readConfigFile(path: string, at: Loc | undefined): string {
       ? "Is a directory"
       : String(err.message);
     const reason = `open() "${path}" failed (${ERRNO[err.code ?? ""] ?? 0}: ${text})`;
-    throw new ConfigError("include", reason, at ?? { file: path, line: 0 });
+    throw new ConfigError("include", reason, at ?? { file: "", line: 0 });
   }
 }
