@@ -172,7 +172,7 @@ describe("top-level and events directives", () => {
   test("defaults of the top level", () => {
     const { config } = load("");
     assert.equal(config.worker_processes, 1);
-    assert.equal(config.daemon, true);
+    assert.equal(config.daemon, false, "mailproxy runs in the foreground unless daemon on");
     assert.equal(config.worker_connections, 512);
     assert.deepEqual(config.error_log, []);
     assert.equal(config.prefix, "/cfg");
