@@ -66,7 +66,7 @@ class Interpreter {
       prefix: opts.prefix,
       worker_processes: directive("worker_processes")!.default!() as number,
       error_log: [],
-      daemon: false,
+      daemon: directive("daemon")!.default!() as boolean,
       worker_connections: directive("worker_connections")!.default!() as number,
     };
   }

@@ -152,7 +152,7 @@ test("the good and bad lists cover every mail and server directive of the table"
 describe("top-level and events directives", () => {
   test("main-context directives fill the top of the model", () => {
     const { config } = load(
-      "worker_processes 4; error_log stderr info; error_log /var/log/m.log; pid /run/m.pid; daemon off;" +
+      "worker_processes 4; error_log stderr info; error_log /var/log/m.log; pid /run/m.pid; daemon on;" +
         " user mail mail; worker_rlimit_nofile 65536; worker_shutdown_timeout 10s; events { worker_connections 2048; }",
     );
     assert.equal(config.worker_processes, 4);
@@ -161,7 +161,7 @@ describe("top-level and events directives", () => {
       { path: "/var/log/m.log", level: "error", json: false },
     ]);
     assert.equal(config.pid, "/run/m.pid");
-    assert.equal(config.daemon, false);
+    assert.equal(config.daemon, true);
     assert.deepEqual(config.user, { user: "mail", group: "mail" });
     assert.equal(config.worker_rlimit_nofile, 65536);
     assert.equal(config.worker_shutdown_timeout, 10000);

@@ -151,7 +151,7 @@ describe("configuration test errors, in nginx's words (directives.md §6)", () =
     } catch (e) {
       assert.equal((e as Error).message, 'invalid value "maybe" in "daemon" directive, it must be "on" or "off" in command line');
     }
-    assert.equal(loadConfigText("", "/cfg/m.conf", { globalDirectives: "daemon off; pid /tmp/x.pid;" }).config.daemon, false);
+    assert.equal(loadConfigText("", "/cfg/m.conf", { globalDirectives: "daemon on; pid /tmp/x.pid;" }).config.daemon, true);
   });
 });
 
