@@ -25,6 +25,9 @@ export function logTargets(config: Config, errorLog?: string): LogTarget[] {
 export async function runServer(initial: Config, opts: RunOptions): Promise<number> {
   if (initial.daemon && !process.env.MAILPROXY_DAEMONIZED) return daemonize();
   const logger = new Logger(logTargets(initial, opts.errorLog));
+  // A bug reached by one session must not take every other session down with it.
+  process.on("uncaughtException", (err) => logger.log("alert", `uncaught exception: ${err?.stack ?? err}`));
+  process.on("unhandledRejection", (err) => logger.log("alert", `unhandled rejection: ${(err as Error)?.stack ?? err}`));
   const proxy = new MailProxy(logger);
   let config = initial;
   try {
