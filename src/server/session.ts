@@ -131,14 +131,24 @@ export class Session {
           this.closeAfterWrite();
           return false;
         case "auth":
-          this.authenticate(action.credentials, action.context);
+          this.guard(this.authenticate(action.credentials, action.context));
           return true;
         case "starttls":
-          this.startTls();
+          this.guard(this.startTls());
           return true;
       }
     }
     return true;
+  }
+
+  /** An unexpected failure ends this session only, with the protocol's internal error. */
+  private guard(step: Promise<void>): void {
+    step.catch((err) => {
+      this.log.error(`session failed: ${(err as Error).message}`, this.ctx);
+      this.relayHandle?.abort();
+      if (this.machine && !this.socket.destroyed) this.internalError();
+      else this.close();
+    });
   }
 
   private logClose(reason: string): void {
