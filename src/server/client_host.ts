@@ -2,47 +2,32 @@
  * SMTP client host name (protocols.md §5.1): PTR, character check, forward
  * confirmation; `[UNAVAILABLE]` / `[TEMPUNAVAIL]` otherwise.
  */
-import dns from "node:dns";
 import net from "node:net";
 import type { EffectiveServer } from "../config/model.ts";
+import { DNS_A, DNS_AAAA, DNS_PTR, type DnsOutcome, expandIpv6, nameServers, queryDns, reverseName } from "./dns_client.ts";
 
-const NOT_FOUND = new Set(["ENOTFOUND", "ENODATA", "NXDOMAIN"]);
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { code: "ETIMEOUT" })), ms);
-    }),
-  ]);
+/** A lookup's failure as Client-Host: NXDOMAIN (or no record) is `[UNAVAILABLE]`, anything else `[TEMPUNAVAIL]`. */
+function failureHost(outcome: DnsOutcome): string {
+  return outcome.type === "not-found" ? "[UNAVAILABLE]" : "[TEMPUNAVAIL]";
 }
 
 export function createClientHostResolver(server: EffectiveServer): ((ip: string) => Promise<string>) | undefined {
   const spec = server.resolver;
   if (!spec) return undefined;
-  const resolver = new dns.promises.Resolver();
-  resolver.setServers(spec.addresses);
+  // Our own stub client: node:dns differs by runtime (see dns_client.ts).
+  const servers = nameServers(spec.addresses);
   const timeout = server.resolver_timeout;
   return async (ip: string) => {
     if (!net.isIP(ip)) return "[TEMPUNAVAIL]";
-    let name: string;
-    try {
-      const names = await withTimeout(resolver.reverse(ip), timeout);
-      if (names.length === 0) return "[UNAVAILABLE]";
-      name = names[0];
-    } catch (err) {
-      return NOT_FOUND.has((err as NodeJS.ErrnoException).code ?? "") ? "[UNAVAILABLE]" : "[TEMPUNAVAIL]";
-    }
+    const ptr = await queryDns(servers, reverseName(ip), DNS_PTR, timeout);
+    if (ptr.type !== "ok") return failureHost(ptr);
+    const name = ptr.records[0];
     if (!/^[A-Za-z0-9.-]+$/.test(name)) return "[TEMPUNAVAIL]";
-    try {
-      const lookups: Promise<string[]>[] = [];
-      if (spec.ipv4 && net.isIPv4(ip)) lookups.push(withTimeout(resolver.resolve4(name), timeout));
-      if (spec.ipv6 && net.isIPv6(ip)) lookups.push(withTimeout(resolver.resolve6(name), timeout));
-      const addresses = (await Promise.all(lookups)).flat();
-      return addresses.includes(ip) ? name : "[UNAVAILABLE]";
-    } catch (err) {
-      return NOT_FOUND.has((err as NodeJS.ErrnoException).code ?? "") ? "[UNAVAILABLE]" : "[TEMPUNAVAIL]";
-    }
+    const v6 = net.isIPv6(ip);
+    if (v6 ? !spec.ipv6 : !spec.ipv4) return "[UNAVAILABLE]";
+    const forward = await queryDns(servers, name, v6 ? DNS_AAAA : DNS_A, timeout);
+    if (forward.type !== "ok") return failureHost(forward);
+    const wanted = v6 ? expandIpv6(ip) : ip;
+    return forward.records.includes(wanted) ? name : "[UNAVAILABLE]";
   };
 }

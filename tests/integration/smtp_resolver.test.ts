@@ -1,0 +1,234 @@
+/**
+ * The SMTP client host name (protocols.md §5.1) with `resolver` pointing at a
+ * scripted UDP DNS server on loopback: what reaches the auth service as
+ * Client-Host and the backend as XCLIENT NAME.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import net from "node:net";
+import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { startProxy } from "../support/proxy.ts";
+import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
+import { freePort } from "./backends.ts";
+
+/** What the scripted name server does with one question. */
+type DnsAnswer =
+  | { ptr: string }
+  | { a: string[] }
+  /** Full IPv6 addresses as 8 groups. */
+  | { aaaa: string[] }
+  | "nxdomain"
+  /** Never answer. */
+  | "drop";
+
+interface DnsServer {
+  port: number;
+  /** Questions received, as `TYPE name`. */
+  questions: string[];
+  close(): Promise<void>;
+}
+
+const TYPES: Record<number, string> = { 1: "A", 12: "PTR", 28: "AAAA" };
+
+function encodeName(name: string): Buffer {
+  const parts = name.split(".").filter((p) => p !== "");
+  return Buffer.concat([...parts.map((p) => Buffer.concat([Buffer.from([p.length]), Buffer.from(p, "latin1")])), Buffer.from([0])]);
+}
+
+/** Reads the question of a query: name, type, and where the question ends. */
+function readQuestion(msg: Buffer): { name: string; type: number; end: number } {
+  let offset = 12;
+  const labels: string[] = [];
+  while (msg[offset] !== 0) {
+    const len = msg[offset];
+    labels.push(msg.subarray(offset + 1, offset + 1 + len).toString("latin1"));
+    offset += 1 + len;
+  }
+  offset += 1;
+  return { name: labels.join("."), type: msg.readUInt16BE(offset), end: offset + 4 };
+}
+
+/**
+ * A tiny authoritative-looking DNS server: for each question it asks `handler`
+ * and answers PTR and A records, NXDOMAIN, an empty answer, or nothing.
+ */
+function startDnsServer(handler: (type: string, name: string) => DnsAnswer): Promise<DnsServer> {
+  const socket = dgram.createSocket("udp4");
+  const questions: string[] = [];
+  socket.on("message", (msg, peer) => {
+    const q = readQuestion(msg);
+    const type = TYPES[q.type] ?? String(q.type);
+    questions.push(`${type} ${q.name}`);
+    const answer = handler(type, q.name);
+    if (answer === "drop") return;
+    const records: Buffer[] = [];
+    const record = (rtype: number, rdata: Buffer) => {
+      const head = Buffer.alloc(12);
+      head.writeUInt16BE(0xc00c, 0); // pointer to the question's name
+      head.writeUInt16BE(rtype, 2);
+      head.writeUInt16BE(1, 4); // IN
+      head.writeUInt32BE(60, 6);
+      head.writeUInt16BE(rdata.length, 10);
+      records.push(head, rdata);
+    };
+    if (typeof answer === "object" && "ptr" in answer && q.type === 12) record(12, encodeName(answer.ptr));
+    if (typeof answer === "object" && "a" in answer && q.type === 1) {
+      for (const ip of answer.a) record(1, Buffer.from(ip.split(".").map(Number)));
+    }
+    if (typeof answer === "object" && "aaaa" in answer && q.type === 28) {
+      for (const ip of answer.aaaa) record(28, Buffer.from(ip.split(":").map((g) => g.padStart(4, "0")).join(""), "hex"));
+    }
+    const header = Buffer.alloc(12);
+    msg.copy(header, 0, 0, 2); // id
+    header.writeUInt16BE(0x8580 | (answer === "nxdomain" ? 3 : 0), 2); // QR AA RD RA + rcode
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(records.length / 2, 6);
+    socket.send(Buffer.concat([header, msg.subarray(12, q.end), ...records]), peer.port, peer.address);
+  });
+  return new Promise((resolve) =>
+    socket.bind(0, "127.0.0.1", () =>
+      resolve({
+        port: socket.address().port,
+        questions,
+        close: () => new Promise<void>((r) => socket.close(() => r())),
+      })
+    )
+  );
+}
+
+/**
+ * The client's address. 127.0.0.1 is in /etc/hosts: the proxy must still ask
+ * only the configured name server, like nginx (node:dns on Deno and Bun would not).
+ */
+const CLIENT_IP = "127.0.0.1";
+
+/** An SMTP client bound to CLIENT_IP: the greeting, one AUTH PLAIN, its reply. */
+function authPlainFrom(port: number, host: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host, localAddress: host });
+    let data = "";
+    socket.on("error", reject);
+    socket.on("data", (chunk: Buffer) => {
+      data += chunk.toString("latin1");
+      const lines = data.split("\r\n");
+      if (lines.length === 2) socket.write(`AUTH PLAIN ${Buffer.from("\0alice\0secret").toString("base64")}\r\n`);
+      if (lines.length === 3) {
+        socket.destroy();
+        resolve(lines.slice(0, 2));
+      }
+    });
+  });
+}
+
+describe("SMTP client host lookup through a resolver", () => {
+  let backend: ScriptedBackend;
+  let auth: AuthServer;
+  let answers: (type: string, name: string) => DnsAnswer;
+  let dns: DnsServer;
+
+  before(async () => {
+    backend = await startScriptedBackend((b) => {
+      b.send("220 mta ESMTP\r\n");
+      b.socket.on("data", () => {
+        const got = b.received();
+        if (got.endsWith("EHLO mx.example.com\r\n")) b.send("250-mta\r\n250 XCLIENT NAME ADDR LOGIN\r\n");
+        else if (/XCLIENT [^\r]*\r\n$/.test(got)) b.send("220 mta ESMTP\r\n");
+      });
+    });
+    auth = await startAuthServer(() => ({
+      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
+    }));
+    dns = await startDnsServer((type, name) => answers(type, name));
+  });
+
+  after(async () => {
+    await dns.close();
+    await auth.close();
+    await backend.close();
+  });
+
+  /** Logs in through a fresh proxy; returns Client-Host and the XCLIENT line the backend got. */
+  async function loginThrough(client = CLIENT_IP): Promise<{ clientHost?: string; xclient: string; questions: string[] }> {
+    const port = await freePort();
+    const proxy = await startProxy(`mail {
+      server_name mx.example.com;
+      auth_http ${auth.url};
+      resolver 127.0.0.1:${dns.port};
+      resolver_timeout 300ms;
+      server {
+        listen ${client.includes(":") ? `[${client}]` : client}:${port};
+        protocol smtp;
+      }
+    }`);
+    const asked = dns.questions.length;
+    const requests = auth.requests.length;
+    const connections = backend.connections.length;
+    try {
+      assert.deepEqual(await authPlainFrom(port, client), ["220 mx.example.com ESMTP ready", "235 2.0.0 OK"]);
+      const got = backend.connections[connections].received();
+      return {
+        clientHost: auth.requests[requests].header("Client-Host"),
+        xclient: got.split("\r\n").find((l) => l.startsWith("XCLIENT")) ?? "",
+        questions: dns.questions.slice(asked),
+      };
+    } finally {
+      await proxy.stop();
+    }
+  }
+
+  test("a PTR name whose A record is the client's address is Client-Host and XCLIENT NAME", async () => {
+    answers = (type) => (type === "PTR" ? { ptr: "client.example.test" } : { a: ["10.0.0.1", "127.0.0.1"] });
+    const r = await loginThrough();
+    assert.deepEqual(r.questions, ["PTR 1.0.0.127.in-addr.arpa", "A client.example.test"]);
+    assert.equal(r.clientHost, "client.example.test");
+    assert.equal(r.xclient, "XCLIENT ADDR=127.0.0.1 LOGIN=alice NAME=client.example.test");
+  });
+
+  test("an IPv6 client is looked up under ip6.arpa and confirmed with AAAA; XCLIENT ADDR has the IPV6: prefix", async () => {
+    answers = (type) => (type === "PTR" ? { ptr: "client6.example.test" } : { aaaa: ["0:0:0:0:0:0:0:1"] });
+    const r = await loginThrough("::1");
+    assert.deepEqual(r.questions, [`PTR 1${".0".repeat(31)}.ip6.arpa`, "AAAA client6.example.test"]);
+    assert.equal(r.clientHost, "client6.example.test");
+    assert.equal(r.xclient, "XCLIENT ADDR=IPV6:::1 LOGIN=alice NAME=client6.example.test");
+  });
+
+  test("NXDOMAIN for the PTR gives [UNAVAILABLE]", async () => {
+    answers = () => "nxdomain";
+    const r = await loginThrough();
+    assert.equal(r.clientHost, "[UNAVAILABLE]");
+    assert.equal(r.xclient, "XCLIENT ADDR=127.0.0.1 LOGIN=alice NAME=[UNAVAILABLE]");
+  });
+
+  test("a forward lookup that does not contain the client's address gives [UNAVAILABLE]", async () => {
+    answers = (type) => (type === "PTR" ? { ptr: "liar.example.test" } : { a: ["192.0.2.1"] });
+    const r = await loginThrough();
+    assert.equal(r.clientHost, "[UNAVAILABLE]");
+  });
+
+  test("a forward lookup answering NXDOMAIN gives [UNAVAILABLE]", async () => {
+    answers = (type) => (type === "PTR" ? { ptr: "gone.example.test" } : "nxdomain");
+    const r = await loginThrough();
+    assert.equal(r.clientHost, "[UNAVAILABLE]");
+  });
+
+  test("a PTR name with characters other than letters, digits, - and . gives [TEMPUNAVAIL]", async () => {
+    answers = (type) => (type === "PTR" ? { ptr: "bad_name.example.test" } : { a: ["127.0.0.1"] });
+    const r = await loginThrough();
+    assert.equal(r.clientHost, "[TEMPUNAVAIL]");
+    assert.equal(r.xclient, "XCLIENT ADDR=127.0.0.1 LOGIN=alice NAME=[TEMPUNAVAIL]");
+  });
+
+  test("no PTR answer within resolver_timeout gives [TEMPUNAVAIL] and the session goes on", async () => {
+    answers = () => "drop";
+    const r = await loginThrough();
+    assert.equal(r.clientHost, "[TEMPUNAVAIL]");
+    assert.equal(r.xclient, "XCLIENT ADDR=127.0.0.1 LOGIN=alice NAME=[TEMPUNAVAIL]");
+  });
+
+  test("no A answer within resolver_timeout gives [TEMPUNAVAIL]", async () => {
+    answers = (type) => (type === "PTR" ? { ptr: "slow.example.test" } : "drop");
+    const r = await loginThrough();
+    assert.equal(r.clientHost, "[TEMPUNAVAIL]");
+  });
+});
