@@ -194,7 +194,21 @@ export class Session {
     if (delay > 0) {
       socket.on("data", onEarly);
       socket.resume();
-      await new Promise((r) => setTimeout(r, delay));
+      // Like nginx, the first early byte (or a close) ends the wait: the refusal goes out at once.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          socket.removeListener("data", done);
+          socket.removeListener("close", done);
+          resolve();
+        };
+        const timer = setTimeout(done, delay);
+        if (early) done();
+        else {
+          socket.on("data", done);
+          socket.on("close", done);
+        }
+      });
       socket.removeListener("data", onEarly);
       socket.pause();
       if (early) {

@@ -536,6 +536,14 @@ describe("SMTP greeting delay, limits and failures", () => {
     await proxy.stop();
   });
 
+  test("the refusal comes at the first early byte, as in nginx, not after the whole delay", async () => {
+    const { proxy, port } = await proxyFor(auth.url, "smtp_greeting_delay 60s;");
+    const c = await WireClient.connect(port);
+    c.send("E");
+    assert.equal(await c.rest(10_000), "503 5.5.0 Improper use of SMTP command pipelining\r\n");
+    await proxy.stop();
+  });
+
   test("a client that waits for the delayed greeting is served normally", async () => {
     const { proxy, port } = await proxyFor(auth.url, "smtp_greeting_delay 300ms;");
     const c = await WireClient.connect(port);
