@@ -9,6 +9,7 @@ import dgram from "node:dgram";
 import net from "node:net";
 import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
 import { startProxy } from "../support/proxy.ts";
+import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
 import { freePort } from "./backends.ts";
 
@@ -224,6 +225,41 @@ describe("SMTP client host lookup through a resolver", () => {
     const r = await loginThrough();
     assert.equal(r.clientHost, "[TEMPUNAVAIL]");
     assert.equal(r.xclient, "XCLIENT ADDR=127.0.0.1 LOGIN=alice NAME=[TEMPUNAVAIL]");
+  });
+
+  /** A proxy whose lookups hang until resolver_timeout (300ms), with `extra` directives. */
+  async function slowLookupProxy(extra: string) {
+    answers = () => "drop";
+    const port = await freePort();
+    const proxy = await startProxy(`mail {
+      server_name mx.example.com;
+      auth_http ${auth.url};
+      resolver 127.0.0.1:${dns.port};
+      resolver_timeout 300ms;
+      server {
+        listen 127.0.0.1:${port};
+        protocol smtp;
+        ${extra}
+      }
+    }`);
+    return { proxy, port };
+  }
+
+  test("bytes sent during the lookups count as talking before the delayed greeting", async () => {
+    const { proxy, port } = await slowLookupProxy("smtp_greeting_delay 100ms;");
+    const c = await WireClient.connect(port);
+    c.send("EHLO early.example\r\n");
+    assert.equal(await c.rest(), "503 5.5.0 Improper use of SMTP command pipelining\r\n");
+    await proxy.stop();
+  });
+
+  test("without a greeting delay, bytes sent during the lookups are read as commands after the greeting", async () => {
+    const { proxy, port } = await slowLookupProxy("");
+    const c = await WireClient.connect(port);
+    c.send("NOOP\r\n");
+    assert.deepEqual(await c.lines(2), ["220 mx.example.com ESMTP ready", "250 2.0.0 OK"]);
+    c.close();
+    await proxy.stop();
   });
 
   test("no A answer within resolver_timeout gives [TEMPUNAVAIL]", async () => {
