@@ -262,7 +262,9 @@ export class Session {
     }
 
     const user = result.user ?? credentials.user;
-    const pass = result.pass ?? credentials.pass;
+    // After APOP, CRAM-MD5 or EXTERNAL the client's "password" is a digest or nothing, never a backend password.
+    const digest = credentials.method === "apop" || credentials.method === "cram-md5" || credentials.method === "external";
+    const pass = result.pass ?? (digest ? "" : credentials.pass);
     if (result.user !== undefined) this.ctx.login = result.user;
     await this.loginUpstream(result.server, result.port, user, pass, credentials, context);
   }

@@ -390,6 +390,20 @@ describe("SMTP backend login variants", () => {
     await proxy.stop();
   });
 
+  test("proxy_smtp_auth after CRAM-MD5 without Auth-Pass is an internal error; the digest never reaches the backend", async () => {
+    const { proxy, port } = await proxyFor(auth.url, "proxy_smtp_auth on; smtp_auth plain cram-md5;");
+    const n = backend.connections.length;
+    const c = await greeted(port);
+    c.send("AUTH CRAM-MD5\r\n");
+    const salt = Buffer.from((await c.line()).slice(4), "base64").toString("latin1");
+    const digest = crypto.createHmac("md5", "secret").update(salt).digest("hex");
+    c.send(b64(`alice ${digest}`) + "\r\n");
+    assert.equal(await c.rest(), "451 4.3.2 Internal server error\r\n");
+    const got = backend.connections[n]?.received() ?? "";
+    assert.ok(!got.includes("AUTH"), `backend got ${JSON.stringify(got)}`);
+    await proxy.stop();
+  });
+
   for (const passError of [false, true]) {
     test(`a backend refusing XCLIENT with proxy_pass_error_message ${passError ? "on" : "off"}`, async () => {
       const refusing = await smtpBackend({ xclientReply: "550 5.7.0 Error: insufficient authorization\r\n" });
