@@ -12,6 +12,7 @@ import { Session, type TlsUpgrader } from "./session.ts";
 import { applySocketOptions, type Binding, dispatch, expandListen, type ListenEntry, openBinding, planBindings } from "./listeners.ts";
 import { createTlsUpgrader } from "../tls/upgrader.ts";
 import { createClientHostResolver } from "./client_host.ts";
+import { type TrustedPeers, trustedPeers } from "./realip.ts";
 
 /** What every connection accepted for one `server {}` needs. */
 export interface ServerRuntime {
@@ -19,6 +20,7 @@ export interface ServerRuntime {
   auth: AuthSource;
   tls?: TlsUpgrader;
   resolveClientHost?: (ip: string) => Promise<string>;
+  trustedPeers?: TrustedPeers;
 }
 
 interface OpenBinding {
@@ -115,6 +117,7 @@ export class MailProxy {
       auth: createAuthSource(server, this.logger),
       tls: await createTlsUpgrader(server),
       resolveClientHost: server.protocol === "smtp" ? createClientHostResolver(server) : undefined,
+      trustedPeers: server.set_real_ip_from.length ? await trustedPeers(server.set_real_ip_from) : undefined,
     };
   }
 
@@ -134,6 +137,7 @@ export class MailProxy {
       logger: this.logger,
       tls: rt.tls,
       resolveClientHost: rt.resolveClientHost,
+      trustedPeers: rt.trustedPeers,
     });
     this.sessions.add(session);
     session.closed.then(() => this.sessions.delete(session));

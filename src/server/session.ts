@@ -10,7 +10,9 @@ import type { Action, Credentials, LoginContext, PreauthMachine } from "../proto
 import type { AuthRequest, AuthSource, ClientTlsInfo, ProxyProtocolInfo } from "../auth/types.ts";
 import { createBackendLogin, createPreauth, PIPELINING_REFUSED } from "../protocols/factory.ts";
 import { hostPort, loginToBackend } from "../upstream/backend.ts";
-import { proxyHeaderV1, unmapped } from "../upstream/proxy_protocol.ts";
+import { proxyHeaderV1, proxyHeaderV2, unmapped } from "../upstream/proxy_protocol.ts";
+import { receiveProxyHeader, withHead } from "./proxy_protocol_in.ts";
+import type { TrustedPeers } from "./realip.ts";
 import { relay, type RelayHandle } from "../relay/relay.ts";
 import { type Logger, printable, type SessionContext } from "../log/logger.ts";
 
@@ -23,6 +25,8 @@ export interface SessionDeps {
   tls?: TlsUpgrader;
   /** Resolves the SMTP client host name (Client-Host, XCLIENT NAME). */
   resolveClientHost?: (ip: string) => Promise<string>;
+  /** `set_real_ip_from` of the server: peers allowed to set the client address with a PROXY header. */
+  trustedPeers?: TrustedPeers;
 }
 
 export interface TlsUpgrader {
@@ -47,8 +51,8 @@ export class Session {
   private clientHost = "[UNAVAILABLE]";
   private relayHandle?: RelayHandle;
   private readonly started = Date.now();
-  private readonly clientIp: string;
-  private readonly clientPort?: number;
+  private clientIp: string;
+  private clientPort?: number;
   private proxyInfo?: ProxyProtocolInfo;
   /** Resolves when the session is over; for graceful shutdown. */
   readonly closed: Promise<void>;
@@ -78,13 +82,16 @@ export class Session {
     this.log.info(`client connected to ${this.ctx.server}`, this.ctx);
 
     try {
+      if (this.deps.listen.proxy_protocol) {
+        if (!(await this.readProxyHeader())) return;
+      }
       if (this.deps.listen.ssl) {
         if (!(await this.upgradeTls())) return;
       }
       this.machine = createPreauth(server, this.deps.listen.ssl);
       if (server.protocol === "smtp") {
         if (this.deps.resolveClientHost) {
-          socket.pause();
+          this.socket.pause();
           this.clientHost = await this.deps.resolveClientHost(this.clientIp);
         }
         if (!(await this.smtpGreetingDelay())) return;
@@ -92,12 +99,49 @@ export class Session {
       this.armPreauthTimer();
       this.phase = "preauth";
       if (!this.apply(this.machine.greeting())) return;
-      socket.on("data", (chunk: Buffer) => this.onClientData(chunk));
-      socket.resume();
+      // after implicit TLS (or a PROXY header) the session reads from a different socket object
+      this.socket.on("data", (chunk: Buffer) => this.onClientData(chunk));
+      this.socket.resume();
     } catch (err) {
       this.log.error(`session failed: ${(err as Error).message}`, this.ctx);
       this.close();
     }
+  }
+
+  /**
+   * PROXY header from a balancer (protocols.md §1.2): consumed before TLS and the
+   * greeting; a trusted peer's header replaces the client address and port.
+   */
+  private async readProxyHeader(): Promise<boolean> {
+    const raw = this.socket;
+    const got = await receiveProxyHeader(raw, this.deps.server.timeout);
+    if (got.type !== "ok") {
+      if (got.type === "broken") this.log.error(`broken header: "${printable(got.data)}"`, this.ctx);
+      if (got.type === "timeout") this.log.info("client timed out (110: Connection timed out) while reading PROXY protocol header", this.ctx);
+      this.close();
+      return false;
+    }
+    if (got.info) {
+      this.proxyInfo = got.info;
+      if (this.deps.trustedPeers?.trusts(this.clientIp)) {
+        this.clientIp = unmapped(got.info.addr);
+        this.clientPort = got.info.port;
+        this.ctx.client = this.clientIp;
+      }
+    }
+    if (got.rest.length > 0) {
+      if (this.deps.listen.ssl) {
+        // The ClientHello came with the header: the TLS layer must see those bytes first.
+        // Deno's TLSSocket cannot wrap a plain stream (it needs a socket handle).
+        if ("Deno" in globalThis) {
+          this.log.error("PROXY protocol header and TLS data in one packet are not supported on Deno", this.ctx);
+          this.close();
+          return false;
+        }
+        this.socket = withHead(raw, got.rest) as unknown as net.Socket;
+      } else raw.unshift(got.rest);
+    }
+    return true;
   }
 
   /** Graceful shutdown: say goodbye before authentication, let relays run (the caller bounds the wait). */
@@ -266,7 +310,18 @@ export class Session {
     const digest = credentials.method === "apop" || credentials.method === "cram-md5" || credentials.method === "external";
     const pass = result.pass ?? (digest ? "" : credentials.pass);
     if (result.user !== undefined) this.ctx.login = result.user;
-    await this.loginUpstream(result.server, result.port, user, pass, credentials, context);
+    await this.loginUpstream(result.server, result.port, user, pass, credentials, context, result.backendDecides === true);
+  }
+
+  /** Passthrough: the backend refused the client's credentials. Its words are the answer; the client may retry. */
+  private backendRefused(text: string, errorCode: string | undefined): void {
+    this.log.info(`client login failed: "${printable(text)}"`, this.ctx);
+    delete this.ctx.upstream;
+    this.apply(this.machine.authFailed(text, errorCode));
+    this.phase = "preauth";
+    this.armPreauthTimer();
+    this.socket.resume();
+    this.apply(this.machine.feed(""));
   }
 
   private async loginUpstream(
@@ -276,6 +331,7 @@ export class Session {
     pass: string,
     credentials: Credentials,
     context: LoginContext,
+    backendDecides = false,
   ): Promise<void> {
     const { server } = this.deps;
     this.phase = "login";
@@ -288,12 +344,23 @@ export class Session {
       clientIp: this.clientIp,
       clientHost: this.clientHost,
     });
+    const addresses = {
+      clientAddr: this.clientIp,
+      clientPort: this.clientPort,
+      localAddr: this.socket.localAddress,
+      localPort: this.socket.localPort,
+    };
     const proxyHeader = server.proxy_protocol === "on"
-      ? proxyHeaderV1({
-        clientAddr: this.clientIp,
-        clientPort: this.clientPort,
-        localAddr: this.socket.localAddress,
-        localPort: this.socket.localPort,
+      ? proxyHeaderV1(addresses)
+      : server.proxy_protocol === "v2"
+      ? proxyHeaderV2(addresses, this.tlsInfo && {
+        version: this.tlsInfo.protocol,
+        cipher: this.tlsInfo.cipher,
+        serverName: this.tlsInfo.serverName,
+        alpn: (this.socket as { alpnProtocol?: string | false }).alpnProtocol || undefined,
+        clientCert: this.tlsInfo.verify !== undefined && this.tlsInfo.verify !== "NONE",
+        verify: this.tlsInfo.verify === undefined || this.tlsInfo.verify === "NONE" ? 1 : this.tlsInfo.verify === "SUCCESS" ? 0 : 1,
+        clientCn: /(?:^|,)CN=([^,]*)/.exec(this.tlsInfo.subject ?? "")?.[1],
       })
       : undefined;
     const outcome = await loginToBackend({
@@ -305,6 +372,10 @@ export class Session {
       proxyHeader,
     });
     if (outcome.type === "fail") {
+      if (backendDecides && login.refusal && !this.socket.destroyed) {
+        this.backendRefused(login.refusal.text, login.refusal.errorCode);
+        return;
+      }
       this.log.error(outcome.reason, this.ctx);
       if (server.proxy_pass_error_message && outcome.reply) this.write(outcome.reply);
       else this.write(this.machine.lines.internalError);
