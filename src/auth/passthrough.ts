@@ -19,7 +19,7 @@ export class PassthroughAuth implements AuthSource {
   }
 
   authenticate(_request: AuthRequest): Promise<AuthResult> {
-    return Promise.resolve({ type: "ok", server: this.target.host, port: this.target.port });
+    return Promise.resolve({ type: "ok", server: this.target.host, port: this.target.port, backendDecides: true });
   }
 
   close(): void {}

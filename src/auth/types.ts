@@ -45,8 +45,12 @@ export interface AuthRequest {
 }
 
 export type AuthResult =
-  /** Connect to this backend; user/pass override the client's when set. */
-  | { type: "ok"; server: string; port: number; user?: string; pass?: string }
+  /**
+   * Connect to this backend; user/pass override the client's when set.
+   * `backendDecides`: nobody checked the credentials yet (passthrough), so the
+   * backend refusing the login is the answer to the client, not an internal error.
+   */
+  | { type: "ok"; server: string; port: number; user?: string; pass?: string; backendDecides?: boolean }
   /** Refused: reply with `text` (SMTP: prefixed by errorCode), after `wait` seconds when > 0, then continue; else close. */
   | { type: "error"; text: string; wait: number; errorCode?: string }
   /** The auth source failed (down, timeout, malformed answer): internal error line, close. `reason` is for the log. */

@@ -165,6 +165,8 @@ export interface Settings {
   // beyond nginx
   /** `proxy_pass HOST:PORT`: passthrough backend (server level only). */
   proxy_pass: string;
+  /** `auth_file PATH`: the user table (docs/auth.md), path resolved against the prefix. */
+  auth_file: string;
 }
 
 export interface ServerBlock {
@@ -202,6 +204,7 @@ export interface Config {
 export type SettingWithoutDefault =
   | "auth_http"
   | "proxy_pass"
+  | "auth_file"
   | "ssl_password_file"
   | "ssl_dhparam"
   | "ssl_client_certificate"

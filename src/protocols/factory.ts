@@ -10,18 +10,20 @@ import { Pop3Preauth } from "./pop3/preauth.ts";
 import { Pop3BackendLogin } from "./pop3/backend_login.ts";
 import { SmtpPreauth } from "./smtp/preauth.ts";
 import { SmtpBackendLogin } from "./smtp/backend_login.ts";
+import { isPassthroughOnly, offeredMethods } from "../auth/methods.ts";
 
 /** SMTP's answer to a client that talks before the delayed greeting. */
 export const PIPELINING_REFUSED = "503 5.5.0 Improper use of SMTP command pipelining\r\n";
 
+/** The machines see only the methods the server's auth source can check (auth/methods.ts). */
 export function createPreauth(server: EffectiveServer, implicitTls: boolean): PreauthMachine {
   switch (server.protocol) {
     case "imap":
-      return new ImapPreauth({ ...server, implicitTls });
+      return new ImapPreauth({ ...server, imap_auth: offeredMethods(server, server.imap_auth), implicitTls });
     case "pop3":
-      return new Pop3Preauth({ ...server, implicitTls });
+      return new Pop3Preauth({ ...server, pop3_auth: offeredMethods(server, server.pop3_auth), implicitTls });
     case "smtp":
-      return new SmtpPreauth({ ...server, implicitTls });
+      return new SmtpPreauth({ ...server, smtp_auth: offeredMethods(server, server.smtp_auth), implicitTls });
   }
 }
 
@@ -45,7 +47,8 @@ export function createBackendLogin(server: EffectiveServer, p: BackendLoginParam
       return new SmtpBackendLogin({
         serverName: server.server_name,
         xclient: server.xclient,
-        proxySmtpAuth: server.proxy_smtp_auth,
+        // With passthrough alone, AUTH towards the backend is the only password check there is.
+        proxySmtpAuth: server.proxy_smtp_auth || isPassthroughOnly(server),
         clientAddr: p.clientIp,
         clientHost: p.clientHost,
         user: p.user || undefined,

@@ -109,6 +109,18 @@ export interface PreauthMachine {
 export interface BackendLogin {
   /** Feed one complete backend reply (all its lines, CRLF included). */
   onReply(reply: string): BackendStep;
+  /**
+   * Set when the `fail` step was the backend refusing the credentials (IMAP
+   * `NO`, POP3 `-ERR`, SMTP 4xx/5xx to AUTH) rather than a broken dialogue.
+   * With the passthrough backend this is the login's answer to the client.
+   */
+  readonly refusal?: LoginRefusal;
+}
+
+/** The backend's refusal text without the tag/status prefix; SMTP also its code ("535 5.7.8"). */
+export interface LoginRefusal {
+  text: string;
+  errorCode?: string;
 }
 
 export type BackendStep =

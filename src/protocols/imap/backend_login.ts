@@ -2,7 +2,7 @@
  * The IMAP login towards the backend (protocols.md §6.3): LOGIN with two
  * synchronising literals, reusing the client's tag. No I/O.
  */
-import type { BackendLogin, BackendStep } from "../types.ts";
+import type { BackendLogin, BackendStep, LoginRefusal } from "../types.ts";
 
 type Stage = "greeting" | "user-literal" | "pass-literal" | "result";
 
@@ -22,6 +22,7 @@ export class ImapBackendLogin implements BackendLogin {
   private stage: Stage = "greeting";
   /** The untagged line already received in the result stage. */
   private untagged = "";
+  refusal?: LoginRefusal;
 
   /** `tag` is the client's tag with its trailing space ("a1 "); user and password are binary strings. */
   constructor(private readonly tag: string, private readonly user: string, private readonly pass: string) {}
@@ -57,8 +58,15 @@ export class ImapBackendLogin implements BackendLogin {
       }
     }
     if (tagged.startsWith(`${this.tag}OK`)) return { type: "done", toClient: received };
+    if (tagged.startsWith(`${this.tag}NO`)) this.refusal = { text: lineText(tagged.slice(this.tag.length + 2)) };
     return fail(received);
   }
+}
+
+/** The first line's text after the status word, without CRLF and the separating space. */
+function lineText(rest: string): string {
+  const end = rest.indexOf("\r\n");
+  return (end < 0 ? rest : rest.slice(0, end)).replace(/^ /, "");
 }
 
 function fail(reply: string): BackendStep {

@@ -4,7 +4,7 @@
  * either AUTH PLAIN (`proxy_smtp_auth`), the replayed MAIL/RCPT (`smtp_auth
  * none`), or nothing.
  */
-import type { AuthMethod, BackendLogin, BackendStep, LoginContext } from "../types.ts";
+import type { AuthMethod, BackendLogin, BackendStep, LoginContext, LoginRefusal } from "../types.ts";
 import { encodeBase64 } from "../sasl.ts";
 import { xtext } from "./xtext.ts";
 
@@ -35,12 +35,16 @@ const INVALID_RESPONSE = "upstream sent invalid response";
 
 export class SmtpBackendLogin implements BackendLogin {
   private stage: Stage = "greeting";
+  refusal?: LoginRefusal;
 
   constructor(private readonly opts: SmtpBackendLoginOptions) {}
 
   onReply(reply: string): BackendStep {
     const stage = this.stage;
-    if (stage === "finished" || !replyMatches(stage, reply)) return this.fail(reply, INVALID_RESPONSE);
+    if (stage === "finished" || !replyMatches(stage, reply)) {
+      if (stage === "auth") this.refusal = smtpRefusal(reply);
+      return this.fail(reply, INVALID_RESPONSE);
+    }
     switch (stage) {
       case "greeting": {
         const ehlo = this.opts.context.smtpEsmtp || this.opts.xclient;
@@ -97,6 +101,19 @@ export class SmtpBackendLogin implements BackendLogin {
     this.stage = "finished";
     return { type: "fail", reply, reason };
   }
+}
+
+/**
+ * A 4xx/5xx answer to AUTH: the last line's code and enhanced status, and its text.
+ * @example smtpRefusal("535 5.7.8 Error: authentication failed\r\n")
+ *   // { errorCode: "535 5.7.8", text: "Error: authentication failed" }
+ */
+export function smtpRefusal(reply: string): LoginRefusal | undefined {
+  const lines = reply.split("\r\n").filter((l) => l !== "");
+  const last = lines[lines.length - 1] ?? "";
+  const m = /^([45]\d\d)[ -](?:([245]\.\d{1,3}\.\d{1,3}) )?(.*)$/.exec(last);
+  if (!m) return undefined;
+  return { errorCode: m[2] ? `${m[1]} ${m[2]}` : m[1], text: m[3] };
 }
 
 /** Only the start of the reply is checked, as nginx does (protocols.md §6.2). */
