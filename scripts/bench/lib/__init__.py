@@ -1,0 +1,1 @@
+"""Helpers for scripts/bench/run.py (the mailproxy vs nginx benchmark)."""
