@@ -39,6 +39,8 @@ export interface AuthHttpClientOptions {
   logger?: Logger;
   /** Used for log lines when the request carries no context of its own. */
   logContext?: SessionContext;
+  /** Beyond nginx: the backend for an `Auth-Status: OK` without Auth-Server/Auth-Port (`proxy_pass`). */
+  defaultBackend?: { host: string; port: number };
 }
 
 /** Where the auth service listens, resolved once. `name` is how nginx names it in logs. */
@@ -108,7 +110,12 @@ export class AuthHttpClient implements AuthSource {
       ? request
       : { ...request, tls: { ...request.tls, certPem: undefined } };
     const text = buildAuthRequest(this.opts.url, sent, this.opts.headers, this.opts.keepalive > 0 ? "1.1" : "1.0");
-    const context = { protocol: request.protocol, method: request.credentials.method, peer: target.name };
+    const context = {
+      protocol: request.protocol,
+      method: request.credentials.method,
+      peer: target.name,
+      defaultBackend: this.opts.defaultBackend,
+    };
 
     for (;;) {
       const decision = await this.query(target, text, (head) => decideAuthResponse(head, context));

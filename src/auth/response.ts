@@ -252,6 +252,8 @@ export interface DecisionContext {
   method: AuthMethod;
   /** The auth server as nginx names it in logs, e.g. `127.0.0.1:9000` or `unix:/run/auth.sock`. */
   peer: string;
+  /** Beyond nginx: the server's `proxy_pass`, used when `Auth-Status: OK` names no backend. */
+  defaultBackend?: { host: string; port: number };
 }
 
 /** nginx's ngx_atoi: decimal digits only, no sign, no spaces; null otherwise. */
@@ -296,11 +298,15 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
   let port: string | undefined;
   let user: string | undefined;
   let pass: string | undefined;
+  let statusOk = false;
 
   for (const [rawName, value] of head.headers) {
     switch (rawName.toLowerCase()) {
       case "auth-status":
-        if (value === "OK") break; // never cancels an earlier error
+        if (value === "OK") {
+          statusOk = true;
+          break; // never cancels an earlier error
+        }
         if (value === "WAIT") {
           wait = true;
           break;
@@ -343,6 +349,10 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
   if (wait) return { type: "wait", seconds: sleep };
 
   const name = `auth http server ${ctx.peer}`;
+  if (!server && !port && statusOk && ctx.defaultBackend) {
+    server = ctx.defaultBackend.host;
+    port = String(ctx.defaultBackend.port);
+  }
   if (!server || !port) return { type: "internal", reason: `${name} did not send server or port` };
   if (ctx.protocol !== "smtp" && pass === undefined && NO_BACKEND_PASSWORD.has(ctx.method)) {
     return { type: "internal", reason: `${name} did not send password` };

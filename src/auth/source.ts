@@ -1,24 +1,36 @@
 /**
- * Chooses the auth source of a server: its auth_http service, else the
- * passthrough backend of `proxy_pass`.
+ * Chooses the auth source of a server (docs/auth.md, "Auth order"):
+ *   1. `auth_file`: the users it lists are decided by the table;
+ *   2. `auth_http`: decides everything else (or everything, without a table);
+ *      `proxy_pass` is then the backend of an `Auth-Status: OK` naming none;
+ *   3. `proxy_pass` alone: passthrough, the backend checks the client's credentials.
+ * Built on every (re)load, so the user table is re-read on reload.
  */
 import type { EffectiveServer } from "../config/model.ts";
 import type { AuthSource } from "./types.ts";
 import type { Logger } from "../log/logger.ts";
 import { AuthHttpClient } from "./auth_http.ts";
 import { PassthroughAuth } from "./passthrough.ts";
+import { loadUserTable } from "./user_table.ts";
+import { UserTableAuth } from "./user_table_auth.ts";
 
 export function createAuthSource(server: EffectiveServer, logger: Logger): AuthSource {
-  if (server.auth_http) {
-    return new AuthHttpClient({
+  const defaultBackend = server.proxy_pass ? PassthroughAuth.parseTarget(server.proxy_pass) : undefined;
+  const http = server.auth_http
+    ? new AuthHttpClient({
       url: server.auth_http,
       headers: server.auth_http_header,
       timeoutMs: server.auth_http_timeout,
       keepalive: server.auth_http_keepalive,
       passClientCert: server.auth_http_pass_client_cert,
       logger,
-    });
+      defaultBackend,
+    })
+    : undefined;
+  if (server.auth_file) {
+    return new UserTableAuth({ table: loadUserTable(server.auth_file), protocol: server.protocol, defaultBackend, next: http });
   }
+  if (http) return http;
   if (server.proxy_pass) return new PassthroughAuth(server.proxy_pass);
   throw new Error(`no auth source for server in ${server.source.file}:${server.source.line}`);
 }

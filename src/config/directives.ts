@@ -9,6 +9,8 @@
  */
 
 import { hostname } from "node:os";
+import path from "node:path";
+import { loadUserTable } from "../auth/user_table.ts";
 import type { AuthMethodName, Protocol, ResolverSpec, SessionCacheSpec } from "./model.ts";
 import { ValueError } from "./errors.ts";
 import { formatSize, formatTimeMs, formatTimeSec, parseNumber, parseSize, parseTime } from "./units.ts";
@@ -488,6 +490,20 @@ export const DIRECTIVES: readonly Directive[] = [
     syntax: "proxy_pass host:port",
     extension: true,
     parse: ([v]) => parseProxyPass(v!),
+  }),
+  string("auth_file", "auth_http", "User table checked before `auth_http` (docs/auth.md); re-read on reload.", {
+    syntax: "auth_file path",
+    extension: true,
+    parse: ([v], ctx) => {
+      // Relative to the file that names it; checked now so that `-t` refuses a broken table.
+      const file = path.resolve(path.dirname(ctx.source.file || "."), v!);
+      try {
+        loadUserTable(file);
+      } catch (err) {
+        throw new ValueError("invalid_value", (err as Error).message, true);
+      }
+      return file;
+    },
   }),
 
   // ---- ngx_mail_realip_module ----

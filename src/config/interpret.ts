@@ -229,7 +229,7 @@ class Interpreter {
     for (const server of mail.servers) this.checkTls(mail, server);
     for (const server of mail.servers) {
       if (server.settings.auth_http === undefined && mail.settings.auth_http === undefined &&
-        server.settings.proxy_pass === undefined) {
+        server.settings.proxy_pass === undefined && (server.settings.auth_file ?? mail.settings.auth_file) === undefined) {
         throw new ConfigError("no_auth_http", 'no "auth_http" is defined for server', server.source);
       }
     }

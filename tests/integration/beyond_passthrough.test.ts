@@ -11,6 +11,7 @@ import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
 import { type DovecotBackend, freePort, startDovecot } from "./backends.ts";
 import { adhocConfigText } from "../../src/cli/adhoc.ts";
+import { type AuthReply, startAuthServer } from "../fixtures/auth_server.ts";
 import { loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { MailProxy } from "../../src/server/mail_proxy.ts";
@@ -246,5 +247,47 @@ describe("passthrough to a real Dovecot", () => {
     c.send("STAT\r\n");
     assert.match(await c.line(), /^\+OK 1 \d+$/);
     c.close();
+  });
+});
+
+describe("auth_http and proxy_pass together", () => {
+  test("auth_http decides, and proxy_pass is the backend of an Auth-Status: OK that names none", async () => {
+    const backend = await startDemoImap({ john: { password: "s3cret", messages: [MESSAGE] } });
+    const auth = await startAuthServer((req): AuthReply => {
+      if (req.user === "john") return { headers: { "Auth-Status": "OK" } };
+      if (req.user === "empty") return { headers: [] };
+      return { headers: { "Auth-Status": "Go away" } };
+    });
+    const setup = await passthrough("imap", backend.port, `auth_http ${auth.url}; imap_auth plain cram-md5;`);
+    try {
+      const c = await WireClient.connect(setup.port);
+      await c.line();
+      c.send("a0 CAPABILITY\r\n");
+      // auth_http can check CRAM-MD5, so it stays offered.
+      assert.deepEqual(await c.lines(2), ["* CAPABILITY IMAP4 IMAP4rev1 UIDPLUS AUTH=PLAIN AUTH=CRAM-MD5", "a0 OK completed"]);
+      c.send("a1 LOGIN john s3cret\r\n");
+      assert.equal(await c.line(), "a1 OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE] Logged in");
+      c.close();
+      assert.equal(auth.requests.length, 1);
+      assert.equal(auth.requests[0].header("Auth-User"), "john");
+
+      const d = await WireClient.connect(setup.port);
+      await d.line();
+      d.send("b1 LOGIN mallory x\r\n");
+      assert.equal(await d.line(), "b1 NO Go away");
+      d.close();
+
+      const e = await WireClient.connect(setup.port);
+      await e.line();
+      e.send("c1 LOGIN empty x\r\n");
+      // Without Auth-Status: OK an answer naming no backend is still nginx's internal error.
+      assert.equal(await e.line(), "* BAD internal server error");
+      e.close();
+      assert.equal(backend.transcripts.length, 1);
+    } finally {
+      await setup.proxy.stop();
+      await auth.close();
+      await backend.close();
+    }
   });
 });
