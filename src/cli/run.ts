@@ -57,6 +57,7 @@ export async function runServer(initial: Config, opts: RunOptions): Promise<numb
     process.on("SIGUSR1", () => {
       logger.notice("reopening logs");
       logger.open(logTargets(config, opts.errorLog));
+      proxy.reopenLogs();
     });
     process.on("SIGHUP", async () => {
       logger.notice("reconfiguring");

@@ -366,6 +366,30 @@ export const DIRECTIVES: readonly Directive[] = [
   time("worker_shutdown_timeout", "main", "ms", undefined, "How long a graceful shutdown waits for sessions.", {
     contexts: ["main"],
   }),
+  string("status_listen", "main", "HTTP listener for Prometheus `/metrics` and JSON `/status` (no authentication: bind it to loopback).", {
+    contexts: ["main"],
+    syntax: "status_listen address:port",
+    extension: true,
+  }),
+  define({
+    name: "access_log",
+    module: "main",
+    contexts: ["main"],
+    args: [1, 2],
+    // words like `user`: TOML takes "FILE" or "FILE json" (or an array) and writes it back the same way
+    kind: "user",
+    syntax: "access_log file [json]",
+    extension: true,
+    doc: "One line per finished session: start, duration, client, server, protocol, login, upstream, bytes each way, TLS version, result. Main context only (in `mail {}` it stays \"not allowed here\", as in nginx).",
+    parse: ([path, format]) => {
+      if (format !== undefined && format.toLowerCase() !== "json") throw new ValueError("invalid_value", `invalid value "${format}"`);
+      return { path: path!, json: format !== undefined };
+    },
+    format: (value) => {
+      const v = value as { path: string; json: boolean };
+      return [v.json ? [v.path, "json"] : [v.path]];
+    },
+  }),
   define({
     name: "events",
     module: "main",

@@ -197,6 +197,10 @@ export interface Config {
   worker_rlimit_nofile?: number;
   worker_shutdown_timeout?: number;
   user?: { user: string; group?: string };
+  /** Beyond nginx: `status_listen ADDRESS:PORT`, HTTP /metrics (Prometheus) and /status (JSON). */
+  status_listen?: string;
+  /** Beyond nginx: `access_log FILE [json]`, one line per finished session. */
+  access_log?: { path: string; json: boolean };
   mail?: MailBlock;
 }
 

@@ -13,6 +13,10 @@ import { applySocketOptions, type Binding, dispatch, expandListen, type ListenEn
 import { createTlsUpgrader } from "../tls/upgrader.ts";
 import { createClientHostResolver } from "./client_host.ts";
 import { type TrustedPeers, trustedPeers } from "./realip.ts";
+import { metrics } from "../metrics/mail_metrics.ts";
+import { sessionObserver } from "../metrics/session_observer.ts";
+import { startStatusServer, type StatusServer } from "../metrics/status_server.ts";
+import { AccessLog } from "../log/access_log.ts";
 
 /** What every connection accepted for one `server {}` needs. */
 export interface ServerRuntime {
@@ -33,6 +37,8 @@ export class MailProxy {
   private sessions = new Set<Session>();
   private runtimes: ServerRuntime[] = [];
   private maxConnections = Infinity;
+  private status?: { address: string; server: StatusServer };
+  private accessLog?: AccessLog;
 
   constructor(private readonly logger: Logger) {}
 
@@ -82,7 +88,40 @@ export class MailProxy {
     for (const old of this.runtimes) old.auth.close();
     this.runtimes = runtimes;
     this.maxConnections = config.worker_connections > 0 ? config.worker_connections : Infinity;
+    await this.applyObservability(config);
     for (const rt of runtimes) this.warnUnsupported(rt.server);
+  }
+
+  /** status_listen and access_log: started, moved, reopened or stopped with the config. */
+  private async applyObservability(config: Config): Promise<void> {
+    if (this.status && this.status.address !== config.status_listen) {
+      await this.status.server.close();
+      this.status = undefined;
+    }
+    if (config.status_listen && !this.status) {
+      try {
+        this.status = { address: config.status_listen, server: await startStatusServer(config.status_listen) };
+      } catch (err) {
+        this.logger.error(`status_listen ${config.status_listen} failed: ${(err as Error).message}`);
+      }
+    }
+    if (config.access_log) {
+      if (this.accessLog) this.accessLog.reopen(config.access_log);
+      else this.accessLog = new AccessLog(config.access_log);
+    } else {
+      this.accessLog?.close();
+      this.accessLog = undefined;
+    }
+  }
+
+  /** USR1: reopen the access log (the error log belongs to the Logger). */
+  reopenLogs(): void {
+    this.accessLog?.reopen();
+  }
+
+  /** The status listener's address, for tests that use port 0. */
+  statusAddress(): net.AddressInfo | undefined {
+    return this.status?.server.address();
   }
 
   /** Addresses actually bound, e.g. for tests that listen on port 0. */
@@ -109,6 +148,10 @@ export class MailProxy {
     }
     for (const s of this.sessions) s.abort();
     for (const rt of this.runtimes) rt.auth.close();
+    await this.status?.server.close();
+    this.status = undefined;
+    this.accessLog?.close();
+    this.accessLog = undefined;
   }
 
   private async buildRuntime(server: EffectiveServer): Promise<ServerRuntime> {
@@ -123,11 +166,15 @@ export class MailProxy {
 
   private accept(holder: OpenBinding, socket: net.Socket): void {
     const entry = dispatch(holder.binding, socket);
+    const labels = { server: entry.listen.address, protocol: entry.target.server.protocol };
     if (this.sessions.size >= this.maxConnections) {
       this.logger.warn(`${this.maxConnections} worker_connections are not enough, connection refused`);
+      metrics.connectionsRefused.inc(labels);
       socket.destroy();
       return;
     }
+    metrics.connectionsAccepted.inc(labels);
+    metrics.connectionsActive.inc(labels);
     applySocketOptions(socket, entry.listen);
     const rt = entry.target;
     const session = new Session(socket, {
@@ -138,9 +185,13 @@ export class MailProxy {
       tls: rt.tls,
       resolveClientHost: rt.resolveClientHost,
       trustedPeers: rt.trustedPeers,
+      observer: sessionObserver(labels, () => this.accessLog),
     });
     this.sessions.add(session);
-    session.closed.then(() => this.sessions.delete(session));
+    session.closed.then(() => {
+      this.sessions.delete(session);
+      metrics.connectionsActive.dec(labels);
+    });
     session.start();
   }
 

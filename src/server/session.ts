@@ -13,6 +13,7 @@ import { hostPort, loginToBackend } from "../upstream/backend.ts";
 import { proxyHeaderV1, proxyHeaderV2, unmapped } from "../upstream/proxy_protocol.ts";
 import { receiveProxyHeader, withHead } from "./proxy_protocol_in.ts";
 import type { TrustedPeers } from "./realip.ts";
+import type { SessionObserver } from "../metrics/session_observer.ts";
 import { relay, type RelayHandle } from "../relay/relay.ts";
 import { type Logger, printable, type SessionContext } from "../log/logger.ts";
 
@@ -27,6 +28,8 @@ export interface SessionDeps {
   resolveClientHost?: (ip: string) => Promise<string>;
   /** `set_real_ip_from` of the server: peers allowed to set the client address with a PROXY header. */
   trustedPeers?: TrustedPeers;
+  /** Metrics and the access log. */
+  observer?: SessionObserver;
 }
 
 export interface TlsUpgrader {
@@ -54,6 +57,9 @@ export class Session {
   private clientIp: string;
   private clientPort?: number;
   private proxyInfo?: ProxyProtocolInfo;
+  /** How the session ended, for the access log and metrics. */
+  private result = "client-closed";
+  private relayed = { up: 0, down: 0 };
   /** Resolves when the session is over; for graceful shutdown. */
   readonly closed: Promise<void>;
   private markClosed!: () => void;
@@ -116,6 +122,7 @@ export class Session {
     const raw = this.socket;
     const got = await receiveProxyHeader(raw, this.deps.server.timeout);
     if (got.type !== "ok") {
+      this.result = got.type === "broken" ? "broken-header" : got.type === "timeout" ? "timeout" : "client-closed";
       if (got.type === "broken") this.log.error(`broken header: "${printable(got.data)}"`, this.ctx);
       if (got.type === "timeout") this.log.info("client timed out (110: Connection timed out) while reading PROXY protocol header", this.ctx);
       this.close();
@@ -202,6 +209,7 @@ export class Session {
       "unknown-literal": "client sent invalid literal",
       "pipelining": "client was rejected before greeting",
     };
+    this.result = reason;
     const msg = messages[reason];
     if (msg) this.log.info(msg, this.ctx);
   }
@@ -211,6 +219,7 @@ export class Session {
     if (!this.socket.write(Buffer.from(data, "latin1")) && !this.writeTimer) {
       // A client that does not read our replies gets `timeout` to catch up.
       this.writeTimer = setTimeout(() => {
+        this.result = "timeout";
         this.log.info("client timed out (110: Connection timed out) while sending response", this.ctx);
         this.close();
       }, this.deps.server.timeout);
@@ -224,6 +233,7 @@ export class Session {
   private armPreauthTimer(): void {
     clearTimeout(this.preauthTimer);
     this.preauthTimer = setTimeout(() => {
+      this.result = "timeout";
       this.log.info("client timed out (110: Connection timed out)", this.ctx);
       this.close();
     }, this.deps.server.timeout);
@@ -280,7 +290,10 @@ export class Session {
       ...(this.proxyInfo ? { proxyProtocol: this.proxyInfo } : {}),
       ...(this.tlsInfo ? { tls: this.tlsInfo } : {}),
     };
+    const asked = Date.now();
     const result = await this.deps.auth.authenticate(request);
+    this.deps.observer?.auth((Date.now() - asked) / 1000, result.type === "ok" ? "ok" : result.type === "error" ? "failed" : "tempfail");
+    if (result.type !== "ok") this.result = result.type === "error" ? "login-failed" : "auth-error";
     if (this.socket.destroyed) return;
 
     if (result.type === "internal") {
@@ -363,6 +376,7 @@ export class Session {
         clientCn: /(?:^|,)CN=([^,]*)/.exec(this.tlsInfo.subject ?? "")?.[1],
       })
       : undefined;
+    const connecting = Date.now();
     const outcome = await loginToBackend({
       target: { host, port },
       protocol: server.protocol,
@@ -371,7 +385,9 @@ export class Session {
       deadlineMs: server.timeout,
       proxyHeader,
     });
+    this.deps.observer?.backendLogin((Date.now() - connecting) / 1000, outcome.type !== "fail");
     if (outcome.type === "fail") {
+      this.result = "backend-error";
       if (backendDecides && login.refusal && !this.socket.destroyed) {
         this.backendRefused(login.refusal.text, login.refusal.errorCode);
         return;
@@ -392,6 +408,8 @@ export class Session {
     this.relayHandle = relay(this.socket, outcome.socket, server.proxy_timeout, this.machine.takePending());
     const end = await this.relayHandle.done;
     const { up, down } = this.relayHandle.stats;
+    this.result = end;
+    this.relayed = { up, down };
     const seconds = ((Date.now() - this.started) / 1000).toFixed(3);
     this.log.info(`proxied session done (${end}), bytes from client: ${up}, to client: ${down}, duration: ${seconds}s`, this.ctx);
     this.finished();
@@ -419,6 +437,8 @@ export class Session {
     const raw = this.socket;
     raw.removeAllListeners("data");
     const upgraded = await upgrader.upgrade(raw);
+    this.deps.observer?.tlsHandshake(upgraded !== null);
+    if (!upgraded) this.result = "tls-failed";
     if (!upgraded) {
       this.log.info("TLS handshake failed", this.ctx);
       this.close();
@@ -465,6 +485,19 @@ export class Session {
   private finished(): void {
     if (this.phase === "closed") return;
     this.phase = "closed";
+    this.deps.observer?.finished({
+      start: this.started,
+      durationMs: Date.now() - this.started,
+      client: this.clientIp,
+      server: this.ctx.server,
+      protocol: this.deps.server.protocol,
+      login: this.ctx.login,
+      upstream: this.ctx.upstream,
+      bytesUp: this.relayed.up,
+      bytesDown: this.relayed.down,
+      tls: this.tlsInfo?.protocol,
+      result: this.result,
+    });
     clearTimeout(this.preauthTimer);
     clearTimeout(this.writeTimer);
     this.markClosed();

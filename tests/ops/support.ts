@@ -32,7 +32,7 @@ export function sha256(data: Buffer | string): string {
 /**
  * An IMAP backend accepting the proxy's literal LOGIN for anyone (with or without
  * a PROXY header first). After login, `a2 FETCH` gets `payload(size)` slowly,
- * then `a2 OK done`; any other tagged line gets `<tag> OK`.
+ * then `a2 OK done`; LOGOUT gets BYE, OK and a close; any other tagged line gets `<tag> OK`.
  */
 export function imapBackend(stream = { size: 1 << 20, chunk: 16384, everyMs: 5 }): Promise<ScriptedBackend> {
   return startScriptedBackend((c) => {
@@ -50,6 +50,10 @@ export function imapBackend(stream = { size: 1 << 20, chunk: 16384, everyMs: 5 }
         if (lines <= 2) c.send("+ OK\r\n");
         else if (lines === 3) c.send("a1 OK logged in\r\n");
         else if (line === "a2 FETCH") streamPayload(c.socket, stream);
+        else if (line.endsWith(" LOGOUT")) {
+          c.send(`* BYE\r\n${line.split(" ")[0]} OK\r\n`);
+          c.socket.end();
+        }
         else c.send(`${line.split(" ")[0]} OK\r\n`);
       }
     });
