@@ -17,6 +17,7 @@ import { formatSize, formatTimeMs, formatTimeSec, parseNumber, parseSize, parseT
 import { formatListen, parseListen, type ValueContext } from "./values/listen.ts";
 import { parseAuthHttpUrl, parseProxyPass } from "./values/urls.ts";
 import { formatResolver, parseResolver } from "./values/resolver.ts";
+import { formatLimitConn, formatLimitLogin, parseLimitConn, parseLimitLogin, parseLimitStore } from "./values/limits.ts";
 import {
   formatErrorLog,
   formatSessionCache,
@@ -24,7 +25,7 @@ import {
   parseSessionCache,
   parseWorkerProcesses,
 } from "./values/misc.ts";
-import type { AuthHttpUrl, ListenSpec, LogTarget, Source } from "./model.ts";
+import type { AuthHttpUrl, LimitConnSpec, LimitLoginSpec, ListenSpec, LogTarget, Source } from "./model.ts";
 
 /** Where a directive may appear: top level, `events {}`, `mail {}`, `server {}`. */
 export type Context = "main" | "events" | "mail" | "server";
@@ -498,6 +499,39 @@ export const DIRECTIVES: readonly Directive[] = [
   number("auth_http_keepalive", "auth_http", 32, "Idle keep-alive connections per auth service; 0 = nginx behaviour.", {
     extension: true,
   }),
+  flag("auth_http_extra_headers", "auth_http", false, "Also send `Client-Port`, `Server-IP`, `Server-Port` (docs/auth.md); off keeps the nginx request exactly.", {
+    extension: true,
+  }),
+  define({
+    name: "limit_login",
+    module: "auth_http",
+    contexts: MS,
+    args: [2, 5],
+    // words like `user`: TOML takes "zone=login per_ip=10 window=10m" (or an array)
+    kind: "user",
+    syntax: "limit_login zone=name [per_ip=number] [per_user=number] window=time [delay=time]",
+    extension: true,
+    doc: "Login failures allowed per client IP and per user in a window; over the limit the login is refused with the protocol's temporary failure after `delay` (default 1s) and the auth service is not asked (docs/auth.md).",
+    parse: (args) => parseLimitLogin(args),
+    format: (value) => [formatLimitLogin(value as LimitLoginSpec)],
+  }),
+  define({
+    name: "limit_conn",
+    module: "auth_http",
+    contexts: MS,
+    args: [1, 1],
+    kind: "user",
+    syntax: "limit_conn per_ip=number",
+    extension: true,
+    doc: "Simultaneous connections per client IP to this mailproxy instance; over it the client gets the protocol's refusal line and is closed.",
+    parse: (args) => parseLimitConn(args),
+    format: (value) => [formatLimitConn(value as LimitConnSpec)],
+  }),
+  string("limit_store", "auth_http", "Count `limit_login` failures in Redis/Valkey, shared by every instance using it; fails open when unreachable.", {
+    syntax: "limit_store redis://host[:port]",
+    extension: true,
+    parse: ([v]) => parseLimitStore(v!),
+  }),
 
   // ---- ngx_mail_proxy_module ----
   size("proxy_buffer", "proxy", 4096, "Backend→client buffer size."),
@@ -588,6 +622,12 @@ export const DIRECTIVES: readonly Directive[] = [
   methods("imap_auth", "imap", IMAP_METHODS, ["plain"], "IMAP methods advertised/allowed."),
   words("imap_capabilities", "imap", ["IMAP4", "IMAP4rev1", "UIDPLUS"], "Base IMAP CAPABILITY words."),
   size("imap_client_buffer", "imap", 4096, "Maximum IMAP command size, literals included."),
+  flag("imap_id", "imap", false, "Accept `ID` before login (answered `* ID NIL`, the client's fields kept for `proxy_imap_id`); off = nginx, a syntax error.", {
+    extension: true,
+  }),
+  flag("proxy_imap_id", "imap", false, "Send `ID` with the client's fields plus `x-originating-ip`/`-port`, `x-connected-ip`/`-port` before the backend LOGIN (Dovecot trusts them from `login_trusted_networks`).", {
+    extension: true,
+  }),
 
   // ---- ngx_mail_pop3_module ----
   methods("pop3_auth", "pop3", POP3_METHODS, ["plain"], "POP3 methods advertised/allowed."),

@@ -167,6 +167,33 @@ export interface Settings {
   proxy_pass: string;
   /** `auth_file PATH`: the user table (docs/auth.md), path resolved against the prefix. */
   auth_file: string;
+  /** Client-Port, Server-IP, Server-Port in auth requests (off = the nginx request exactly). */
+  auth_http_extra_headers: boolean;
+  /** IMAP `ID` accepted before login (off = nginx: a syntax error). */
+  imap_id: boolean;
+  /** Send `ID` with the client's fields and x-originating-ip/-port, x-connected-ip/-port before the backend LOGIN. */
+  proxy_imap_id: boolean;
+  /** Login failures per client IP and per user; absent = no limit. */
+  limit_login: LimitLoginSpec;
+  /** Simultaneous connections per client IP (per mailproxy instance); absent = no limit. */
+  limit_conn: LimitConnSpec;
+  /** `redis://HOST[:PORT]`: where limit_login counts, shared by a fleet; absent = in memory. */
+  limit_store: string;
+}
+
+/** `limit_login zone=NAME [per_ip=N] [per_user=N] window=TIME [delay=TIME]` (times in ms). */
+export interface LimitLoginSpec {
+  zone: string;
+  per_ip?: number;
+  per_user?: number;
+  window: number;
+  /** How long a refused (over-limit) attempt waits before its answer; default 1s. */
+  delay: number;
+}
+
+/** `limit_conn per_ip=N`. */
+export interface LimitConnSpec {
+  per_ip: number;
 }
 
 export interface ServerBlock {
@@ -209,6 +236,9 @@ export type SettingWithoutDefault =
   | "auth_http"
   | "proxy_pass"
   | "auth_file"
+  | "limit_login"
+  | "limit_conn"
+  | "limit_store"
   | "ssl_password_file"
   | "ssl_dhparam"
   | "ssl_client_certificate"
