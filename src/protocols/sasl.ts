@@ -4,6 +4,7 @@
  * add their own prompt prefix (`+ ` or `334 `) and error lines.
  */
 import type { Credentials } from "./types.ts";
+import { type OAuthMechanism, parseOAuth } from "./oauth.ts";
 
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const B64_INDEX = new Int16Array(256).fill(-1);
@@ -52,7 +53,12 @@ export function parsePlain(decoded: string): { user: string; pass: string } | nu
 export const PROMPT_USERNAME = "VXNlcm5hbWU6";
 export const PROMPT_PASSWORD = "UGFzc3dvcmQ6";
 
-export type SaslMechanism = "PLAIN" | "LOGIN" | "CRAM-MD5" | "EXTERNAL";
+export type SaslMechanism = "PLAIN" | "LOGIN" | "CRAM-MD5" | "EXTERNAL" | OAuthMechanism;
+
+/** XOAUTH2 and OAUTHBEARER: the client's payload is kept for the backend login. */
+export function isOAuthMechanism(mechanism: SaslMechanism): mechanism is OAuthMechanism {
+  return mechanism === "XOAUTH2" || mechanism === "OAUTHBEARER";
+}
 
 export type SaslResult =
   /** Send this challenge (base64 text, may be empty) with the protocol's prompt prefix, then call `step`. */
@@ -91,6 +97,9 @@ export class SaslExchange {
       case "EXTERNAL":
         if (initial === undefined) return { type: "challenge", text: PROMPT_USERNAME };
         return this.external(initial);
+      case "XOAUTH2":
+      case "OAUTHBEARER":
+        return initial === undefined ? { type: "challenge", text: "" } : this.oauth(this.mechanism, initial);
     }
   }
 
@@ -106,6 +115,9 @@ export class SaslExchange {
         return this.cram(token);
       case "EXTERNAL":
         return this.external(token);
+      case "XOAUTH2":
+      case "OAUTHBEARER":
+        return this.oauth(this.mechanism, token);
     }
   }
 
@@ -143,6 +155,14 @@ export class SaslExchange {
     };
   }
 
+  private oauth(mechanism: OAuthMechanism, b64: string): SaslResult {
+    const payload = decodeBase64(b64);
+    const parsed = payload === null ? null : parseOAuth(mechanism, payload);
+    if (!parsed || payload === null) return { type: "invalid" };
+    const method = mechanism === "XOAUTH2" ? "xoauth2" : "oauthbearer";
+    return { type: "done", credentials: { method, user: parsed.user, pass: parsed.token, oauth: { mechanism, payload } } };
+  }
+
   private external(b64: string): SaslResult {
     const identity = decodeBase64(b64);
     if (identity === null) return { type: "invalid" };
@@ -153,7 +173,16 @@ export class SaslExchange {
 /** The mechanism name as the client wrote it, if mailproxy knows it (case-insensitive). */
 export function saslMechanism(name: string): SaslMechanism | null {
   const upper = name.toUpperCase();
-  return upper === "PLAIN" || upper === "LOGIN" || upper === "CRAM-MD5" || upper === "EXTERNAL" ? upper : null;
+  switch (upper) {
+    case "PLAIN":
+    case "LOGIN":
+    case "CRAM-MD5":
+    case "EXTERNAL":
+    case "XOAUTH2":
+    case "OAUTHBEARER":
+      return upper;
+  }
+  return null;
 }
 
 /**

@@ -7,6 +7,7 @@
  * work byte-wise. The socket layer decodes and encodes with "latin1".
  */
 import type { Protocol } from "../config/model.ts";
+import type { OAuthMechanism } from "./oauth.ts";
 
 export type AuthMethod = "plain" | "apop" | "cram-md5" | "external" | "none" | "xoauth2" | "oauthbearer";
 
@@ -21,6 +22,11 @@ export interface Credentials {
   salt?: string;
   /** Only for SMTP `none`: Auth-SMTP-Helo/From/To. */
   smtp?: { helo: string; from: string; to: string };
+  /**
+   * XOAUTH2/OAUTHBEARER: the mechanism and the client's decoded payload, replayed
+   * byte-exact to the backend unless the auth service returns Auth-Pass.
+   */
+  oauth?: { mechanism: OAuthMechanism; payload: string };
 }
 
 /**
@@ -73,6 +79,13 @@ export interface ProtocolLines {
   shutdown: string;
 }
 
+export interface AuthFailureOptions {
+  /** The caller closes after the failure reply (no Auth-Wait). */
+  closeAfter?: boolean;
+  /** Base64 error challenge to send instead of the default (a passthrough backend's own). */
+  oauthChallenge?: string;
+}
+
 /** One client's pre-authentication dialogue. */
 export interface PreauthMachine {
   readonly protocol: Protocol;
@@ -92,8 +105,16 @@ export interface PreauthMachine {
    * The auth service refused. `text` is the Auth-Status value, `errorCode` the
    * SMTP Auth-Error-Code. Returns the error reply; the machine is back in its
    * initial state. The caller closes afterwards unless Auth-Wait was given.
+   *
+   * After XOAUTH2/OAUTHBEARER the reply is the RFC 7628 error challenge instead
+   * and `awaitingFailureAck` is true: the caller keeps feeding client bytes, and
+   * the failure reply follows the client's dummy response. With
+   * `options.closeAfter` the machine then stops (state closed, no `close`
+   * action: the caller closes once `awaitingFailureAck` turns false).
    */
-  authFailed(text: string, errorCode?: string): Action[];
+  authFailed(text: string, errorCode?: string, options?: AuthFailureOptions): Action[];
+  /** True between an RFC 7628 error challenge and the client's dummy response. */
+  readonly awaitingFailureAck?: boolean;
   /** The TLS handshake after `starttls` completed (or the listener is implicit TLS). */
   tlsStarted(): void;
   /** Bytes the client sent after the authenticating command; forwarded to the backend by the relay. */
@@ -121,6 +142,8 @@ export interface BackendLogin {
 export interface LoginRefusal {
   text: string;
   errorCode?: string;
+  /** The backend's RFC 7628 error challenge (base64), when it sent one before refusing. */
+  oauthChallenge?: string;
 }
 
 export type BackendStep =

@@ -81,11 +81,12 @@ describe("saslMechanism", () => {
     assert.equal(saslMechanism("Login"), "LOGIN");
     assert.equal(saslMechanism("cram-md5"), "CRAM-MD5");
     assert.equal(saslMechanism("external"), "EXTERNAL");
+    assert.equal(saslMechanism("xoauth2"), "XOAUTH2");
+    assert.equal(saslMechanism("OAuthBearer"), "OAUTHBEARER");
   });
 
   test("other names are unknown", () => {
     assert.equal(saslMechanism("DIGEST-MD5"), null);
-    assert.equal(saslMechanism("XOAUTH2"), null);
     assert.equal(saslMechanism(""), null);
   });
 });

@@ -8,16 +8,16 @@ import type { SaslMechanism } from "../sasl.ts";
 
 /**
  * `imap_auth` methods with an `AUTH=` word, in the fixed advertising order.
- * `mechanism` is the SASL exchange that handles it (null: advertised only, not
- * yet accepted by AUTHENTICATE — XOAUTH2 and OAUTHBEARER, beyond nginx).
+ * `mechanism` is the SASL exchange that handles it (XOAUTH2 and OAUTHBEARER go
+ * beyond nginx).
  */
-export const IMAP_AUTH_WORDS: ReadonlyArray<{ method: AuthMethodName; word: string; mechanism: SaslMechanism | null }> = [
+export const IMAP_AUTH_WORDS: ReadonlyArray<{ method: AuthMethodName; word: string; mechanism: SaslMechanism }> = [
   { method: "plain", word: "AUTH=PLAIN", mechanism: "PLAIN" },
   { method: "login", word: "AUTH=LOGIN", mechanism: "LOGIN" },
   { method: "cram-md5", word: "AUTH=CRAM-MD5", mechanism: "CRAM-MD5" },
   { method: "external", word: "AUTH=EXTERNAL", mechanism: "EXTERNAL" },
-  { method: "xoauth2", word: "AUTH=XOAUTH2", mechanism: null },
-  { method: "oauthbearer", word: "AUTH=OAUTHBEARER", mechanism: null },
+  { method: "xoauth2", word: "AUTH=XOAUTH2", mechanism: "XOAUTH2" },
+  { method: "oauthbearer", word: "AUTH=OAUTHBEARER", mechanism: "OAUTHBEARER" },
 ];
 
 /** Mechanisms AUTHENTICATE accepts whatever `imap_auth` says (protocols.md §2). */

@@ -5,7 +5,8 @@
  */
 import type { EffectiveServer } from "../../config/model.ts";
 import { makeSalt, SaslExchange, saslMechanism, type SaslResult } from "../sasl.ts";
-import type { Action, CloseReason, PreauthMachine, ProtocolLines } from "../types.ts";
+import type { Action, AuthFailureOptions, CloseReason, PreauthMachine, ProtocolLines } from "../types.ts";
+import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { imapCapabilityLine, imapMechanismEnabled } from "./capabilities.ts";
 import { ImapCommandReader, type ImapReaderEvent } from "./command_reader.ts";
 
@@ -37,6 +38,8 @@ type Phase =
   | "auth"
   /** A `starttls` action was returned; plaintext input is dropped until `tlsStarted()`. */
   | "starttls"
+  /** RFC 7628: the error challenge is out, the client's dummy response comes next. */
+  | "oauth-error"
   | "closed";
 
 /**
@@ -58,6 +61,10 @@ export class ImapPreauth implements PreauthMachine {
   private authTag = "";
   private sasl: SaslExchange | null = null;
   private salt: string | null = null;
+  /** The login awaiting the auth service used XOAUTH2/OAUTHBEARER. */
+  private oauthLogin = false;
+  /** The failure reply held back until the client answers the error challenge. */
+  private oauthFailure: { text: string; closeAfter: boolean } | null = null;
 
   /** `newSalt` is replaceable for tests; by default `makeSalt` (auth-http.md §2.4). */
   constructor(
@@ -76,7 +83,7 @@ export class ImapPreauth implements PreauthMachine {
     if (this.phase === "closed" || this.phase === "starttls") return [];
     this.reader.push(bytes);
     const actions: Action[] = [];
-    while (this.phase === "commands" || this.phase === "sasl") {
+    while (this.phase === "commands" || this.phase === "sasl" || this.phase === "oauth-error") {
       const event = this.reader.next();
       if (!event) break;
       this.handle(event, actions);
@@ -84,10 +91,21 @@ export class ImapPreauth implements PreauthMachine {
     return actions;
   }
 
-  authFailed(text: string): Action[] {
-    this.phase = "commands";
+  authFailed(text: string, _errorCode?: string, options: AuthFailureOptions = {}): Action[] {
     this.sasl = null;
+    if (this.oauthLogin) {
+      this.oauthLogin = false;
+      this.phase = "oauth-error";
+      this.oauthFailure = { text, closeAfter: options.closeAfter === true };
+      this.reader.expectLine();
+      return [send(`+ ${options.oauthChallenge ?? OAUTH_ERROR_CHALLENGE}\r\n`)];
+    }
+    this.phase = "commands";
     return [{ type: "send", data: `${this.authTag}NO ${text}\r\n` }];
+  }
+
+  get awaitingFailureAck(): boolean {
+    return this.phase === "oauth-error";
   }
 
   tlsStarted(): void {
@@ -113,7 +131,8 @@ export class ImapPreauth implements PreauthMachine {
         this.syntaxError(event.tag, event.endsInNonSyncLiteral, out);
         return;
       case "line":
-        this.saslStep(event.text, out);
+        if (this.phase === "oauth-error") this.oauthFailureReply(out);
+        else this.saslStep(event.text, out);
         return;
       case "command":
         // Never during a SASL exchange: the reader was told to expect a line.
@@ -211,7 +230,19 @@ export class ImapPreauth implements PreauthMachine {
     }
   }
 
+  /** Whatever the client answered to the error challenge (`AQ==`, empty, `*`), the login failed. */
+  private oauthFailureReply(out: Action[]): void {
+    const failure = this.oauthFailure ?? { text: "", closeAfter: false };
+    this.oauthFailure = null;
+    out.push(send(`${this.authTag}NO ${failure.text}\r\n`));
+    if (failure.closeAfter) {
+      this.phase = "closed";
+      this.reader.reset();
+    } else this.phase = "commands";
+  }
+
   private askAuth(result: Extract<SaslResult, { type: "done" }>, out: Action[]): void {
+    this.oauthLogin = result.credentials.oauth !== undefined;
     this.sasl = null;
     this.phase = "auth";
     out.push({ type: "auth", credentials: result.credentials, context: { imapTag: this.authTag } });
@@ -242,7 +273,7 @@ export class ImapPreauth implements PreauthMachine {
 
   /** Inside a SASL exchange the reader has no tag of its own: use AUTHENTICATE's. */
   private replyTag(tag: string): string {
-    if (this.phase === "sasl") return this.authTag;
+    if (this.phase === "sasl" || this.phase === "oauth-error") return this.authTag;
     return tag === "" ? UNTAGGED : tag;
   }
 

@@ -6,8 +6,7 @@ import type { AuthMethodName, StartTls } from "../../config/model.ts";
 
 /**
  * SASL mechanism names for `pop3_auth`, in nginx's fixed order. `plain` stands
- * for both PLAIN and LOGIN. XOAUTH2/OAUTHBEARER go beyond nginx: advertised
- * when listed, not handled by the SASL exchange.
+ * for both PLAIN and LOGIN. XOAUTH2/OAUTHBEARER go beyond nginx (src/protocols/oauth.ts).
  */
 export function pop3SaslMechanisms(auth: readonly AuthMethodName[]): string[] {
   const names: string[] = [];

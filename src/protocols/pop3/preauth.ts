@@ -3,9 +3,10 @@
  * I/O: fed client bytes, returns actions.
  */
 import type { AuthMethodName, Protocol, StartTls } from "../../config/model.ts";
-import type { Action, CloseReason, Credentials, PreauthMachine, ProtocolLines } from "../types.ts";
+import type { Action, AuthFailureOptions, CloseReason, Credentials, PreauthMachine, ProtocolLines } from "../types.ts";
 import { LineReader } from "../line_reader.ts";
-import { makeSalt, SaslExchange, type SaslResult, saslMechanism } from "../sasl.ts";
+import { isOAuthMechanism, makeSalt, SaslExchange, type SaslResult, saslMechanism } from "../sasl.ts";
+import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { type Pop3Command, parsePop3Command } from "./command.ts";
 import { pop3AuthListing, pop3Capa } from "./capabilities.ts";
 
@@ -23,6 +24,8 @@ export interface Pop3PreauthOptions {
 
 /** POP3's command buffer is fixed at 128 bytes, line end included. */
 export const POP3_LINE_LIMIT = 128;
+/** Beyond nginx: with XOAUTH2/OAUTHBEARER enabled a line must hold a bearer token. */
+export const POP3_OAUTH_LINE_LIMIT = 8192;
 
 const OK = "+OK\r\n";
 const INVALID = "-ERR invalid command\r\n";
@@ -39,7 +42,9 @@ type State =
   | { kind: "user-given"; user: string }
   | { kind: "sasl"; exchange: SaslExchange }
   /** An `auth` action is out; input is buffered until authFailed() or the relay. */
-  | { kind: "authenticating" }
+  | { kind: "authenticating"; oauth: boolean }
+  /** RFC 7628: the error challenge is out; the failure reply follows the client's dummy response. */
+  | { kind: "oauth-error"; text: string; closeAfter: boolean }
   /** A `starttls` action is out; plaintext input is discarded until tlsStarted(). */
   | { kind: "tls-wait" }
   | { kind: "closed" };
@@ -48,7 +53,7 @@ export class Pop3Preauth implements PreauthMachine {
   readonly protocol: Protocol = "pop3";
   readonly lines = POP3_LINES;
 
-  private readonly reader = new LineReader(POP3_LINE_LIMIT);
+  private readonly reader: LineReader;
   private state: State = { kind: "initial" };
   private tls: boolean;
   private errors = 0;
@@ -57,6 +62,8 @@ export class Pop3Preauth implements PreauthMachine {
 
   constructor(private readonly opts: Pop3PreauthOptions) {
     this.tls = opts.implicitTls;
+    const oauth = opts.pop3_auth.includes("xoauth2") || opts.pop3_auth.includes("oauthbearer");
+    this.reader = new LineReader(oauth ? POP3_OAUTH_LINE_LIMIT : POP3_LINE_LIMIT);
     if (opts.pop3_auth.includes("apop") || opts.pop3_auth.includes("cram-md5")) {
       this.salt = opts.makeSalt ? opts.makeSalt() : makeSalt(opts.server_name);
     }
@@ -81,6 +88,8 @@ export class Pop3Preauth implements PreauthMachine {
         this.syntaxError(out);
       } else if (this.state.kind === "sasl") {
         this.saslStep(this.state.exchange, event.text, out);
+      } else if (this.state.kind === "oauth-error") {
+        this.oauthFailureReply(this.state, out);
       } else {
         const command = parsePop3Command(event.text);
         if (command === null) this.syntaxError(out);
@@ -90,9 +99,23 @@ export class Pop3Preauth implements PreauthMachine {
     return out;
   }
 
-  authFailed(text: string, _errorCode?: string): Action[] {
+  authFailed(text: string, _errorCode?: string, options: AuthFailureOptions = {}): Action[] {
+    if (this.state.kind === "authenticating" && this.state.oauth) {
+      this.state = { kind: "oauth-error", text, closeAfter: options.closeAfter === true };
+      return [send(`+ ${options.oauthChallenge ?? OAUTH_ERROR_CHALLENGE}\r\n`)];
+    }
     if (this.state.kind !== "closed") this.state = { kind: "initial" };
     return [send(`-ERR ${text}\r\n`)];
+  }
+
+  get awaitingFailureAck(): boolean {
+    return this.state.kind === "oauth-error";
+  }
+
+  /** Whatever the client answered to the error challenge, the login failed. */
+  private oauthFailureReply(failure: { text: string; closeAfter: boolean }, out: Action[]): void {
+    this.state = failure.closeAfter ? { kind: "closed" } : { kind: "initial" };
+    out.push(send(`-ERR ${failure.text}\r\n`));
   }
 
   tlsStarted(): void {
@@ -107,7 +130,7 @@ export class Pop3Preauth implements PreauthMachine {
   /** Commands are read only in the dialogue states; auth, STLS and close stop the loop. */
   private accepting(): boolean {
     const kind = this.state.kind;
-    return kind === "initial" || kind === "user-given" || kind === "sasl";
+    return kind === "initial" || kind === "user-given" || kind === "sasl" || kind === "oauth-error";
   }
 
   private execute(command: Pop3Command, out: Action[]): void {
@@ -179,6 +202,9 @@ export class Pop3Preauth implements PreauthMachine {
     if (mechanism === null) return this.rejected(out);
     if (mechanism === "CRAM-MD5" && !this.opts.pop3_auth.includes("cram-md5")) return this.rejected(out);
     if (mechanism === "EXTERNAL" && !this.opts.pop3_auth.includes("external")) return this.rejected(out);
+    if (isOAuthMechanism(mechanism) && !this.opts.pop3_auth.includes(mechanism === "XOAUTH2" ? "xoauth2" : "oauthbearer")) {
+      return this.rejected(out);
+    }
     const exchange = new SaslExchange(mechanism, () => this.salt ?? "");
     this.saslResult(exchange, exchange.begin(args[1], Math.max(0, args.length - 2)), out);
   }
@@ -201,7 +227,7 @@ export class Pop3Preauth implements PreauthMachine {
   }
 
   private authenticate(credentials: Credentials, out: Action[]): void {
-    this.state = { kind: "authenticating" };
+    this.state = { kind: "authenticating", oauth: credentials.oauth !== undefined };
     out.push({ type: "auth", credentials, context: {} });
   }
 

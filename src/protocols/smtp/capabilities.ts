@@ -7,8 +7,7 @@ import { smtpReply } from "./reply.ts";
 
 /**
  * SASL mechanism names advertised on the `AUTH` line, in nginx's fixed order.
- * XOAUTH2/OAUTHBEARER go beyond nginx: advertised when listed, not handled by
- * the SASL exchange. `none` never appears.
+ * XOAUTH2/OAUTHBEARER go beyond nginx (src/protocols/oauth.ts). `none` never appears.
  */
 export function smtpAuthMechanisms(auth: readonly AuthMethodName[]): string[] {
   const order: Array<[AuthMethodName, string]> = [

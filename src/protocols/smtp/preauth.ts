@@ -4,9 +4,10 @@
  * check live in the session layer (it only needs SMTP_PIPELINING_REFUSED).
  */
 import type { AuthMethodName, Protocol, StartTls } from "../../config/model.ts";
-import type { Action, CloseReason, Credentials, LoginContext, PreauthMachine, ProtocolLines } from "../types.ts";
+import type { Action, AuthFailureOptions, CloseReason, Credentials, LoginContext, PreauthMachine, ProtocolLines } from "../types.ts";
 import { LineReader } from "../line_reader.ts";
-import { makeSalt, SaslExchange, type SaslResult, saslMechanism } from "../sasl.ts";
+import { isOAuthMechanism, makeSalt, SaslExchange, type SaslResult, saslMechanism } from "../sasl.ts";
+import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { parseSmtpCommand, type SmtpCommand } from "./command.ts";
 import { ehloReply } from "./capabilities.ts";
 
@@ -47,12 +48,16 @@ const AUTH_REQUIRED = "530 5.7.1 Authentication required\r\n";
 const BYE = "221 2.0.0 Bye\r\n";
 const START_TLS = "220 2.0.0 Start TLS\r\n";
 const DEFAULT_AUTH_ERROR_CODE = "535 5.7.0";
+/** RFC 4954 "authentication credentials invalid", what Gmail answers after the OAuth error challenge. */
+const DEFAULT_OAUTH_ERROR_CODE = "535 5.7.8";
 
 type State =
   | { kind: "initial" }
   | { kind: "sasl"; exchange: SaslExchange }
   /** An `auth` action is out; input is buffered until authFailed() or the relay. */
-  | { kind: "authenticating" }
+  | { kind: "authenticating"; oauth: boolean }
+  /** RFC 7628: the error challenge is out; the failure reply follows the client's dummy response. */
+  | { kind: "oauth-error"; reply: string; closeAfter: boolean }
   /** A `starttls` action is out; plaintext input is discarded until tlsStarted(). */
   | { kind: "tls-wait" }
   | { kind: "closed" };
@@ -98,6 +103,10 @@ export class SmtpPreauth implements PreauthMachine {
         this.syntaxError(out);
       } else if (this.state.kind === "sasl") {
         this.saslResult(this.state.exchange, this.state.exchange.step(event.text), out);
+      } else if (this.state.kind === "oauth-error") {
+        // Whatever the client answered to the error challenge, the login failed.
+        out.push(send(this.state.reply));
+        this.state = this.state.closeAfter ? { kind: "closed" } : { kind: "initial" };
       } else {
         const command = parseSmtpCommand(event.text);
         if (command === null) this.syntaxError(out);
@@ -108,10 +117,19 @@ export class SmtpPreauth implements PreauthMachine {
   }
 
   /** The HELO name and a stored MAIL survive; the RCPT that triggered `none` is dropped. */
-  authFailed(text: string, errorCode?: string): Action[] {
+  authFailed(text: string, errorCode?: string, options: AuthFailureOptions = {}): Action[] {
+    if (this.state.kind === "authenticating" && this.state.oauth) {
+      const reply = `${errorCode || DEFAULT_OAUTH_ERROR_CODE} ${text}\r\n`;
+      this.state = { kind: "oauth-error", reply, closeAfter: options.closeAfter === true };
+      return [send(`334 ${options.oauthChallenge ?? OAUTH_ERROR_CHALLENGE}\r\n`)];
+    }
     if (this.state.kind !== "closed") this.state = { kind: "initial" };
     this.rcpt = "";
     return [send(`${errorCode || DEFAULT_AUTH_ERROR_CODE} ${text}\r\n`)];
+  }
+
+  get awaitingFailureAck(): boolean {
+    return this.state.kind === "oauth-error";
   }
 
   tlsStarted(): void {
@@ -126,7 +144,7 @@ export class SmtpPreauth implements PreauthMachine {
   /** Commands are read only in the dialogue states; auth, STARTTLS and close stop the loop. */
   private accepting(): boolean {
     const kind = this.state.kind;
-    return kind === "initial" || kind === "sasl";
+    return kind === "initial" || kind === "sasl" || kind === "oauth-error";
   }
 
   private execute({ verb, args }: SmtpCommand, line: string, out: Action[]): void {
@@ -197,6 +215,9 @@ export class SmtpPreauth implements PreauthMachine {
     if (mechanism === null) return this.rejected(out);
     if (mechanism === "CRAM-MD5" && !this.opts.smtp_auth.includes("cram-md5")) return this.rejected(out);
     if (mechanism === "EXTERNAL" && !this.opts.smtp_auth.includes("external")) return this.rejected(out);
+    if (isOAuthMechanism(mechanism) && !this.opts.smtp_auth.includes(mechanism === "XOAUTH2" ? "xoauth2" : "oauthbearer")) {
+      return this.rejected(out);
+    }
     const exchange = new SaslExchange(mechanism, () => this.sessionSalt());
     this.saslResult(exchange, exchange.begin(args[1], Math.max(0, args.length - 2)), out);
   }
@@ -215,7 +236,7 @@ export class SmtpPreauth implements PreauthMachine {
   }
 
   private authenticate(credentials: Credentials, context: LoginContext, out: Action[]): void {
-    this.state = { kind: "authenticating" };
+    this.state = { kind: "authenticating", oauth: credentials.oauth !== undefined };
     out.push({ type: "auth", credentials, context });
   }
 

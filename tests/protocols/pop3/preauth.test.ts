@@ -262,7 +262,7 @@ describe("POP3 initial state", () => {
     assert.deepEqual(talk(pop3(), ["AUTH EXTERNAL\r\n"]), [GREETING, INVALID]);
   });
 
-  test("XOAUTH2 is advertised when listed but AUTH XOAUTH2 is rejected", () => {
+  test("a malformed XOAUTH2 payload and an OAUTHBEARER not listed are rejected", () => {
     const factory = pop3({ pop3_auth: ["plain", "xoauth2"] });
     assert.deepEqual(talk(factory, ["AUTH XOAUTH2 dG9rZW4=\r\nAUTH OAUTHBEARER\r\n"]), [GREETING, INVALID, INVALID]);
   });
