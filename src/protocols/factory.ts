@@ -31,6 +31,11 @@ export interface BackendLoginParams {
   /** After the auth source's Auth-User/Auth-Pass overrides. */
   user: string;
   pass: string;
+  /**
+   * With `credentials.oauth` the backend login replays the client's XOAUTH2/
+   * OAUTHBEARER payload; the session drops it when the auth source returned
+   * Auth-Pass, so that password is used (LOGIN, USER/PASS, AUTH PLAIN).
+   */
   credentials: Credentials;
   context: LoginContext;
   clientIp: string;
@@ -38,11 +43,12 @@ export interface BackendLoginParams {
 }
 
 export function createBackendLogin(server: EffectiveServer, p: BackendLoginParams): BackendLogin {
+  const oauth = p.credentials.oauth;
   switch (server.protocol) {
     case "imap":
-      return new ImapBackendLogin(p.context.imapTag ?? "* ", p.user, p.pass);
+      return new ImapBackendLogin(p.context.imapTag ?? "* ", p.user, p.pass, oauth);
     case "pop3":
-      return new Pop3BackendLogin(p.user, p.pass);
+      return new Pop3BackendLogin(p.user, p.pass, oauth);
     case "smtp":
       return new SmtpBackendLogin({
         serverName: server.server_name,
@@ -55,6 +61,7 @@ export function createBackendLogin(server: EffectiveServer, p: BackendLoginParam
         pass: p.pass || undefined,
         method: p.credentials.method,
         context: p.context,
+        ...(oauth ? { oauth } : {}),
       });
   }
 }

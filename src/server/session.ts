@@ -60,6 +60,8 @@ export class Session {
   /** How the session ended, for the access log and metrics. */
   private result = "client-closed";
   private relayed = { up: 0, down: 0 };
+  /** An OAuth failure reply waits for the client's dummy response; close after it. */
+  private closeAfterFailureAck = false;
   /** Resolves when the session is over; for graceful shutdown. */
   readonly closed: Promise<void>;
   private markClosed!: () => void;
@@ -168,6 +170,12 @@ export class Session {
   private onClientData(chunk: Buffer): void {
     if (this.phase !== "preauth") return;
     this.apply(this.machine.feed(chunk.toString("latin1")));
+    this.closeIfFailureAcked();
+  }
+
+  /** RFC 7628: a failed OAuth login without Auth-Wait closes once the client answered the error challenge. */
+  private closeIfFailureAcked(): void {
+    if (this.closeAfterFailureAck && !this.machine.awaitingFailureAck) this.closeAfterWrite();
   }
 
   /** Carry out the machine's actions in order; false once the session is closing. */
@@ -312,8 +320,14 @@ export class Session {
         this.socket.resume();
         this.apply(this.machine.feed(""));
       } else {
-        this.apply(this.machine.authFailed(result.text, result.errorCode));
-        this.closeAfterWrite();
+        this.apply(this.machine.authFailed(result.text, result.errorCode, { closeAfter: true }));
+        if (!this.machine.awaitingFailureAck) return this.closeAfterWrite();
+        this.closeAfterFailureAck = true;
+        this.phase = "preauth";
+        this.armPreauthTimer();
+        this.socket.resume();
+        this.apply(this.machine.feed(""));
+        this.closeIfFailureAcked();
       }
       return;
     }
@@ -323,14 +337,16 @@ export class Session {
     const digest = credentials.method === "apop" || credentials.method === "cram-md5" || credentials.method === "external";
     const pass = result.pass ?? (digest ? "" : credentials.pass);
     if (result.user !== undefined) this.ctx.login = result.user;
-    await this.loginUpstream(result.server, result.port, user, pass, credentials, context, result.backendDecides === true);
+    // An Auth-Pass from the auth source replaces the client's OAuth payload at the backend.
+    const loginCredentials = result.pass !== undefined && credentials.oauth ? { ...credentials, oauth: undefined } : credentials;
+    await this.loginUpstream(result.server, result.port, user, pass, loginCredentials, context, result.backendDecides === true);
   }
 
   /** Passthrough: the backend refused the client's credentials. Its words are the answer; the client may retry. */
-  private backendRefused(text: string, errorCode: string | undefined): void {
+  private backendRefused(text: string, errorCode: string | undefined, oauthChallenge?: string): void {
     this.log.info(`client login failed: "${printable(text)}"`, this.ctx);
     delete this.ctx.upstream;
-    this.apply(this.machine.authFailed(text, errorCode));
+    this.apply(this.machine.authFailed(text, errorCode, { oauthChallenge }));
     this.phase = "preauth";
     this.armPreauthTimer();
     this.socket.resume();
@@ -389,7 +405,7 @@ export class Session {
     if (outcome.type === "fail") {
       this.result = "backend-error";
       if (backendDecides && login.refusal && !this.socket.destroyed) {
-        this.backendRefused(login.refusal.text, login.refusal.errorCode);
+        this.backendRefused(login.refusal.text, login.refusal.errorCode, login.refusal.oauthChallenge);
         return;
       }
       this.log.error(outcome.reason, this.ctx);

@@ -2,9 +2,11 @@
  * The IMAP login towards the backend (protocols.md §6.3): LOGIN with two
  * synchronising literals, reusing the client's tag. No I/O.
  */
-import type { BackendLogin, BackendStep, LoginRefusal } from "../types.ts";
+import type { BackendLogin, BackendStep, Credentials, LoginRefusal } from "../types.ts";
+import { encodeBase64 } from "../sasl.ts";
+import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
 
-type Stage = "greeting" | "user-literal" | "pass-literal" | "result";
+type Stage = "greeting" | "user-literal" | "pass-literal" | "oauth" | "oauth-ack" | "result";
 
 const INVALID = "upstream sent invalid response";
 
@@ -22,17 +24,41 @@ export class ImapBackendLogin implements BackendLogin {
   private stage: Stage = "greeting";
   /** The untagged line already received in the result stage. */
   private untagged = "";
+  /** The backend's RFC 7628 error challenge, kept for the refusal. */
+  private oauthChallenge?: string;
   refusal?: LoginRefusal;
 
-  /** `tag` is the client's tag with its trailing space ("a1 "); user and password are binary strings. */
-  constructor(private readonly tag: string, private readonly user: string, private readonly pass: string) {}
+  /**
+   * `tag` is the client's tag with its trailing space ("a1 "); user and password are binary strings.
+   * With `oauth` the login is `AUTHENTICATE <mechanism> <payload>` (SASL-IR) instead of LOGIN.
+   */
+  constructor(
+    private readonly tag: string,
+    private readonly user: string,
+    private readonly pass: string,
+    private readonly oauth?: Credentials["oauth"],
+  ) {}
 
   onReply(reply: string): BackendStep {
     switch (this.stage) {
       case "greeting":
         if (!reply.startsWith("* OK")) return fail(reply);
+        if (this.oauth) {
+          this.stage = "oauth";
+          return { type: "send", data: `${this.tag}AUTHENTICATE ${this.oauth.mechanism} ${encodeBase64(this.oauth.payload)}\r\n` };
+        }
         this.stage = "user-literal";
         return { type: "send", data: `${this.tag}LOGIN {${this.user.length}}\r\n` };
+      case "oauth":
+        if (reply.startsWith("+")) {
+          // The RFC 7628 error challenge: finish the exchange so the refusal arrives tagged.
+          this.oauthChallenge = lineText(reply.slice(1));
+          this.stage = "oauth-ack";
+          return { type: "send", data: `${OAUTH_DUMMY_RESPONSE}\r\n` };
+        }
+        return this.result(this.untagged + reply);
+      case "oauth-ack":
+        return this.result(this.untagged + reply);
       case "user-literal":
         if (!reply.startsWith("+")) return fail(reply);
         this.stage = "pass-literal";
@@ -58,7 +84,10 @@ export class ImapBackendLogin implements BackendLogin {
       }
     }
     if (tagged.startsWith(`${this.tag}OK`)) return { type: "done", toClient: received };
-    if (tagged.startsWith(`${this.tag}NO`)) this.refusal = { text: lineText(tagged.slice(this.tag.length + 2)) };
+    if (tagged.startsWith(`${this.tag}NO`)) {
+      this.refusal = { text: lineText(tagged.slice(this.tag.length + 2)) };
+      if (this.oauthChallenge !== undefined) this.refusal.oauthChallenge = this.oauthChallenge;
+    }
     return fail(received);
   }
 }

@@ -3,18 +3,31 @@
  * The backend's reply to PASS goes to the client. APOP/AUTH are never used
  * towards the backend.
  */
-import type { BackendLogin, BackendStep, LoginRefusal } from "../types.ts";
+import type { BackendLogin, BackendStep, Credentials, LoginRefusal } from "../types.ts";
+import { encodeBase64 } from "../sasl.ts";
+import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
 
-type Stage = "greeting" | "user" | "pass" | "finished";
+type Stage = "greeting" | "user" | "pass" | "oauth" | "oauth-ack" | "finished";
 
 export class Pop3BackendLogin implements BackendLogin {
   private stage: Stage = "greeting";
+  private oauthChallenge?: string;
   refusal?: LoginRefusal;
 
-  /** `user`/`pass`: the auth server's Auth-User/Auth-Pass when given, else the client's. */
-  constructor(private readonly user: string, private readonly pass: string) {}
+  /**
+   * `user`/`pass`: the auth server's Auth-User/Auth-Pass when given, else the client's.
+   * With `oauth` the login is `AUTH <mechanism> <payload>` instead of USER/PASS.
+   */
+  constructor(private readonly user: string, private readonly pass: string, private readonly oauth?: Credentials["oauth"]) {}
 
   onReply(reply: string): BackendStep {
+    if (this.stage === "oauth" && reply.startsWith("+ ")) {
+      // The RFC 7628 error challenge: answer it so the refusal follows.
+      this.oauthChallenge = reply.slice(2).replace(/\r?\n$/, "");
+      this.stage = "oauth-ack";
+      return { type: "send", data: `${OAUTH_DUMMY_RESPONSE}\r\n` };
+    }
+    if (this.stage === "oauth" || this.stage === "oauth-ack") return this.oauthResult(reply);
     if (this.stage === "finished" || !reply.startsWith("+OK")) {
       // Some servers already refuse an unknown USER; either way it is the credentials.
       if ((this.stage === "user" || this.stage === "pass") && reply.startsWith("-ERR")) {
@@ -26,6 +39,10 @@ export class Pop3BackendLogin implements BackendLogin {
     }
     switch (this.stage) {
       case "greeting":
+        if (this.oauth) {
+          this.stage = "oauth";
+          return { type: "send", data: `AUTH ${this.oauth.mechanism} ${encodeBase64(this.oauth.payload)}\r\n` };
+        }
         this.stage = "user";
         return { type: "send", data: `USER ${this.user}\r\n` };
       case "user":
@@ -35,5 +52,16 @@ export class Pop3BackendLogin implements BackendLogin {
         this.stage = "finished";
         return { type: "done", toClient: reply };
     }
+  }
+
+  private oauthResult(reply: string): BackendStep {
+    this.stage = "finished";
+    if (reply.startsWith("+OK")) return { type: "done", toClient: reply };
+    if (reply.startsWith("-ERR")) {
+      const end = reply.indexOf("\r\n");
+      this.refusal = { text: reply.slice(4, end < 0 ? reply.length : end).replace(/^ /, "") };
+      if (this.oauthChallenge !== undefined) this.refusal.oauthChallenge = this.oauthChallenge;
+    }
+    return { type: "fail", reply, reason: "upstream sent invalid response" };
   }
 }

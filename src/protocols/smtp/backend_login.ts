@@ -4,8 +4,9 @@
  * either AUTH PLAIN (`proxy_smtp_auth`), the replayed MAIL/RCPT (`smtp_auth
  * none`), or nothing.
  */
-import type { AuthMethod, BackendLogin, BackendStep, LoginContext, LoginRefusal } from "../types.ts";
+import type { AuthMethod, BackendLogin, BackendStep, Credentials, LoginContext, LoginRefusal } from "../types.ts";
 import { encodeBase64 } from "../sasl.ts";
+import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
 import { xtext } from "./xtext.ts";
 
 export interface SmtpBackendLoginOptions {
@@ -25,6 +26,8 @@ export interface SmtpBackendLoginOptions {
   pass?: string;
   method: AuthMethod;
   context: LoginContext;
+  /** XOAUTH2/OAUTHBEARER without Auth-Pass: `AUTH <mechanism> <client payload>` instead of AUTH PLAIN. */
+  oauth?: Credentials["oauth"];
 }
 
 /** What the proxy sent last, i.e. which reply it waits for. */
@@ -35,14 +38,24 @@ const INVALID_RESPONSE = "upstream sent invalid response";
 
 export class SmtpBackendLogin implements BackendLogin {
   private stage: Stage = "greeting";
+  /** The backend's RFC 7628 error challenge, once answered. */
+  private oauthChallenge?: string;
   refusal?: LoginRefusal;
 
   constructor(private readonly opts: SmtpBackendLoginOptions) {}
 
   onReply(reply: string): BackendStep {
     const stage = this.stage;
+    if (stage === "auth" && this.opts.oauth && this.oauthChallenge === undefined && reply.startsWith("334 ")) {
+      // The RFC 7628 error challenge: answer it so the refusal (535) follows.
+      this.oauthChallenge = reply.slice(4).replace(/\r\n$/, "");
+      return { type: "send", data: `${OAUTH_DUMMY_RESPONSE}\r\n` };
+    }
     if (stage === "finished" || !replyMatches(stage, reply)) {
-      if (stage === "auth") this.refusal = smtpRefusal(reply);
+      if (stage === "auth") {
+        this.refusal = smtpRefusal(reply);
+        if (this.refusal && this.oauthChallenge !== undefined) this.refusal.oauthChallenge = this.oauthChallenge;
+      }
       return this.fail(reply, INVALID_RESPONSE);
     }
     switch (stage) {
@@ -75,6 +88,8 @@ export class SmtpBackendLogin implements BackendLogin {
   private afterHello(): BackendStep {
     if (this.opts.method === "none") return this.send("mail", `${this.opts.context.smtpMail ?? ""}\r\n`);
     if (!this.opts.proxySmtpAuth) return this.done(CLIENT_SUCCESS);
+    const oauth = this.opts.oauth;
+    if (oauth) return this.send("auth", `AUTH ${oauth.mechanism} ${encodeBase64(oauth.payload)}\r\n`);
     if (this.opts.pass === undefined) return this.fail("", "no password available");
     const token = encodeBase64(`\0${this.opts.user ?? ""}\0${this.opts.pass}`);
     return this.send("auth", `AUTH PLAIN ${token}\r\n`);
