@@ -314,9 +314,9 @@ static void run_loop(double seconds) {
   struct epoll_event evs[512];
   uint64_t t0 = now_ns();
   uint64_t stop_at = t0 + (uint64_t)(seconds * 1e9);
-  /* a proxy that stops answering must not hang the benchmark: storms get 15 s
+  /* a proxy that stops answering must not hang the benchmark: storms get 5 s
      to finish their last sessions, the other modes 120 s in all */
-  uint64_t give_up = mode == STORM ? stop_at + 15ull * 1000000000ull : t0 + 120ull * 1000000000ull;
+  uint64_t give_up = mode == STORM ? stop_at + 5ull * 1000000000ull : t0 + 120ull * 1000000000ull;
   for (;;) {
     uint64_t t = now_ns();
     if (mode == STORM && t >= stop_at) accepting = 0;

@@ -1,0 +1,129 @@
+"""Start and stop the processes under test: the shared backend and auth service,
+and one proxy at a time (nginx, or mailproxy under Bun or Deno). Everything is
+started by us, on loopback, and stopped by its PID."""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from . import config, proc, setup
+
+REPO = os.path.dirname(os.path.dirname(setup.HERE))
+
+
+def wait_ports(ports: list[int], proc_handle: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        while True:
+            if proc_handle.poll() is not None:
+                raise RuntimeError(f"exited with status {proc_handle.returncode} before listening on {port}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"not listening on {port} after {timeout}s")
+                time.sleep(0.05)
+
+
+def stop(p: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 10) -> None:
+    if p.poll() is not None:
+        return
+    p.send_signal(sig)
+    try:
+        p.wait(grace)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+class SharedServices:
+    """The scripted backend and the auth_http service both proxies use."""
+
+    def __init__(self, tools: dict[str, str], ports: config.Ports, work: str):
+        self.procs = []
+        log = open(os.path.join(work, "services.log"), "ab")
+        be = subprocess.Popen([tools["backend"], str(ports.backend_imap), str(ports.backend_pop3),
+                               str(ports.backend_smtp)], stdout=log, stderr=log)
+        self.procs.append(be)
+        wait_ports([ports.backend_imap, ports.backend_pop3, ports.backend_smtp], be)
+        au = subprocess.Popen([tools["auth"], str(ports.auth), str(ports.backend_imap), str(ports.backend_pop3),
+                               str(ports.backend_smtp)], stdout=log, stderr=log)
+        self.procs.append(au)
+        wait_ports([ports.auth], au)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            stop(p)
+
+
+class Proxy:
+    """One proxy under test. `runtime` is "nginx", "bun" or "deno"."""
+
+    LABELS = {"nginx": "nginx", "bun": "mailproxy (Bun)", "deno": "mailproxy (Deno)"}
+
+    def __init__(self, runtime: str, workers: int, ports: config.Ports, cert: tuple[str, str], work: str):
+        self.runtime, self.workers, self.ports = runtime, workers, ports
+        self.dir = os.path.join(work, f"{runtime}-w{workers}")
+        os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
+        is_nginx = runtime == "nginx"
+        conf = config.top_level(workers, os.path.join(self.dir, "error.log"), setup.MAIL_MODULE if is_nginx else None)
+        if is_nginx:
+            conf += f"pid {os.path.join(self.dir, 'nginx.pid')};\n"
+        conf += config.mail_block(ports, *cert)
+        self.conf = os.path.join(self.dir, "proxy.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        if is_nginx:
+            self.argv = [setup.NGINX, "-p", self.dir, "-c", self.conf, "-g", "daemon off;"]
+        elif runtime == "bun":
+            self.argv = [os.path.join(REPO, "dist", "mailproxy"), "-c", self.conf]
+        else:
+            self.argv = [os.path.join(REPO, "node_modules", ".bin", "deno"), "run", "-A",
+                         os.path.join(REPO, "src", "main.ts"), "-c", self.conf]
+        self.p: subprocess.Popen | None = None
+
+    @property
+    def label(self) -> str:
+        return self.LABELS[self.runtime]
+
+    def start(self) -> None:
+        out = open(os.path.join(self.dir, "stdout.log"), "ab")
+        self.p = subprocess.Popen(self.argv, cwd=REPO, stdout=out, stderr=out)
+        try:
+            wait_ports(self.ports.listen(), self.p)
+        except RuntimeError:
+            self.stop()
+            raise
+        time.sleep(0.3)  # let nginx's workers (or mailproxy's) come up
+
+    def pids(self) -> list[int]:
+        return proc.tree(self.p.pid)
+
+    def worker_processes(self) -> int:
+        """Processes doing the work: nginx's workers, or mailproxy's processes."""
+        n = len(self.pids())
+        return n - 1 if self.runtime == "nginx" else n
+
+    def cpu(self) -> float:
+        return proc.cpu_seconds(self.pids())
+
+    def rss(self) -> int:
+        return proc.rss_bytes(self.pids())
+
+    def stop(self) -> None:
+        if self.p:
+            # nginx: TERM is its fast shutdown; mailproxy does the same
+            stop(self.p, signal.SIGTERM)
+            self.p = None
+
+    def log_tail(self) -> str:
+        text = ""
+        for name in ("stdout.log", "error.log"):
+            try:
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    text += f.read()[-600:]
+            except OSError:
+                pass
+        return text.strip()
