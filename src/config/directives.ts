@@ -25,7 +25,7 @@ import {
   parseSessionCache,
   parseWorkerProcesses,
 } from "./values/misc.ts";
-import type { AuthHttpUrl, LimitConnSpec, LimitLoginSpec, ListenSpec, LogTarget, Source } from "./model.ts";
+import type { AuthHttpCacheSpec, AuthHttpSpec, LimitConnSpec, LimitLoginSpec, ListenSpec, LogTarget, Source } from "./model.ts";
 
 /** Where a directive may appear: top level, `events {}`, `mail {}`, `server {}`. */
 export type Context = "main" | "events" | "mail" | "server";
@@ -312,10 +312,28 @@ function words(name: string, module: string, def: string[], doc: string): Direct
   });
 }
 
+/** `off`, or `valid=TIME [max=N]` in any order. */
+function parseAuthHttpCache(args: string[]): AuthHttpCacheSpec | null {
+  if (args.length === 1 && args[0]!.toLowerCase() === "off") return null;
+  let valid: number | null = null;
+  let max = 10000;
+  for (const arg of args) {
+    if (arg.startsWith("valid=")) valid = parseTime(arg.slice(6), "ms");
+    else if (arg.startsWith("max=")) {
+      const n = parseNumber(arg.slice(4));
+      if (n === null || n < 1) throw new ValueError("invalid_value", `invalid value "${arg}"`);
+      max = n;
+    } else throw new ValueError("invalid_value", `invalid value "${arg}"`);
+  }
+  if (valid === null || valid <= 0) throw new ValueError("invalid_value", 'invalid or missing "valid=" value');
+  return { valid, max };
+}
+
 const PROTOCOLS: readonly Protocol[] = ["imap", "pop3", "smtp"];
-const IMAP_METHODS: readonly AuthMethodName[] = ["plain", "login", "cram-md5", "external"];
-const POP3_METHODS: readonly AuthMethodName[] = ["plain", "apop", "cram-md5", "external"];
-const SMTP_METHODS: readonly AuthMethodName[] = ["plain", "login", "cram-md5", "external", "none"];
+// xoauth2 and oauthbearer go beyond nginx (docs/auth.md).
+const IMAP_METHODS: readonly AuthMethodName[] = ["plain", "login", "cram-md5", "external", "xoauth2", "oauthbearer"];
+const POP3_METHODS: readonly AuthMethodName[] = ["plain", "apop", "cram-md5", "external", "xoauth2", "oauthbearer"];
+const SMTP_METHODS: readonly AuthMethodName[] = ["plain", "login", "cram-md5", "external", "none", "xoauth2", "oauthbearer"];
 const SSL_PROTOCOLS = ["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
 
 /** Every directive, in reference order. */
@@ -483,13 +501,37 @@ export const DIRECTIVES: readonly Directive[] = [
     name: "auth_http",
     module: "auth_http",
     contexts: MS,
-    args: [1, 1],
-    kind: "auth_http",
-    syntax: "auth_http URL",
+    args: [1, INF],
+    // words like `user`: TOML takes "URL" or "URL1 URL2" or an array, and writes a string back
+    kind: "user",
+    syntax: "auth_http URL [URL ...]",
     defaultText: "— (required)",
-    doc: "Auth service URL: `[http://]host[:port][/uri]` or `unix:/path[:/uri]`.",
-    parse: ([v]) => parseAuthHttpUrl(v!),
-    format: (value) => [[(value as AuthHttpUrl).url]],
+    doc: "Auth service URL: `[http://]host[:port][/uri]` or `unix:/path[:/uri]`. Beyond nginx: several URLs are tried in turn while one is down (refused, timed out, closed before the headers); any answer is final.",
+    parse: (args) => {
+      const [first, ...rest] = args.map((v) => parseAuthHttpUrl(v));
+      return rest.length === 0 ? first : { ...first, fallbacks: rest };
+    },
+    format: (value) => {
+      const spec = value as AuthHttpSpec;
+      return [[spec.url, ...(spec.fallbacks ?? []).map((u) => u.url)]];
+    },
+  }),
+  define({
+    name: "auth_http_cache",
+    module: "auth_http",
+    contexts: MS,
+    args: [1, 2],
+    kind: "user",
+    syntax: "auth_http_cache off | valid=time [max=number]",
+    default: () => null,
+    defaultText: "off",
+    extension: true,
+    doc: "Reuse positive auth answers in memory, keyed by a salted hash of user, credentials, method, protocol and client address (docs/auth.md); `max` defaults to 10000.",
+    parse: (args) => parseAuthHttpCache(args),
+    format: (value) => {
+      const spec = value as AuthHttpCacheSpec | null;
+      return [spec === null ? ["off"] : [`valid=${formatTimeMs(spec.valid)}`, `max=${spec.max}`]];
+    },
   }),
   pairList("auth_http_header", "auth_http", "auth_http_header name value", "Extra header sent with every auth request."),
   flag("auth_http_pass_client_cert", "auth_http", false, "Send the client certificate in `Auth-SSL-Cert`.", {

@@ -71,6 +71,20 @@ export type AuthHttpUrl =
   | { kind: "tcp"; url: string; host: string; port: number; uri: string }
   | { kind: "unix"; url: string; path: string; uri: string };
 
+/**
+ * The `auth_http` value: the first URL, and (beyond nginx) the further URLs of
+ * `auth_http URL1 URL2 ...`, tried in turn when one is down.
+ */
+export type AuthHttpSpec = AuthHttpUrl & { fallbacks?: AuthHttpUrl[] };
+
+/** Beyond nginx: `auth_http_cache valid=TIME max=N` (docs/auth.md). */
+export interface AuthHttpCacheSpec {
+  /** How long a positive answer is reused, ms. */
+  valid: number;
+  /** Most answers kept; the least recently used goes first. */
+  max: number;
+}
+
 export interface ResolverSpec {
   /** Name servers as written, host[:port] or [v6]:port. */
   addresses: string[];
@@ -109,7 +123,9 @@ export interface Settings {
   resolver_timeout: number;
   error_log: LogTarget[];
   // auth_http
-  auth_http: AuthHttpUrl;
+  auth_http: AuthHttpSpec;
+  /** Beyond nginx: null = `auth_http_cache off` (the default). */
+  auth_http_cache: AuthHttpCacheSpec | null;
   auth_http_header: Array<[string, string]>;
   auth_http_pass_client_cert: boolean;
   auth_http_timeout: number;
