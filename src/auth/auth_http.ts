@@ -41,6 +41,8 @@ export interface AuthHttpClientOptions {
   logContext?: SessionContext;
   /** Beyond nginx: the backend for an `Auth-Status: OK` without Auth-Server/Auth-Port (`proxy_pass`). */
   defaultBackend?: { host: string; port: number };
+  /** auth_http_extra_headers: send Client-Port, Server-IP, Server-Port. */
+  connectionHeaders?: boolean;
 }
 
 /** Where the auth service listens, resolved once. `name` is how nginx names it in logs. */
@@ -109,7 +111,9 @@ export class AuthHttpClient implements AuthSource {
     const sent = this.opts.passClientCert || !request.tls?.certPem
       ? request
       : { ...request, tls: { ...request.tls, certPem: undefined } };
-    const text = buildAuthRequest(this.opts.url, sent, this.opts.headers, this.opts.keepalive > 0 ? "1.1" : "1.0");
+    const text = buildAuthRequest(this.opts.url, sent, this.opts.headers, this.opts.keepalive > 0 ? "1.1" : "1.0", {
+      connectionHeaders: this.opts.connectionHeaders,
+    });
     const context = {
       protocol: request.protocol,
       method: request.credentials.method,
@@ -165,6 +169,7 @@ export class AuthHttpClient implements AuthSource {
     const result: AuthResult = { type: "ok", server: address, port: decision.port };
     if (decision.user !== undefined) result.user = decision.user;
     if (decision.pass !== undefined) result.pass = decision.pass;
+    if (decision.proxySmtpAuth !== undefined) result.proxySmtpAuth = decision.proxySmtpAuth;
     return result;
   }
 

@@ -5,6 +5,7 @@
  */
 import type { AuthHttpUrl } from "../config/model.ts";
 import type { AuthRequest } from "./types.ts";
+import { expandHeaderValue } from "./header_vars.ts";
 
 const HEX = "0123456789ABCDEF";
 
@@ -31,10 +32,17 @@ export function authHostHeader(url: AuthHttpUrl): string {
   return url.kind === "unix" ? "localhost" : url.host;
 }
 
+/** Beyond-nginx parts of the request, all off by default. */
+export interface AuthRequestOptions {
+  /** auth_http_extra_headers: Client-Port, Server-IP, Server-Port after Client-IP/Client-Host. */
+  connectionHeaders?: boolean;
+}
+
 /**
  * Build the complete request, header block and final empty line included.
  * `httpVersion` is "1.0" (nginx) or "1.1" (beyond nginx, pooled connections);
- * nothing else changes between the two.
+ * nothing else changes between the two. `auth_http_header` values have their
+ * variables expanded (header_vars.ts).
  * @example buildAuthRequest(url, req, [["X-Auth-Key", "k1"]], "1.0")
  */
 export function buildAuthRequest(
@@ -42,6 +50,7 @@ export function buildAuthRequest(
   req: AuthRequest,
   extraHeaders: Array<[string, string]>,
   httpVersion: "1.0" | "1.1",
+  options: AuthRequestOptions = {},
 ): string {
   const lines: string[] = [];
   const header = (name: string, value: string) => lines.push(`${name}: ${value}\r\n`);
@@ -59,6 +68,12 @@ export function buildAuthRequest(
   header("Auth-Login-Attempt", String(req.attempt));
   header("Client-IP", req.clientIp);
   if (req.protocol === "smtp") header("Client-Host", req.clientHost ?? "[UNAVAILABLE]");
+  if (options.connectionHeaders) {
+    // Each only when known (a UNIX-socket client has no port, a UNIX listener no address).
+    if (req.clientPort !== undefined) header("Client-Port", String(req.clientPort));
+    if (req.serverAddr !== undefined) header("Server-IP", req.serverAddr);
+    if (req.serverPort !== undefined) header("Server-Port", String(req.serverPort));
+  }
 
   const pp = req.proxyProtocol;
   if (pp) {
@@ -91,7 +106,7 @@ export function buildAuthRequest(
     if (tls.certPem) header("Auth-SSL-Cert", escapeAuthValue(tls.certPem));
   }
 
-  for (const [name, value] of extraHeaders) header(name, value);
+  for (const [name, value] of extraHeaders) header(name, expandHeaderValue(value, req));
   lines.push("\r\n");
   return lines.join("");
 }

@@ -244,7 +244,7 @@ export type AuthDecision =
   /** `Auth-Status: WAIT`: ask again after `seconds` (0 = at once), same attempt number. */
   | { type: "wait"; seconds: number }
   /** Success naming the backend by host name (beyond nginx): resolve `host`, then connect. */
-  | { type: "resolve"; host: string; port: number; user?: string; pass?: string };
+  | { type: "resolve"; host: string; port: number; user?: string; pass?: string; proxySmtpAuth?: boolean };
 
 /** What the decision needs to know about the request that was sent. */
 export interface DecisionContext {
@@ -299,6 +299,7 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
   let user: string | undefined;
   let pass: string | undefined;
   let statusOk = false;
+  let smtpAuth: string | undefined;
 
   for (const [rawName, value] of head.headers) {
     switch (rawName.toLowerCase()) {
@@ -338,6 +339,10 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
       case "auth-error-code":
         errorCode = value;
         break;
+      case "auth-smtp-auth":
+        // Beyond nginx: proxy_smtp_auth on or off for this one login.
+        smtpAuth = value;
+        break;
     }
   }
 
@@ -366,9 +371,15 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
     return { type: "internal", reason: `${name} sent invalid server port:"${port}"` };
   }
 
-  const extra: { user?: string; pass?: string } = {};
+  const switchSmtpAuth = smtpAuth?.toLowerCase();
+  if (switchSmtpAuth !== undefined && switchSmtpAuth !== "on" && switchSmtpAuth !== "off") {
+    return { type: "internal", reason: `${name} sent invalid SMTP auth switch:"${smtpAuth}"` };
+  }
+
+  const extra: { user?: string; pass?: string; proxySmtpAuth?: boolean } = {};
   if (user !== undefined) extra.user = user;
   if (pass !== undefined) extra.pass = pass;
+  if (switchSmtpAuth !== undefined) extra.proxySmtpAuth = switchSmtpAuth === "on";
   if (!literal) return { type: "resolve", host: server, port: portNumber, ...extra };
   return { type: "ok", server, port: portNumber, ...extra };
 }

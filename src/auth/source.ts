@@ -25,6 +25,7 @@ export function createAuthSource(server: EffectiveServer, logger: Logger): AuthS
       passClientCert: server.auth_http_pass_client_cert,
       logger,
       defaultBackend,
+      connectionHeaders: server.auth_http_extra_headers,
     })
     : undefined;
   if (server.auth_file) {

@@ -38,6 +38,11 @@ export interface AuthRequest {
   clientIp: string;
   /** SMTP only: Client-Host. */
   clientHost?: string;
+  /** Client-Port (with auth_http_extra_headers) and `$remote_port`; absent for UNIX-socket clients. */
+  clientPort?: number;
+  /** Server-IP/Server-Port (with auth_http_extra_headers), `$server_addr`/`$server_port`: the proxy's end of the client connection. */
+  serverAddr?: string;
+  serverPort?: number;
   proxyProtocol?: ProxyProtocolInfo;
   tls?: ClientTlsInfo;
   /** The session's log context, so that an auth source's error lines name the client. */
@@ -50,7 +55,7 @@ export type AuthResult =
    * `backendDecides`: nobody checked the credentials yet (passthrough), so the
    * backend refusing the login is the answer to the client, not an internal error.
    */
-  | { type: "ok"; server: string; port: number; user?: string; pass?: string; backendDecides?: boolean }
+  | { type: "ok"; server: string; port: number; user?: string; pass?: string; backendDecides?: boolean; proxySmtpAuth?: boolean }
   /** Refused: reply with `text` (SMTP: prefixed by errorCode), after `wait` seconds when > 0, then continue; else close. */
   | { type: "error"; text: string; wait: number; errorCode?: string }
   /** The auth source failed (down, timeout, malformed answer): internal error line, close. `reason` is for the log. */
@@ -58,5 +63,7 @@ export type AuthResult =
 
 export interface AuthSource {
   authenticate(request: AuthRequest): Promise<AuthResult>;
+  /** Passthrough: the backend refused the credentials of `request` (counted by limit_login). */
+  backendRefused?(request: AuthRequest): void | Promise<void>;
   close(): void;
 }

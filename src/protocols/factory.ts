@@ -11,6 +11,7 @@ import { Pop3BackendLogin } from "./pop3/backend_login.ts";
 import { SmtpPreauth } from "./smtp/preauth.ts";
 import { SmtpBackendLogin } from "./smtp/backend_login.ts";
 import { isPassthroughOnly, offeredMethods } from "../auth/methods.ts";
+import { backendIdCommand } from "./imap/id.ts";
 
 /** SMTP's answer to a client that talks before the delayed greeting. */
 export const PIPELINING_REFUSED = "503 5.5.0 Improper use of SMTP command pipelining\r\n";
@@ -40,13 +41,19 @@ export interface BackendLoginParams {
   context: LoginContext;
   clientIp: string;
   clientHost: string;
+  /** The client's port and the proxy's end of the client connection (proxy_imap_id). */
+  clientPort?: number;
+  localIp?: string;
+  localPort?: number;
+  /** The auth service's `Auth-SMTP-Auth: on|off` for this login (beyond nginx), over `proxy_smtp_auth`. */
+  proxySmtpAuth?: boolean;
 }
 
 export function createBackendLogin(server: EffectiveServer, p: BackendLoginParams): BackendLogin {
   const oauth = p.credentials.oauth;
   switch (server.protocol) {
     case "imap":
-      return new ImapBackendLogin(p.context.imapTag ?? "* ", p.user, p.pass, oauth);
+      return new ImapBackendLogin(p.context.imapTag ?? "* ", p.user, p.pass, oauth, imapIdCommand(server, p));
     case "pop3":
       return new Pop3BackendLogin(p.user, p.pass, oauth);
     case "smtp":
@@ -54,7 +61,7 @@ export function createBackendLogin(server: EffectiveServer, p: BackendLoginParam
         serverName: server.server_name,
         xclient: server.xclient,
         // With passthrough alone, AUTH towards the backend is the only password check there is.
-        proxySmtpAuth: server.proxy_smtp_auth || isPassthroughOnly(server),
+        proxySmtpAuth: (p.proxySmtpAuth ?? server.proxy_smtp_auth) || isPassthroughOnly(server),
         clientAddr: p.clientIp,
         clientHost: p.clientHost,
         user: p.user || undefined,
@@ -64,4 +71,15 @@ export function createBackendLogin(server: EffectiveServer, p: BackendLoginParam
         ...(oauth ? { oauth } : {}),
       });
   }
+}
+
+/** proxy_imap_id on: the ID line sent before the backend login, else undefined. */
+function imapIdCommand(server: EffectiveServer, p: BackendLoginParams): string | undefined {
+  if (!server.proxy_imap_id) return undefined;
+  return backendIdCommand(p.context.imapTag ?? "* ", p.context.imapId ?? [], {
+    clientIp: p.clientIp,
+    clientPort: p.clientPort,
+    localIp: p.localIp,
+    localPort: p.localPort,
+  });
 }

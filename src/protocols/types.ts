@@ -36,6 +36,8 @@ export interface Credentials {
 export interface LoginContext {
   /** IMAP: the tag of the authenticating command, with its trailing space ("a1 "). */
   imapTag?: string;
+  /** IMAP: the client's ID fields (imap_id on), name → value or null for NIL. */
+  imapId?: Array<[string, string | null]>;
   /** SMTP: the client's last HELO/EHLO argument ("" when none). */
   smtpHelo?: string;
   /** SMTP: true once the client used EHLO. */

@@ -7,6 +7,7 @@ import type { Config, EffectiveServer } from "../config/model.ts";
 import { effectiveServers } from "../config/load.ts";
 import type { AuthSource } from "../auth/types.ts";
 import { createAuthSource } from "../auth/source.ts";
+import { ConnectionCounter, LimitStores } from "../auth/limits.ts";
 import type { Logger } from "../log/logger.ts";
 import { Session, type TlsUpgrader } from "./session.ts";
 import { applySocketOptions, type Binding, dispatch, expandListen, type ListenEntry, openBinding, planBindings } from "./listeners.ts";
@@ -36,6 +37,9 @@ export class MailProxy {
   private open = new Map<string, OpenBinding>();
   private sessions = new Set<Session>();
   private runtimes: ServerRuntime[] = [];
+  /** limit_login counters and limit_conn counts: kept across reloads. */
+  private readonly limitStores = new LimitStores();
+  private readonly connections = new ConnectionCounter();
   private maxConnections = Infinity;
   private status?: { address: string; server: StatusServer };
   private accessLog?: AccessLog;
@@ -148,6 +152,7 @@ export class MailProxy {
     }
     for (const s of this.sessions) s.abort();
     for (const rt of this.runtimes) rt.auth.close();
+    this.limitStores.close();
     await this.status?.server.close();
     this.status = undefined;
     this.accessLog?.close();
@@ -157,7 +162,7 @@ export class MailProxy {
   private async buildRuntime(server: EffectiveServer): Promise<ServerRuntime> {
     return {
       server,
-      auth: createAuthSource(server, this.logger),
+      auth: this.limitStores.guard(server, createAuthSource(server, this.logger), this.logger),
       tls: await createTlsUpgrader(server),
       resolveClientHost: server.protocol === "smtp" ? createClientHostResolver(server) : undefined,
       trustedPeers: server.set_real_ip_from.length ? await trustedPeers(server.set_real_ip_from) : undefined,
@@ -186,6 +191,7 @@ export class MailProxy {
       resolveClientHost: rt.resolveClientHost,
       trustedPeers: rt.trustedPeers,
       observer: sessionObserver(labels, () => this.accessLog),
+      connections: this.connections,
     });
     this.sessions.add(session);
     session.closed.then(() => {

@@ -14,6 +14,7 @@ import { proxyHeaderV1, proxyHeaderV2, unmapped } from "../upstream/proxy_protoc
 import { receiveProxyHeader, withHead } from "./proxy_protocol_in.ts";
 import type { TrustedPeers } from "./realip.ts";
 import type { SessionObserver } from "../metrics/session_observer.ts";
+import { type ConnectionCounter, tooManyConnections } from "../auth/limits.ts";
 import { relay, type RelayHandle } from "../relay/relay.ts";
 import { type Logger, printable, type SessionContext } from "../log/logger.ts";
 
@@ -30,6 +31,8 @@ export interface SessionDeps {
   trustedPeers?: TrustedPeers;
   /** Metrics and the access log. */
   observer?: SessionObserver;
+  /** limit_conn: open connections per client IP of this instance. */
+  connections?: ConnectionCounter;
 }
 
 export interface TlsUpgrader {
@@ -62,6 +65,12 @@ export class Session {
   private relayed = { up: 0, down: 0 };
   /** An OAuth failure reply waits for the client's dummy response; close after it. */
   private closeAfterFailureAck = false;
+  /** limit_conn: gives this connection's place back. */
+  private releaseConnection?: () => void;
+  /** The last auth request, for limit_login when a passthrough backend refuses it. */
+  private authRequest?: AuthRequest;
+  /** `Auth-SMTP-Auth` of the successful auth answer. */
+  private smtpAuthSwitch?: boolean;
   /** Resolves when the session is over; for graceful shutdown. */
   readonly closed: Promise<void>;
   private markClosed!: () => void;
@@ -97,6 +106,7 @@ export class Session {
         if (!(await this.upgradeTls())) return;
       }
       this.machine = createPreauth(server, this.deps.listen.ssl);
+      if (!this.admitConnection()) return;
       if (server.protocol === "smtp") {
         if (this.deps.resolveClientHost) {
           this.socket.pause();
@@ -295,10 +305,12 @@ export class Session {
       attempt: this.attempt,
       clientIp: this.clientIp,
       ...(this.deps.server.protocol === "smtp" ? { clientHost: this.clientHost } : {}),
+      ...this.connectionFacts(),
       ...(this.proxyInfo ? { proxyProtocol: this.proxyInfo } : {}),
       ...(this.tlsInfo ? { tls: this.tlsInfo } : {}),
     };
     const asked = Date.now();
+    this.authRequest = request;
     const result = await this.deps.auth.authenticate(request);
     this.deps.observer?.auth((Date.now() - asked) / 1000, result.type === "ok" ? "ok" : result.type === "error" ? "failed" : "tempfail");
     if (result.type !== "ok") this.result = result.type === "error" ? "login-failed" : "auth-error";
@@ -339,12 +351,14 @@ export class Session {
     if (result.user !== undefined) this.ctx.login = result.user;
     // An Auth-Pass from the auth source replaces the client's OAuth payload at the backend.
     const loginCredentials = result.pass !== undefined && credentials.oauth ? { ...credentials, oauth: undefined } : credentials;
+    this.smtpAuthSwitch = result.proxySmtpAuth;
     await this.loginUpstream(result.server, result.port, user, pass, loginCredentials, context, result.backendDecides === true);
   }
 
   /** Passthrough: the backend refused the client's credentials. Its words are the answer; the client may retry. */
   private backendRefused(text: string, errorCode: string | undefined, oauthChallenge?: string): void {
     this.log.info(`client login failed: "${printable(text)}"`, this.ctx);
+    if (this.authRequest) void this.deps.auth.backendRefused?.(this.authRequest);
     delete this.ctx.upstream;
     this.apply(this.machine.authFailed(text, errorCode, { oauthChallenge }));
     this.phase = "preauth";
@@ -372,6 +386,10 @@ export class Session {
       context,
       clientIp: this.clientIp,
       clientHost: this.clientHost,
+      clientPort: this.clientPort,
+      localIp: this.connectionFacts().serverAddr,
+      localPort: this.connectionFacts().serverPort,
+      proxySmtpAuth: this.smtpAuthSwitch,
     });
     const addresses = {
       clientAddr: this.clientIp,
@@ -516,6 +534,32 @@ export class Session {
     });
     clearTimeout(this.preauthTimer);
     clearTimeout(this.writeTimer);
+    this.releaseConnection?.();
     this.markClosed();
+  }
+
+  /** limit_conn: over the client IP's limit, the protocol's refusal line, then close. */
+  private admitConnection(): boolean {
+    const limit = this.deps.server.limit_conn;
+    if (!limit || !this.deps.connections) return true;
+    const release = this.deps.connections.acquire(this.clientIp, limit.per_ip);
+    if (release) {
+      this.releaseConnection = release;
+      return true;
+    }
+    this.result = "too-many-connections";
+    this.log.warn(`limit_conn per_ip=${limit.per_ip} reached, connection refused`, this.ctx);
+    this.write(tooManyConnections(this.deps.server.protocol));
+    this.closeAfterWrite();
+    return false;
+  }
+
+  /** Client port and the proxy's end of the client connection (Client-Port, Server-IP, Server-Port, ID). */
+  private connectionFacts(): { clientPort?: number; serverAddr?: string; serverPort?: number } {
+    const local = this.socket.localAddress;
+    return {
+      ...(this.clientPort !== undefined ? { clientPort: this.clientPort } : {}),
+      ...(local ? { serverAddr: unmapped(local), serverPort: this.socket.localPort } : {}),
+    };
   }
 }

@@ -1,12 +1,14 @@
 /**
  * The IMAP login towards the backend (protocols.md §6.3): LOGIN with two
- * synchronising literals, reusing the client's tag. No I/O.
+ * synchronising literals, reusing the client's tag; with `proxy_imap_id on`
+ * (beyond nginx) an `ID` command goes first, whatever the backend answers to it.
+ * No I/O.
  */
 import type { BackendLogin, BackendStep, Credentials, LoginRefusal } from "../types.ts";
 import { encodeBase64 } from "../sasl.ts";
 import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
 
-type Stage = "greeting" | "user-literal" | "pass-literal" | "oauth" | "oauth-ack" | "result";
+type Stage = "greeting" | "id" | "user-literal" | "pass-literal" | "oauth" | "oauth-ack" | "result";
 
 const INVALID = "upstream sent invalid response";
 
@@ -37,26 +39,30 @@ export class ImapBackendLogin implements BackendLogin {
     private readonly user: string,
     private readonly pass: string,
     private readonly oauth?: Credentials["oauth"],
+    /** proxy_imap_id: the whole `<tag>ID (...)` line sent before the login (imap/id.ts). */
+    private readonly idCommand?: string,
   ) {}
+
+  /** What the backend sent in answer to ID so far. */
+  private idReply = "";
 
   onReply(reply: string): BackendStep {
     switch (this.stage) {
       case "greeting":
         if (!reply.startsWith("* OK")) return fail(reply);
-        if (this.oauth) {
-          this.stage = "oauth";
-          return { type: "send", data: `${this.tag}AUTHENTICATE ${this.oauth.mechanism} ${encodeBase64(this.oauth.payload)}\r\n` };
+        if (this.idCommand) {
+          this.stage = "id";
+          return { type: "send", data: this.idCommand };
         }
-        this.stage = "user-literal";
-        return { type: "send", data: `${this.tag}LOGIN {${this.user.length}}\r\n` };
+        return this.login();
+      case "id":
+        // `* ID (...)` then the tagged answer, in one reply or several. OK, NO or BAD:
+        // a backend that does not know ID still gets the login.
+        this.idReply += reply;
+        if (!this.idReply.split("\r\n").some((line) => line.startsWith(this.tag))) return { type: "send", data: "" };
+        return this.login();
       case "oauth":
-        if (reply.startsWith("+")) {
-          // The RFC 7628 error challenge: finish the exchange so the refusal arrives tagged.
-          this.oauthChallenge = lineText(reply.slice(1));
-          this.stage = "oauth-ack";
-          return { type: "send", data: `${OAUTH_DUMMY_RESPONSE}\r\n` };
-        }
-        return this.result(this.untagged + reply);
+        return this.oauthReply(reply);
       case "oauth-ack":
         return this.result(this.untagged + reply);
       case "user-literal":
@@ -70,6 +76,27 @@ export class ImapBackendLogin implements BackendLogin {
       case "result":
         return this.result(this.untagged + reply);
     }
+  }
+
+  /** The login command proper: AUTHENTICATE with the OAuth payload, or LOGIN. */
+  private login(): BackendStep {
+    if (this.oauth) {
+      this.stage = "oauth";
+      return { type: "send", data: `${this.tag}AUTHENTICATE ${this.oauth.mechanism} ${encodeBase64(this.oauth.payload)}\r\n` };
+    }
+    this.stage = "user-literal";
+    return { type: "send", data: `${this.tag}LOGIN {${this.user.length}}\r\n` };
+  }
+
+  /** The answer to AUTHENTICATE with the OAuth payload. */
+  private oauthReply(reply: string): BackendStep {
+    if (reply.startsWith("+")) {
+      // The RFC 7628 error challenge: finish the exchange so the refusal arrives tagged.
+      this.oauthChallenge = lineText(reply.slice(1));
+      this.stage = "oauth-ack";
+      return { type: "send", data: `${OAUTH_DUMMY_RESPONSE}\r\n` };
+    }
+    return this.result(this.untagged + reply);
   }
 
   /** `received` is everything the backend sent after the password. */

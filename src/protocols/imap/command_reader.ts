@@ -17,8 +17,11 @@ const MAX_TAG_LENGTH = 32;
 const MAX_ARGUMENTS = 3;
 
 export type ImapReaderEvent =
-  /** A complete, well-formed command. `tag` keeps its trailing space ("a1 "). */
-  | { type: "command"; tag: string; name: ImapCommandName; args: string[] }
+  /**
+   * A complete, well-formed command. `tag` keeps its trailing space ("a1 ").
+   * `ID` (only with the `id` option) has one argument: the rest of its line, unparsed.
+   */
+  | { type: "command"; tag: string; name: ImapCommandName | "ID"; args: string[] }
   /** A synchronising literal `{N}` was announced: send `+ OK` now, the data follows. */
   | { type: "literal-continue" }
   /** A SASL continuation line (after `expectLine()`), without its line end. */
@@ -50,6 +53,8 @@ type State =
   | "skip"
   | "line"
   | "line-cr"
+  /** The rest of an `ID` line, kept raw for the ID parser (id.ts). */
+  | "raw"
   | "stopped";
 
 const CR = 13;
@@ -99,9 +104,13 @@ export class ImapCommandReader {
   private literalDigits = 0;
   private literalSync = true;
   private lineMode = false;
+  private rawStart = 0;
 
-  /** `limit` is imap_client_buffer: the most bytes one command may take, literals and line end included. */
-  constructor(private readonly limit: number) {}
+  /**
+   * `limit` is imap_client_buffer: the most bytes one command may take, literals and line end included.
+   * `options.id` (imap_id on): `ID` is a command; otherwise it is a syntax error, as in nginx.
+   */
+  constructor(private readonly limit: number, private readonly options: { id?: boolean } = {}) {}
 
   /** Add client bytes (binary string). */
   push(bytes: string): void {
@@ -181,6 +190,12 @@ export class ImapCommandReader {
           return null;
         }
         if (c !== SP && c !== CR && c !== LF) return this.invalid(c);
+        if (this.options.id && this.word.toUpperCase() === "ID") {
+          if (c !== SP) return this.invalid(c);
+          this.rawStart = this.pos;
+          this.state = "raw";
+          return null;
+        }
         this.name = commandName(this.word);
         if (!this.name) return this.invalid(c);
         return this.endOfToken(c);
@@ -299,10 +314,24 @@ export class ImapCommandReader {
         if (c === LF) return this.completeLine(this.pos - 2);
         return this.invalid(c);
 
+      case "raw":
+        if (c === LF) return this.completeRaw();
+        return null;
+
       case "literal-data":
       case "stopped":
         return null;
     }
+  }
+
+  /** The LF ending an `ID` line was consumed. A literal there is refused (ID takes quoted strings here). */
+  private completeRaw(): ImapReaderEvent {
+    let end = this.pos - 1;
+    if (end > this.rawStart && this.buf.charCodeAt(end - 1) === CR) end--;
+    if (this.buf[end - 1] === "}") return this.skipped();
+    const event: ImapReaderEvent = { type: "command", tag: this.tag, name: "ID", args: [this.buf.slice(this.rawStart, end)] };
+    this.startCommand();
+    return event;
   }
 
   /** After a command word or argument: SP continues, CR/LF finish the line. */

@@ -9,10 +9,11 @@ import type { Action, AuthFailureOptions, CloseReason, PreauthMachine, ProtocolL
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { imapCapabilityLine, imapMechanismEnabled } from "./capabilities.ts";
 import { ImapCommandReader, type ImapReaderEvent } from "./command_reader.ts";
+import { ID_RESPONSE, type IdFields, parseIdArgument } from "./id.ts";
 
 export type ImapPreauthOptions =
   & Pick<EffectiveServer, "imap_auth" | "imap_capabilities" | "imap_client_buffer" | "max_errors" | "starttls" | "server_name">
-  & { implicitTls: boolean };
+  & { implicitTls: boolean; imap_id?: boolean };
 
 export const IMAP_GREETING = "* OK IMAP4 ready\r\n";
 
@@ -61,6 +62,8 @@ export class ImapPreauth implements PreauthMachine {
   private authTag = "";
   private sasl: SaslExchange | null = null;
   private salt: string | null = null;
+  /** The client's ID fields (imap_id on), handed to the backend login for proxy_imap_id. */
+  private clientId: IdFields | null = null;
   /** The login awaiting the auth service used XOAUTH2/OAUTHBEARER. */
   private oauthLogin = false;
   /** The failure reply held back until the client answers the error challenge. */
@@ -72,7 +75,7 @@ export class ImapPreauth implements PreauthMachine {
     private readonly newSalt: (serverName: string) => string = makeSalt,
   ) {
     this.tls = opts.implicitTls;
-    this.reader = new ImapCommandReader(opts.imap_client_buffer);
+    this.reader = new ImapCommandReader(opts.imap_client_buffer, { id: opts.imap_id === true });
   }
 
   greeting(): Action[] {
@@ -161,11 +164,28 @@ export class ImapPreauth implements PreauthMachine {
       case "AUTHENTICATE":
         this.authenticate(tag, args, out);
         return;
+      case "ID":
+        this.id(tag, args[0] ?? "", out);
+        return;
     }
   }
 
   private capabilityLine(): string {
-    return imapCapabilityLine({ ...this.opts, tls: this.tls });
+    const words = this.opts.imap_capabilities;
+    // What is accepted is advertised: ID once imap_id is on (unless already listed).
+    const withId = this.opts.imap_id && !words.some((w) => w.toUpperCase() === "ID") ? [...words, "ID"] : words;
+    return imapCapabilityLine({ ...this.opts, imap_capabilities: withId, tls: this.tls });
+  }
+
+  /** `ID` (imap_id on): the proxy tells nothing about itself and keeps the client's fields. */
+  private id(tag: string, argument: string, out: Action[]): void {
+    const fields = parseIdArgument(argument);
+    if (fields === null) {
+      this.syntaxError(tag, false, out);
+      return;
+    }
+    this.clientId = fields;
+    out.push(send(ID_RESPONSE + tag + OK));
   }
 
   private starttls(tag: string, out: Action[]): void {
@@ -245,7 +265,8 @@ export class ImapPreauth implements PreauthMachine {
     this.oauthLogin = result.credentials.oauth !== undefined;
     this.sasl = null;
     this.phase = "auth";
-    out.push({ type: "auth", credentials: result.credentials, context: { imapTag: this.authTag } });
+    const context = this.clientId ? { imapTag: this.authTag, imapId: this.clientId } : { imapTag: this.authTag };
+    out.push({ type: "auth", credentials: result.credentials, context });
   }
 
   /** One salt per session, made at the first CRAM-MD5 (auth-http.md §2.4). */
