@@ -63,6 +63,11 @@ function internal(reason: string): AuthResult {
   return { type: "internal", reason };
 }
 
+/** No answer at all: another auth_http URL may be tried (multi_url.ts). */
+function unreachable(reason: string): AuthResult {
+  return { type: "internal", reason, unreachable: true };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(ms, 0), MAX_TIMER_MS)));
 }
@@ -77,6 +82,11 @@ export class AuthHttpClient implements AuthSource {
 
   constructor(opts: AuthHttpClientOptions) {
     this.opts = opts;
+  }
+
+  /** A client for another URL with the same settings (`auth_http URL1 URL2 ...`). */
+  withUrl(url: AuthHttpUrl): AuthHttpClient {
+    return new AuthHttpClient({ ...this.opts, url });
   }
 
   /** Number of idle pooled connections (for tests and metrics). */
@@ -107,7 +117,7 @@ export class AuthHttpClient implements AuthSource {
 
   private async run(request: AuthRequest): Promise<AuthResult> {
     const target = await this.resolveTarget();
-    if (typeof target === "string") return internal(target);
+    if (typeof target === "string") return unreachable(target);
     const sent = this.opts.passClientCert || !request.tls?.certPem
       ? request
       : { ...request, tls: { ...request.tls, certPem: undefined } };
@@ -188,7 +198,7 @@ export class AuthHttpClient implements AuthSource {
     }
     const outcome = await this.exchange(this.connect(target), false, target, text, deadline, decide);
     // A fresh connection is never "stale"; the type says otherwise only for pooled ones.
-    return outcome.type === "decision" ? outcome.decision : internal(`auth http server ${target.name} prematurely closed connection`);
+    return outcome.type === "decision" ? outcome.decision : unreachable(`auth http server ${target.name} prematurely closed connection`);
   }
 
   private connect(target: Target): net.Socket {
@@ -227,6 +237,7 @@ export class AuthHttpClient implements AuthSource {
         resolve(outcome);
       };
       const fail = (reason: string) => finish({ type: "decision", decision: internal(reason) });
+      const down = (reason: string) => finish({ type: "decision", decision: unreachable(reason) });
 
       const onConnect = () => {
         connected = true;
@@ -254,15 +265,15 @@ export class AuthHttpClient implements AuthSource {
         if (reused && !answered) return finish({ type: "stale" });
         const call = failedCall(err, connected);
         const where = call === "connect()" && target.kind === "unix" ? `connect() to ${target.name}` : call;
-        fail(`${where} failed ${describeSocketError(err)} while in http auth state`);
+        down(`${where} failed ${describeSocketError(err)} while in http auth state`);
       };
       const onClose = () => {
         if (reused && !answered) return finish({ type: "stale" });
-        fail(`auth http server ${target.name} prematurely closed connection`);
+        down(`auth http server ${target.name} prematurely closed connection`);
       };
 
       const timer = setTimeout(
-        () => fail(`auth http server ${target.name} timed out`),
+        () => down(`auth http server ${target.name} timed out`),
         Math.min(Math.max(deadline - Date.now(), 0), MAX_TIMER_MS),
       );
       socket.on("connect", onConnect);

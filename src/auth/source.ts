@@ -12,9 +12,10 @@ import type { Logger } from "../log/logger.ts";
 import { AuthHttpClient } from "./auth_http.ts";
 import { PassthroughAuth } from "./passthrough.ts";
 import { loadUserTable } from "./user_table.ts";
+import { authHttpChain, type AuthHttpHooks } from "./auth_http_chain.ts";
 import { UserTableAuth } from "./user_table_auth.ts";
 
-export function createAuthSource(server: EffectiveServer, logger: Logger): AuthSource {
+export function createAuthSource(server: EffectiveServer, logger: Logger, hooks: AuthHttpHooks = {}): AuthSource {
   const defaultBackend = server.proxy_pass ? PassthroughAuth.parseTarget(server.proxy_pass) : undefined;
   const http = server.auth_http
     ? new AuthHttpClient({
@@ -28,10 +29,12 @@ export function createAuthSource(server: EffectiveServer, logger: Logger): AuthS
       connectionHeaders: server.auth_http_extra_headers,
     })
     : undefined;
+  // Further auth_http URLs and auth_http_cache (beyond nginx).
+  const asked = http && authHttpChain(server, http, hooks);
   if (server.auth_file) {
-    return new UserTableAuth({ table: loadUserTable(server.auth_file), protocol: server.protocol, defaultBackend, next: http });
+    return new UserTableAuth({ table: loadUserTable(server.auth_file), protocol: server.protocol, defaultBackend, next: asked });
   }
-  if (http) return http;
+  if (asked) return asked;
   if (server.proxy_pass) return new PassthroughAuth(server.proxy_pass);
   throw new Error(`no auth source for server in ${server.source.file}:${server.source.line}`);
 }

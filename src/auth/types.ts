@@ -58,8 +58,12 @@ export type AuthResult =
   | { type: "ok"; server: string; port: number; user?: string; pass?: string; backendDecides?: boolean; proxySmtpAuth?: boolean }
   /** Refused: reply with `text` (SMTP: prefixed by errorCode), after `wait` seconds when > 0, then continue; else close. */
   | { type: "error"; text: string; wait: number; errorCode?: string }
-  /** The auth source failed (down, timeout, malformed answer): internal error line, close. `reason` is for the log. */
-  | { type: "internal"; reason: string };
+  /**
+   * The auth source failed (down, timeout, malformed answer): internal error line, close. `reason` is for the log.
+   * `unreachable`: no answer at all (refused, not found, timed out, closed before the headers), so
+   * another auth_http URL may be tried (multi_url.ts).
+   */
+  | { type: "internal"; reason: string; unreachable?: boolean };
 
 export interface AuthSource {
   authenticate(request: AuthRequest): Promise<AuthResult>;
