@@ -172,6 +172,7 @@ describe("auth_http client failures become internal errors", () => {
       assert.deepEqual(await client.authenticate(plain("a", "b")), {
         type: "internal",
         reason: `auth http server 127.0.0.1:${server.port} timed out`,
+        unreachable: true,
       });
     });
   });
@@ -182,6 +183,7 @@ describe("auth_http client failures become internal errors", () => {
       assert.deepEqual(await client.authenticate(plain("a", "b")), {
         type: "internal",
         reason: `auth http server 127.0.0.1:${server.port} timed out`,
+        unreachable: true,
       });
     });
   });
@@ -198,6 +200,7 @@ describe("auth_http client failures become internal errors", () => {
     assert.deepEqual(await client.authenticate(plain("a", "b")), {
       type: "internal",
       reason: "connect() failed (111: Connection refused) while in http auth state",
+      unreachable: true,
     });
     client.close();
   });
@@ -207,6 +210,7 @@ describe("auth_http client failures become internal errors", () => {
       assert.deepEqual(await client.authenticate(plain("a", "b")), {
         type: "internal",
         reason: `auth http server 127.0.0.1:${server.port} prematurely closed connection`,
+        unreachable: true,
       });
     });
   });
@@ -280,6 +284,7 @@ describe("auth_http client failures become internal errors", () => {
     assert.deepEqual(await client.authenticate(plain("a", "b")), {
       type: "internal",
       reason: 'host not found in auth_http "http://no-such-host.invalid/auth"',
+      unreachable: true,
     });
     client.close();
   });
@@ -472,6 +477,7 @@ describe("auth_http over a UNIX socket", () => {
     assert.deepEqual(await client.authenticate(plain("a", "b")), {
       type: "internal",
       reason: `connect() to unix:${socketPath} failed (2: No such file or directory) while in http auth state`,
+      unreachable: true,
     });
     client.close();
   });
