@@ -11,7 +11,7 @@ import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
 import { freePort } from "./backends.ts";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthReply, type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
 
 const b64 = (s: string) => Buffer.from(s, "latin1").toString("base64");
 const XOAUTH2 = (user: string, token: string) => b64(`user=${user}\x01auth=Bearer ${token}\x01\x01`);
@@ -75,7 +75,7 @@ function smtpBackend(c: ScriptedConnection): void {
 
 /** The auth service: good-token → OK; pass-token → OK with Auth-Pass; else refused. */
 function startOAuthService(backends: Record<string, number>): Promise<AuthServer> {
-  return startAuthServer((req) => {
+  return startAuthServer((req): AuthReply => {
     const port = String(backends[req.protocol]);
     if (req.pass === "good-token") return { headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": port } };
     if (req.pass === "pass-token") {
