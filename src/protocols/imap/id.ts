@@ -56,10 +56,6 @@ export function parseIdArgument(text: string): IdFields | null {
   const fields: IdFields = [];
   skipSpaces();
   while (text[pos] !== ")") {
-    if (fields.length > 0) {
-      if (text[pos] !== " ") return null;
-      skipSpaces();
-    }
     const name = quoted();
     if (name === null || name.length > MAX_NAME) return null;
     if (text[pos] !== " ") return null;
@@ -72,8 +68,9 @@ export function parseIdArgument(text: string): IdFields | null {
     }
     fields.push([name, value]);
     if (fields.length > MAX_PAIRS) return null;
+    if (text[pos] === ")") break;
+    if (text[pos] !== " ") return null;
     skipSpaces();
-    if (pos >= text.length) return null;
   }
   pos++;
   skipSpaces();
