@@ -30,54 +30,61 @@ export async function runServer(initial: Config, opts: RunOptions): Promise<numb
   process.on("unhandledRejection", (err) => logger.log("alert", `unhandled rejection: ${(err as Error)?.stack ?? err}`));
   const proxy = new MailProxy(logger);
   let config = initial;
+  let pidFile: string | undefined;
+  let finish!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (finish = resolve));
+  // Signal handlers go in before binding: a signal in between must not kill the process.
+  let started: Promise<void> = Promise.resolve();
+  let stopping = false;
+  const stop = async (graceful: boolean) => {
+    if (stopping) return;
+    stopping = true;
+    await started.catch(() => {});
+    logger.notice(graceful ? "gracefully shutting down" : "exiting");
+    await proxy.stop(graceful, config.worker_shutdown_timeout ?? 0);
+    if (pidFile) fs.rmSync(pidFile, { force: true });
+    logger.notice("exit");
+    finish(0);
+  };
+  process.on("SIGQUIT", () => stop(true));
+  process.on("SIGTERM", () => stop(false));
+  process.on("SIGINT", () => stop(false));
+  process.on("SIGUSR1", () => {
+    logger.notice("reopening logs");
+    logger.open(logTargets(config, opts.errorLog));
+    proxy.reopenLogs();
+  });
+  process.on("SIGHUP", async () => {
+    await started.catch(() => {});
+    logger.notice("reconfiguring");
+    let next: Config;
+    try {
+      next = opts.reload();
+    } catch (err) {
+      logger.emerg(`${(err as Error).message}; keeping the previous configuration`);
+      return;
+    }
+    try {
+      await proxy.apply(next);
+      config = next;
+      logger.open(logTargets(config, opts.errorLog));
+      logger.notice("configuration reloaded");
+    } catch (err) {
+      logger.emerg(`${describeStartError(err)}; keeping the previous configuration`);
+    }
+  });
+
+  started = proxy.start(config);
   try {
-    await proxy.start(config);
+    await started;
   } catch (err) {
     logger.emerg(describeStartError(err));
     return 1;
   }
-  const pidFile = config.pid ?? (config.daemon ? "/run/mailproxy.pid" : undefined);
+  pidFile = config.pid ?? (config.daemon ? "/run/mailproxy.pid" : undefined);
   if (pidFile) fs.writeFileSync(pidFile, `${process.pid}\n`);
   logger.notice(`mailproxy started, ${proxy.addresses().length} listening socket(s)`);
-
-  return await new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (graceful: boolean) => {
-      if (stopping) return;
-      stopping = true;
-      logger.notice(graceful ? "gracefully shutting down" : "exiting");
-      await proxy.stop(graceful, config.worker_shutdown_timeout ?? 0);
-      if (pidFile) fs.rmSync(pidFile, { force: true });
-      logger.notice("exit");
-      resolve(0);
-    };
-    process.on("SIGQUIT", () => stop(true));
-    process.on("SIGTERM", () => stop(false));
-    process.on("SIGINT", () => stop(false));
-    process.on("SIGUSR1", () => {
-      logger.notice("reopening logs");
-      logger.open(logTargets(config, opts.errorLog));
-      proxy.reopenLogs();
-    });
-    process.on("SIGHUP", async () => {
-      logger.notice("reconfiguring");
-      let next: Config;
-      try {
-        next = opts.reload();
-      } catch (err) {
-        logger.emerg(`${(err as Error).message}; keeping the previous configuration`);
-        return;
-      }
-      try {
-        await proxy.apply(next);
-        config = next;
-        logger.open(logTargets(config, opts.errorLog));
-        logger.notice("configuration reloaded");
-      } catch (err) {
-        logger.emerg(`${describeStartError(err)}; keeping the previous configuration`);
-      }
-    });
-  });
+  return await exited;
 }
 
 function describeStartError(err: unknown): string {

@@ -39,13 +39,12 @@ export function relay(client: Duplex, backend: Duplex, idleMs: number, pendingUp
     if (ended) return;
     ended = reason;
     clearTimeout(idle);
-    for (const s of [client, backend]) {
-      s.removeListener("data", s === client ? onClientData : onBackendData);
-      s.pause();
-    }
+    for (const s of [client, backend]) s.removeListener("data", s === client ? onClientData : onBackendData);
     if (flush) {
       // Finish writing what is already queued in each direction, then close both.
       for (const s of [client, backend]) {
+        // keep reading (and dropping) so a peer's end-of-file is seen and `close` fires on every runtime
+        s.resume();
         s.end();
         // a peer that never reads must not hold the session forever
         setTimeout(() => s.destroy(), 30_000).unref();

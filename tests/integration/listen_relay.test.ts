@@ -40,6 +40,19 @@ async function login(port: number, host = "127.0.0.1"): Promise<WireClient> {
   return c;
 }
 
+/** Two consecutive free ports, for a port range. */
+async function freePortPair(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    const probe = net.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      probe.once("error", () => resolve(false));
+      probe.listen(port + 1, "127.0.0.1", () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
 function connectUnix(file: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect(file, () => resolve(s));
@@ -98,7 +111,7 @@ describe("listen forms", () => {
   });
 
   test("IPv6 with ipv6only and a port range", async () => {
-    const port = await freePort();
+    const port = await freePortPair();
     const proxy = await startProxy(`mail { auth_http ${auth.url};
       server { listen [::1]:${port} ipv6only=on; protocol imap; }
       server { listen 127.0.0.1:${port}-${port + 1}; protocol imap; }
