@@ -19,6 +19,8 @@ export class MailMetrics {
   readonly bytes = new Counter("mailproxy_relayed_bytes_total", "Bytes relayed after login, by direction: up = client to backend, down = backend to client.");
   readonly tlsHandshakes = new Counter("mailproxy_tls_handshakes_total", "TLS handshakes with clients, by result: ok, failed.");
   readonly sessionsClosed = new Counter("mailproxy_sessions_closed_total", "Sessions ended, by reason.");
+  readonly authCacheHits = new Counter("mailproxy_auth_cache_hits_total", "Logins answered from auth_http_cache.");
+  readonly authCacheMisses = new Counter("mailproxy_auth_cache_misses_total", "auth_http_cache lookups that asked the auth service.");
 
   private all() {
     return [
@@ -33,6 +35,8 @@ export class MailMetrics {
       this.bytes,
       this.tlsHandshakes,
       this.sessionsClosed,
+      this.authCacheHits,
+      this.authCacheMisses,
     ];
   }
 

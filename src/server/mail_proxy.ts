@@ -162,7 +162,13 @@ export class MailProxy {
   private async buildRuntime(server: EffectiveServer): Promise<ServerRuntime> {
     return {
       server,
-      auth: this.limitStores.guard(server, createAuthSource(server, this.logger), this.logger),
+      auth: this.limitStores.guard(
+        server,
+        createAuthSource(server, this.logger, {
+          onCacheLookup: (hit) => (hit ? metrics.authCacheHits : metrics.authCacheMisses).inc({ server: server.listen[0]?.address ?? "", protocol: server.protocol }),
+        }),
+        this.logger,
+      ),
       tls: await createTlsUpgrader(server),
       resolveClientHost: server.protocol === "smtp" ? createClientHostResolver(server) : undefined,
       trustedPeers: server.set_real_ip_from.length ? await trustedPeers(server.set_real_ip_from) : undefined,

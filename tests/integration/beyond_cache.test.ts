@@ -10,6 +10,7 @@ import { WireClient } from "../support/wire.ts";
 import { deadPort, type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
 import { freePort } from "./backends.ts";
 import { type AuthReply, type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { metrics } from "../../src/metrics/mail_metrics.ts";
 
 describe("auth_http_cache with a dead first auth_http URL", () => {
   let backend: ScriptedBackend;
@@ -54,10 +55,13 @@ describe("auth_http_cache with a dead first auth_http URL", () => {
   }
 
   test("the second identical login costs no auth request; the backend still gets the cached Auth-Pass", async () => {
+    const labels = { server: `127.0.0.1:${port}`, protocol: "imap" };
     assert.equal(await login("john", "secret"), "a1 OK logged in");
     assert.equal(auth.requests.length, 1);
+    assert.equal(metrics.authCacheMisses.value(labels), 1);
     assert.equal(await login("john", "secret"), "a1 OK logged in");
     assert.equal(auth.requests.length, 1);
+    assert.equal(metrics.authCacheHits.value(labels), 1);
     const last = backend.connections[backend.connections.length - 1]!;
     await last.waitFor("backend-pw\r\n");
     assert.equal(last.received(), "a1 LOGIN {4}\r\njohn {10}\r\nbackend-pw\r\n");
