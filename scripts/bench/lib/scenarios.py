@@ -31,7 +31,7 @@ class Params:
 
     @staticmethod
     def quick() -> "Params":
-        return Params(1.5, 0.5, 50, 4, 16, [1000, 2000], 5000)
+        return Params(1, 0.3, 50, 4, 16, [1000, 2000], 4000)
 
 
 def load(tools: dict[str, str], args: list, timeout: float) -> dict[str, float]:
