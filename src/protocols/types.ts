@@ -60,6 +60,11 @@ export type Action =
   /** Upgrade to TLS now. Bytes already buffered after the command were discarded by the machine. */
   | { type: "starttls" };
 
+/** The `send` action, the one every machine returns most. */
+export function send(data: string): Action {
+  return { type: "send", data };
+}
+
 export type CloseReason =
   | "quit" // LOGOUT / QUIT
   | "too-many-errors" // max_errors reached (log: client sent too many invalid commands)

@@ -6,6 +6,7 @@
 import type { EffectiveServer } from "../../config/model.ts";
 import { makeSalt, SaslExchange, saslMechanism, type SaslResult } from "../sasl.ts";
 import type { Action, AuthFailureOptions, CloseReason, PreauthMachine, ProtocolLines } from "../types.ts";
+import { send } from "../types.ts";
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { imapCapabilityLine, imapMechanismEnabled } from "./capabilities.ts";
 import { ImapCommandReader, type ImapReaderEvent } from "./command_reader.ts";
@@ -310,8 +311,4 @@ export class ImapPreauth implements PreauthMachine {
     // Nothing after a close is ever interpreted or forwarded.
     this.reader.reset();
   }
-}
-
-function send(data: string): Action {
-  return { type: "send", data };
 }

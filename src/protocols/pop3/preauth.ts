@@ -4,6 +4,7 @@
  */
 import type { AuthMethodName, Protocol, StartTls } from "../../config/model.ts";
 import type { Action, AuthFailureOptions, CloseReason, Credentials, PreauthMachine, ProtocolLines } from "../types.ts";
+import { send } from "../types.ts";
 import { LineReader } from "../line_reader.ts";
 import { isOAuthMechanism, makeSalt, SaslExchange, type SaslResult, saslMechanism } from "../sasl.ts";
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
@@ -263,8 +264,4 @@ export class Pop3Preauth implements PreauthMachine {
     this.state = { kind: "closed" };
     return { type: "close", reason };
   }
-}
-
-function send(data: string): Action {
-  return { type: "send", data };
 }

@@ -5,6 +5,7 @@
  */
 import type { AuthMethodName, Protocol, StartTls } from "../../config/model.ts";
 import type { Action, AuthFailureOptions, CloseReason, Credentials, LoginContext, PreauthMachine, ProtocolLines } from "../types.ts";
+import { send } from "../types.ts";
 import { LineReader } from "../line_reader.ts";
 import { isOAuthMechanism, makeSalt, SaslExchange, type SaslResult, saslMechanism } from "../sasl.ts";
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
@@ -278,8 +279,4 @@ export class SmtpPreauth implements PreauthMachine {
 /** MAIL/RCPT are stored as the whole command line without trailing spaces, like nginx. */
 function commandText(line: string): string {
   return line.replace(/ +$/, "");
-}
-
-function send(data: string): Action {
-  return { type: "send", data };
 }
