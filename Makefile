@@ -40,3 +40,6 @@ run: build
 
 clean:
 	rm -rf dist
+
+# `make bench`: mailproxy against nginx's mail proxy (not a test; never in CI)
+include scripts/bench/Makefile.inc
