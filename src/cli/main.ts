@@ -15,6 +15,7 @@ import { runServer } from "./run.ts";
 import { NGINX_USAGE, parseNginxFlags } from "./nginx_flags.ts";
 import { adhocConfigText, adhocServerBlock, type AdhocFlags, hasServerFlags } from "./adhoc.ts";
 import { runtimeName, VERSION } from "../version.ts";
+import { runWorker, WORKER_SUBCOMMAND } from "../server/workers.ts";
 
 export const DEFAULT_CONFIG = "/etc/mailproxy/mailproxy.conf";
 const SUBCOMMANDS = new Set(["serve", "check", "config", "version", "--help", "help"]);
@@ -227,6 +228,8 @@ const root = defineCommand({
 });
 
 export async function main(argv: string[]): Promise<void> {
+  // Hidden: a worker process started by the master (src/server/master.ts), config on stdin.
+  if (argv[0] === WORKER_SUBCOMMAND) process.exit(await runWorker());
   if (argv.length > 0 && SUBCOMMANDS.has(argv[0])) {
     await runMain(root, { rawArgs: argv });
     return;

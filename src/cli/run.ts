@@ -8,6 +8,9 @@ import type { Config, LogTarget } from "../config/model.ts";
 import { Logger } from "../log/logger.ts";
 import { MailProxy } from "../server/mail_proxy.ts";
 import { selfCommand } from "./self.ts";
+import { runMaster } from "../server/master.ts";
+import { warnIfFewFiles, whyNoWorkers, workerCount } from "../server/workers.ts";
+import { dropPrivileges } from "../server/privileges.ts";
 
 export interface RunOptions {
   /** Re-read the configuration (HUP). Throws a ConfigError on a bad config. */
@@ -25,6 +28,12 @@ export function logTargets(config: Config, errorLog?: string): LogTarget[] {
 export async function runServer(initial: Config, opts: RunOptions): Promise<number> {
   if (initial.daemon && !process.env.MAILPROXY_DAEMONIZED) return daemonize();
   const logger = new Logger(logTargets(initial, opts.errorLog));
+  if (workerCount(initial) > 1) {
+    // worker_processes N: a master supervising N workers (src/server/master.ts), unless they cannot share the listeners
+    const reason = whyNoWorkers(initial);
+    if (!reason) return await runMaster(initial, opts);
+    logger.warn(`worker_processes ${initial.worker_processes}: ${reason}, running one process`);
+  }
   // A bug reached by one session must not take every other session down with it.
   process.on("uncaughtException", (err) => logger.log("alert", `uncaught exception: ${err?.stack ?? err}`));
   process.on("unhandledRejection", (err) => logger.log("alert", `unhandled rejection: ${(err as Error)?.stack ?? err}`));
@@ -42,7 +51,11 @@ export async function runServer(initial: Config, opts: RunOptions): Promise<numb
     await started.catch(() => {});
     logger.notice(graceful ? "gracefully shutting down" : "exiting");
     await proxy.stop(graceful, config.worker_shutdown_timeout ?? 0);
-    if (pidFile) fs.rmSync(pidFile, { force: true });
+    try {
+      if (pidFile) fs.rmSync(pidFile, { force: true });
+    } catch {
+      // not ours to remove any more after `user`
+    }
     logger.notice("exit");
     finish(0);
   };
@@ -83,11 +96,22 @@ export async function runServer(initial: Config, opts: RunOptions): Promise<numb
   }
   pidFile = config.pid ?? (config.daemon ? "/run/mailproxy.pid" : undefined);
   if (pidFile) fs.writeFileSync(pidFile, `${process.pid}\n`);
+  if (config.user) {
+    // after binding and the pid file, as nginx's workers do; a reload then cannot bind new privileged ports
+    const problem = dropPrivileges(config.user);
+    if (problem) {
+      logger.emerg(problem);
+      await proxy.stop(false);
+      if (pidFile) fs.rmSync(pidFile, { force: true });
+      return 1;
+    }
+  }
+  warnIfFewFiles(config, logger);
   logger.notice(`mailproxy started, ${proxy.addresses().length} listening socket(s)`);
   return await exited;
 }
 
-function describeStartError(err: unknown): string {
+export function describeStartError(err: unknown): string {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (e.code === "EADDRINUSE") return `bind() to ${e.address ?? ""}:${e.port ?? ""} failed (98: Address already in use)`;
   if (e.code === "EACCES") return `bind() to ${e.address ?? ""}:${e.port ?? ""} failed (13: Permission denied)`;

@@ -78,6 +78,7 @@ export function dispatch<T>(binding: Binding<T>, socket: net.Socket): ListenEntr
 export function openBinding<T>(
   binding: Binding<T>,
   onConnection: (socket: net.Socket) => void,
+  options: { reusePort?: boolean } = {},
 ): Promise<net.Server> {
   return new Promise((resolve, reject) => {
     const server = net.createServer({ pauseOnConnect: true }, onConnection);
@@ -100,7 +101,9 @@ export function openBinding<T>(
         port: binding.port,
         backlog,
         ipv6Only: net.isIPv6(binding.host) ? binding.listen.ipv6only : undefined,
-      }, done);
+        // SO_REUSEPORT: several worker processes bind the same address, the kernel spreads connections
+        ...(options.reusePort ? { reusePort: true } : {}),
+      } as net.ListenOptions, done);
     }
   });
 }

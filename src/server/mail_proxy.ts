@@ -44,7 +44,8 @@ export class MailProxy {
   private status?: { address: string; server: StatusServer };
   private accessLog?: AccessLog;
 
-  constructor(private readonly logger: Logger) {}
+  /** `reusePort`: listeners shared with sibling worker processes (SO_REUSEPORT). */
+  constructor(private readonly logger: Logger, private readonly options: { reusePort?: boolean } = {}) {}
 
   /** Bind every listener of the config; rejects (binding nothing new) if one cannot be bound. */
   async start(config: Config): Promise<void> {
@@ -69,7 +70,7 @@ export class MailProxy {
         const existing = this.open.get(binding.key);
         if (existing) continue;
         const holder: OpenBinding = { binding, socket: undefined as unknown as net.Server };
-        holder.socket = await openBinding(binding, (socket) => this.accept(holder, socket));
+        holder.socket = await openBinding(binding, (socket) => this.accept(holder, socket), this.options);
         opened.push(holder);
       }
     } catch (err) {

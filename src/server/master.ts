@@ -1,0 +1,253 @@
+/**
+ * The master process of `worker_processes N` (N > 1): starts N workers
+ * (`SELF __worker`, each binding the listeners with SO_REUSEPORT), writes the
+ * pid file, restarts a worker that dies, and turns signals into nginx's
+ * process moves: HUP = validate the config here, start a new generation of
+ * workers on it, then QUIT the old ones so their sessions finish untouched;
+ * QUIT/TERM/INT/USR1 are passed on to every worker.
+ */
+import fs from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import type { Readable } from "node:stream";
+import type { Config } from "../config/model.ts";
+import { Logger } from "../log/logger.ts";
+import { logTargets, type RunOptions } from "../cli/run.ts";
+import { selfCommand } from "../cli/self.ts";
+import { WORKER_SUBCOMMAND, type WorkerEnvelope, type WorkerMessage, workerCount } from "./workers.ts";
+import { startMasterStatusServer } from "./worker_status.ts";
+import type { StatusServer } from "../metrics/status_server.ts";
+
+/** One worker process as the master sees it. */
+interface Worker {
+  pid: number;
+  child: ChildProcess;
+  state: "starting" | "ready" | "retiring";
+  statusPort?: number;
+  /** Resolves once the worker is serving, or with why it is not. */
+  started: Promise<{ ok: true } | { ok: false; message: string }>;
+  /** Resolves once the worker no longer accepts (draining or gone). */
+  draining: Promise<void>;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** After this long a worker asked to stop is killed outright. */
+const STOP_GRACE_MS = 5000;
+/** A worker that could not start is tried again after this long. */
+const RESPAWN_DELAY_MS = 1000;
+
+function describeExit(e: { code: number | null; signal: string | null }): string {
+  return e.signal ? `exited on signal ${signalNumber(e.signal)}` : `exited with code ${e.code}`;
+}
+
+function signalNumber(name: string): string {
+  const n = ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGTERM: 15 } as Record<string, number>)[name];
+  return n === undefined ? name : String(n);
+}
+
+/**
+ * The command that starts a worker: SELF __worker, through `sh -c "ulimit -n N; exec ..."`
+ * when worker_rlimit_nofile asks for a limit node cannot set itself.
+ */
+function workerCommand(config: Config): string[] {
+  const self = [...selfCommand(), WORKER_SUBCOMMAND];
+  const nofile = config.worker_rlimit_nofile;
+  if (nofile === undefined) return self;
+  // raise soft and hard; not root and above the hard limit: at least the soft one; the worker warns if short
+  const script = 'ulimit -n "$0" 2>/dev/null || ulimit -Sn "$0" 2>/dev/null; exec "$@"';
+  return ["/bin/sh", "-c", script, String(nofile), ...self];
+}
+
+function readMessages(stream: Readable, onMessage: (m: WorkerMessage) => void): void {
+  let buffer = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (d: string) => {
+    buffer += d;
+    for (let at = buffer.indexOf("\n"); at >= 0; at = buffer.indexOf("\n")) {
+      const line = buffer.slice(0, at);
+      buffer = buffer.slice(at + 1);
+      try {
+        onMessage(JSON.parse(line) as WorkerMessage);
+      } catch {
+        // not ours: ignore
+      }
+    }
+  });
+  stream.on("error", () => {});
+}
+
+function launch(config: Config, errorLog: string | undefined): Worker {
+  const [cmd, ...args] = workerCommand(config);
+  const child = spawn(cmd!, args, { stdio: ["pipe", "inherit", "inherit", "pipe"] });
+  const envelope: WorkerEnvelope = { config, errorLog };
+  child.stdin!.on("error", () => {});
+  child.stdin!.end(JSON.stringify(envelope));
+  let settleStart!: (r: { ok: true } | { ok: false; message: string }) => void;
+  let settleDraining!: () => void;
+  const worker: Worker = {
+    pid: child.pid ?? 0,
+    child,
+    state: "starting",
+    started: new Promise((r) => (settleStart = r)),
+    draining: new Promise((r) => (settleDraining = r)),
+    exited: new Promise((r) => child.on("exit", (code, signal) => r({ code, signal }))),
+  };
+  readMessages(child.stdio[3] as Readable, (m) => {
+    if (m.type === "ready") {
+      worker.statusPort = m.statusPort;
+      settleStart({ ok: true });
+    } else if (m.type === "failed") settleStart({ ok: false, message: m.message });
+    else if (m.type === "draining") settleDraining();
+  });
+  worker.exited.then((e) => {
+    settleStart({ ok: false, message: `worker process ${worker.pid} ${describeExit(e)} while starting` });
+    settleDraining();
+  });
+  child.on("error", (err) => settleStart({ ok: false, message: `cannot start a worker process: ${err.message}` }));
+  return worker;
+}
+
+function signal(w: Worker, sig: NodeJS.Signals): void {
+  try {
+    process.kill(w.pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** Run as the master of `workerCount(initial)` workers; resolves with the exit code once stopped. */
+export async function runMaster(initial: Config, opts: RunOptions): Promise<number> {
+  const logger = new Logger(logTargets(initial, opts.errorLog));
+  process.on("uncaughtException", (err) => logger.log("alert", `uncaught exception: ${err?.stack ?? err}`));
+  process.on("unhandledRejection", (err) => logger.log("alert", `unhandled rejection: ${(err as Error)?.stack ?? err}`));
+  let config = initial;
+  const workers = new Set<Worker>();
+  let stopping = false;
+  let status: { address: string; server: StatusServer } | undefined;
+  let pidFile: string | undefined;
+  let finish!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (finish = resolve));
+
+  const supervise = (w: Worker) => {
+    workers.add(w);
+    logger.notice(`start worker process ${w.pid}`);
+    w.exited.then((e) => {
+      workers.delete(w);
+      if (stopping || w.state !== "ready") return;
+      // Its sessions are lost; the others' are not touched. A new worker takes its place.
+      logger.log("alert", `worker process ${w.pid} ${describeExit(e)}`);
+      respawn();
+    });
+  };
+  const respawn = async () => {
+    while (!stopping) {
+      const w = launch(config, opts.errorLog);
+      supervise(w);
+      const r = await w.started;
+      if (r.ok) {
+        w.state = "ready";
+        return;
+      }
+      logger.log("alert", r.message);
+      signal(w, "SIGKILL");
+      await new Promise((res) => setTimeout(res, RESPAWN_DELAY_MS));
+    }
+  };
+  /** Start a full generation on `cfg`: all ready, or none left running and the reason. */
+  const startGeneration = async (cfg: Config): Promise<Worker[] | string> => {
+    const generation = Array.from({ length: workerCount(cfg) }, () => launch(cfg, opts.errorLog));
+    generation.forEach(supervise);
+    const results = await Promise.all(generation.map((w) => w.started));
+    const failed = results.find((r) => !r.ok);
+    if (failed && !failed.ok) {
+      for (const w of generation) signal(w, "SIGKILL");
+      await Promise.all(generation.map((w) => w.exited));
+      return failed.message;
+    }
+    for (const w of generation) w.state = "ready";
+    return generation;
+  };
+  const applyStatus = async (cfg: Config) => {
+    if (status && status.address !== cfg.status_listen) {
+      await status.server.close();
+      status = undefined;
+    }
+    if (cfg.status_listen && !status) {
+      const sources = () =>
+        [...workers].filter((w) => w.state === "ready" && w.statusPort).map((w) => ({ pid: w.pid, port: w.statusPort! }));
+      try {
+        status = { address: cfg.status_listen, server: await startMasterStatusServer(cfg.status_listen, sources) };
+      } catch (err) {
+        logger.error(`status_listen ${cfg.status_listen} failed: ${(err as Error).message}`);
+      }
+    }
+  };
+
+  // Signal handlers go in before the workers start: a signal in between must not kill the master.
+  let busy: Promise<unknown> = Promise.resolve();
+  const serially = (job: () => Promise<unknown>) => (busy = busy.then(job, job));
+  const stop = (graceful: boolean) =>
+    serially(async () => {
+      if (stopping) return;
+      stopping = true;
+      logger.notice(graceful ? "gracefully shutting down" : "exiting");
+      const all = [...workers];
+      for (const w of all) signal(w, graceful ? "SIGQUIT" : "SIGTERM");
+      const bound = (graceful ? config.worker_shutdown_timeout ?? 0 : 0) + STOP_GRACE_MS;
+      const timer = setTimeout(() => all.forEach((w) => signal(w, "SIGKILL")), bound);
+      await Promise.all(all.map((w) => w.exited));
+      clearTimeout(timer);
+      await status?.server.close();
+      if (pidFile) fs.rmSync(pidFile, { force: true });
+      logger.notice("exit");
+      finish(0);
+    });
+  const reload = () =>
+    serially(async () => {
+      if (stopping) return;
+      logger.notice("reconfiguring");
+      let next: Config;
+      try {
+        next = opts.reload();
+      } catch (err) {
+        logger.emerg(`${(err as Error).message}; keeping the previous configuration`);
+        return;
+      }
+      const old = [...workers];
+      const fresh = await startGeneration(next);
+      if (typeof fresh === "string") {
+        logger.emerg(`${fresh}; keeping the previous configuration`);
+        return;
+      }
+      config = next;
+      logger.open(logTargets(config, opts.errorLog));
+      for (const w of old) {
+        w.state = "retiring";
+        signal(w, "SIGQUIT");
+      }
+      // Only the new generation accepts from here on.
+      await Promise.all(old.map((w) => w.draining));
+      await applyStatus(config);
+      logger.notice("configuration reloaded");
+    });
+  process.on("SIGQUIT", () => stop(true));
+  process.on("SIGTERM", () => stop(false));
+  process.on("SIGINT", () => stop(false));
+  process.on("SIGHUP", () => reload());
+  process.on("SIGUSR1", () => {
+    logger.notice("reopening logs");
+    logger.open(logTargets(config, opts.errorLog));
+    for (const w of workers) signal(w, "SIGUSR1");
+  });
+
+  const first = await new Promise<Worker[] | string>((resolve) => serially(() => startGeneration(config).then(resolve)));
+  if (typeof first === "string") {
+    logger.emerg(first);
+    return 1;
+  }
+  if (stopping) return await exited;
+  await applyStatus(config);
+  pidFile = config.pid ?? (config.daemon ? "/run/mailproxy.pid" : undefined);
+  if (pidFile) fs.writeFileSync(pidFile, `${process.pid}\n`);
+  logger.notice(`mailproxy started, ${first.length} worker processes`);
+  return await exited;
+}
