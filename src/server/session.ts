@@ -476,6 +476,8 @@ export class Session {
     if (!upgraded) {
       this.log.info("TLS handshake failed", this.ctx);
       this.close();
+      // The upgrader took the raw socket's listeners, our "close" one included: end the session here.
+      this.finished();
       return false;
     }
     this.socket = upgraded.socket;
