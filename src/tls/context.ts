@@ -1,66 +1,237 @@
 /**
- * Builds the server-side TLS options of a `server {}` from its ssl_* directives.
- * Runtime differences (what Bun or Deno cannot express) stay in ../tls/runtime.ts.
+ * The server-side TLS setup of one `server {}`, from its ssl_* directives: node:tls
+ * context options, the ALPN id, and the trust used to verify client certificates.
+ * `checkTlsConfig` lists what cannot be loaded or what this runtime would ignore.
  */
 import fs from "node:fs";
-import tls from "node:tls";
 import crypto from "node:crypto";
+import type tls from "node:tls";
 import type { EffectiveServer } from "../config/model.ts";
+import { formatAt } from "../config/errors.ts";
+import { type TlsRuntime, tlsRuntime } from "./runtime.ts";
+import type { ClientTrust } from "./client_verify.ts";
+import { parseCrls } from "./crl.ts";
 
 /** Whether the server needs TLS at all (a `listen ... ssl` or starttls on|only). */
 export function serverUsesTls(server: EffectiveServer): boolean {
   return server.starttls !== "off" || server.listen.some((l) => l.ssl);
 }
 
-function readPem(file: string, what: string): string {
-  if (file.startsWith("data:")) return file.slice(5);
+export interface ServerTls {
+  /** For tls.createSecureContext. */
+  context: tls.SecureContextOptions;
+  /** The one ALPN id offered: the server's protocol. */
+  alpn: string[];
+  /** ssl_verify_client is not off: ask for a certificate. */
+  requestCert: boolean;
+  /** Present when client certificates are verified. */
+  trust?: ClientTrust;
+}
+
+export const DEFAULT_CIPHERS = "HIGH:!aNULL:!MD5";
+const VERSION_ORDER = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
+
+function readFile(file: string, what: string, encoding: "latin1" | null = "latin1"): string | Buffer {
+  if (file.startsWith("data:")) return encoding ? file.slice(5) : Buffer.from(file.slice(5), "latin1");
   try {
-    return fs.readFileSync(file, "latin1");
+    return encoding ? fs.readFileSync(file, encoding) : fs.readFileSync(file);
   } catch (err) {
-    throw new Error(`cannot load ${what} "${file}": ${(err as Error).message}`);
+    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
+    throw new Error(`cannot load ${what} "${file}": ${reason}`);
   }
 }
 
-const VERSION_ORDER = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
+const readText = (file: string, what: string) => readFile(file, what) as string;
 
-/** Options for `new tls.TLSSocket(socket, { isServer: true, ...options })`. */
-export function serverTlsOptions(server: EffectiveServer): tls.TlsOptions {
+/** The certificates of a PEM text, as parsed objects. */
+function pemCertificates(text: string, file: string): crypto.X509Certificate[] {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error(`cannot load certificate "${file}": no certificate in the file`);
+  return blocks.map((b) => new crypto.X509Certificate(b));
+}
+
+/**
+ * Decrypt each key with the first passphrase of ssl_password_file that opens it, and
+ * hand the runtime plain PKCS#8: passphrase handling then does not depend on the runtime.
+ */
+function loadKeys(server: EffectiveServer): string[] {
   const passphrases = server.ssl_password_file
-    ? readPem(server.ssl_password_file, "password file").split(/\r?\n/).filter((l) => l.length > 0)
+    ? readText(server.ssl_password_file, "password file").split(/\r?\n/).filter((l) => l.length > 0)
     : [];
-  const certs = server.ssl_certificate.map((f) => readPem(f, "certificate"));
-  const keys = server.ssl_certificate_key.map((f, i) => {
-    const pem = readPem(f, "certificate key");
-    for (const passphrase of passphrases.length ? passphrases : [undefined]) {
+  return server.ssl_certificate_key.map((file) => {
+    if (/^(engine|store):/.test(file)) {
+      throw new Error(`cannot load certificate key "${file}": "engine:" and "store:" keys are not supported`);
+    }
+    const pem = readText(file, "certificate key");
+    for (const passphrase of [undefined, ...passphrases]) {
       try {
-        crypto.createPrivateKey({ key: pem, passphrase });
-        return { pem, passphrase } as tls.KeyObject;
+        const key = crypto.createPrivateKey({ key: pem, passphrase: passphrase ?? "" });
+        return key.export({ type: "pkcs8", format: "pem" }) as string;
       } catch {
         // try the next passphrase
       }
     }
-    throw new Error(`cannot load certificate key "${server.ssl_certificate_key[i]}": bad key or passphrase`);
+    const why = passphrases.length ? "no passphrase in ssl_password_file opens it" : "bad key or missing ssl_password_file";
+    throw new Error(`cannot load certificate key "${file}": ${why}`);
   });
+}
+
+/** ssl_session_ticket_key files: 48 (AES-128) or 80 (AES-256) bytes each. */
+function loadTicketKeys(server: EffectiveServer): Buffer[] {
+  return server.ssl_session_ticket_key.map((file) => {
+    const key = readFile(file, "ssl_session_ticket_key", null) as Buffer;
+    if (key.length !== 48 && key.length !== 80) {
+      throw new Error(`"${file}" ssl_session_ticket_key file must be 48 or 80 bytes, not ${key.length}`);
+    }
+    return key;
+  });
+}
+
+/** What ssl_conf_command can express in node:tls, as context options; undefined = cannot. */
+function confCommand(name: string, value: string, runtime: TlsRuntime): tls.SecureContextOptions | undefined {
+  switch (name.toLowerCase()) {
+    case "minprotocol":
+      return VERSION_ORDER.includes(value as never) ? { minVersion: value as tls.SecureVersion } : undefined;
+    case "maxprotocol":
+      return VERSION_ORDER.includes(value as never) ? { maxVersion: value as tls.SecureVersion } : undefined;
+    case "cipherstring":
+      return runtime.cipherList ? { ciphers: value } : undefined;
+    case "groups":
+    case "curves":
+      return runtime.ecdhCurves ? { ecdhCurve: value } : undefined;
+    case "options":
+      if (!runtime.serverCipherPreference) return undefined;
+      if (value === "ServerPreference") return { honorCipherOrder: true };
+      if (value === "-ServerPreference") return { honorCipherOrder: false };
+      return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Build the server's TLS setup; throws an Error whose message says which file or value
+ * failed. Call only when serverUsesTls(server).
+ */
+export function buildServerTls(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): ServerTls {
+  const certs = server.ssl_certificate.map((f) => readText(f, "certificate"));
+  const keys = loadKeys(server);
+  loadTicketKeys(server);
   const versions = VERSION_ORDER.filter((v) => server.ssl_protocols.includes(v));
-  const verify = server.ssl_verify_client !== "off";
-  const ca = [server.ssl_client_certificate, server.ssl_trusted_certificate]
-    .filter((f): f is string => !!f)
-    .map((f) => readPem(f, "certificate"));
-  const options: tls.TlsOptions = {
+  let context: tls.SecureContextOptions = {
     cert: certs.length === 1 ? certs[0] : certs,
-    key: keys,
+    key: keys.length === 1 ? keys[0] : keys,
     ciphers: server.ssl_ciphers,
     honorCipherOrder: server.ssl_prefer_server_ciphers,
-    ecdhCurve: server.ssl_ecdh_curve,
     minVersion: versions[0] ?? "TLSv1.2",
     maxVersion: versions[versions.length - 1] ?? "TLSv1.3",
-    ALPNProtocols: [server.protocol],
-    requestCert: verify,
-    rejectUnauthorized: false,
-    sessionTimeout: Math.floor(server.ssl_session_timeout / 1000),
-    ...(ca.length ? { ca } : {}),
-    ...(server.ssl_dhparam ? { dhparam: readPem(server.ssl_dhparam, "dhparam") } : {}),
-    ...(server.ssl_crl ? { crl: readPem(server.ssl_crl, "CRL") } : {}),
+    sessionTimeout: Math.max(1, Math.floor(server.ssl_session_timeout / 1000)),
   };
-  return options;
+  if (server.ssl_ecdh_curve !== "auto") context.ecdhCurve = server.ssl_ecdh_curve;
+  if (server.ssl_dhparam) context.dhparam = readText(server.ssl_dhparam, "dhparam");
+  if (!server.ssl_session_tickets) context.secureOptions = crypto.constants.SSL_OP_NO_TICKET;
+  if (server.ssl_client_certificate) context.ca = readText(server.ssl_client_certificate, "certificate");
+  for (const [name, value] of server.ssl_conf_command) context = { ...context, ...confCommand(name, value, runtime) };
+
+  const requestCert = server.ssl_verify_client !== "off";
+  let trust: ClientTrust | undefined;
+  if (requestCert) {
+    const anchors = [server.ssl_client_certificate, server.ssl_trusted_certificate]
+      .filter((f): f is string => !!f)
+      .flatMap((f) => pemCertificates(readText(f, "certificate"), f));
+    trust = { anchors, depth: server.ssl_verify_depth };
+    if (server.ssl_crl) {
+      const crlFile = server.ssl_crl;
+      try {
+        trust.crls = parseCrls(readText(crlFile, "CRL"));
+      } catch (err) {
+        throw new Error(`cannot load CRL "${crlFile}": ${(err as Error).message}`);
+      }
+    }
+  }
+  return { context, alpn: [server.protocol], requestCert, trust };
+}
+
+function unsupported(runtime: TlsRuntime, what: string, why: string): string {
+  return `${what} is not supported on ${runtime.name} (its node:tls runs on ${runtime.library}, which ${why})`;
+}
+
+/** Settings this runtime would silently ignore, as messages; empty when all apply. */
+function runtimeProblems(server: EffectiveServer, runtime: TlsRuntime): string[] {
+  const out: string[] = [];
+  if (server.ssl_certificate.length > 1 && !runtime.multipleCertificates) {
+    out.push(unsupported(runtime, "several \"ssl_certificate\" pairs", "always uses the first one"));
+  }
+  if (server.ssl_ciphers !== DEFAULT_CIPHERS && !runtime.cipherList) {
+    out.push(unsupported(runtime, `"ssl_ciphers ${server.ssl_ciphers}"`, "ignores cipher lists"));
+  }
+  if (server.ssl_prefer_server_ciphers && !runtime.serverCipherPreference) {
+    out.push(unsupported(runtime, "\"ssl_prefer_server_ciphers on\"", "ignores the server's cipher preference"));
+  }
+  if (server.ssl_ecdh_curve !== "auto" && !runtime.ecdhCurves) {
+    out.push(unsupported(runtime, `"ssl_ecdh_curve ${server.ssl_ecdh_curve}"`, "ignores the curve list"));
+  }
+  if (server.ssl_dhparam && !runtime.dhParams) {
+    out.push(unsupported(runtime, "\"ssl_dhparam\"", "has no DHE cipher suites"));
+  }
+  if (!server.ssl_session_tickets && !runtime.disableTickets) {
+    out.push(unsupported(runtime, "\"ssl_session_tickets off\"", "always issues session tickets"));
+  }
+  const legacy = server.ssl_protocols.filter((p) => p === "SSLv2" || p === "SSLv3" ||
+    ((p === "TLSv1" || p === "TLSv1.1") && !runtime.legacyProtocols));
+  if (legacy.length) out.push(unsupported(runtime, `"ssl_protocols ${legacy.join(" ")}"`, "has no such protocol versions"));
+  for (const [name, value] of server.ssl_conf_command) {
+    if (!confCommand(name, value, runtime)) {
+      out.push(`"ssl_conf_command ${name} ${value}" is not supported on ${runtime.name}: node:tls on ` +
+        `${runtime.library} can express only ${supportedConfCommands(runtime).join(", ")}`);
+    }
+  }
+  return out;
+}
+
+/** The ssl_conf_command names this runtime applies. */
+export function supportedConfCommands(runtime: TlsRuntime = tlsRuntime()): string[] {
+  const names = ["MinProtocol", "MaxProtocol"];
+  if (runtime.cipherList) names.push("CipherString");
+  if (runtime.ecdhCurves) names.push("Groups", "Curves");
+  if (runtime.serverCipherPreference) names.push("Options ServerPreference", "Options -ServerPreference");
+  return names;
+}
+
+/**
+ * Everything wrong with the server's TLS settings on this runtime: files that cannot be
+ * loaded, missing CAs, and settings the runtime would ignore. Each message names the
+ * server's place in the config. Empty when the server needs no TLS or all is well.
+ * @example for (const s of effectiveServers(config)) problems.push(...checkTlsConfig(s));
+ */
+export function checkTlsConfig(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): string[] {
+  if (!serverUsesTls(server)) return [];
+  const problems: string[] = [];
+  try {
+    buildServerTls(server, runtime);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  if (server.ssl_verify_client !== "off" && server.ssl_verify_client !== "optional_no_ca" &&
+    !server.ssl_client_certificate && !server.ssl_trusted_certificate) {
+    problems.push(`no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client`);
+  }
+  problems.push(...runtimeProblems(server, runtime));
+  return problems.map((p) => formatAt(p, server.source));
+}
+
+/**
+ * Settings that are accepted but work differently from nginx on this runtime; for a
+ * warning at startup, not a refusal.
+ */
+export function tlsConfigWarnings(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): string[] {
+  if (!serverUsesTls(server)) return [];
+  const out: string[] = [];
+  if (server.ssl_session_ticket_key.length && !runtime.ticketKeys) {
+    out.push(`"ssl_session_ticket_key" files are checked but not used on ${runtime.name}: tickets are encrypted ` +
+      `with a random per-process key, so sessions resume only on the same process`);
+  }
+  if (server.ssl_session_cache.mode === "cache" && !runtime.sessionIdCache && !server.ssl_session_tickets) {
+    out.push(`"ssl_session_cache" has no session-id cache on ${runtime.name}: sessions resume through tickets only`);
+  }
+  return out.map((w) => formatAt(w, server.source));
 }

@@ -1,109 +1,75 @@
 /**
- * The one place that turns a plain client socket into TLS: implicit TLS right
- * after accept, and STARTTLS/STLS. Stops reading, drops buffered plaintext
- * (CVE-2011-0411 family), wraps, and resolves only once the handshake is done.
+ * The one place that turns a plain client socket into TLS: implicit TLS right after
+ * accept, and STARTTLS/STLS. Stops reading, drops buffered plaintext (CVE-2011-0411
+ * family), wraps, and resolves only once the handshake is done or has failed.
  */
 import tls from "node:tls";
 import type net from "node:net";
-import crypto from "node:crypto";
 import type { EffectiveServer } from "../config/model.ts";
 import type { TlsUpgrader } from "../server/session.ts";
-import type { ClientTlsInfo } from "../auth/types.ts";
-import { serverTlsOptions, serverUsesTls } from "./context.ts";
+import { buildServerTls, type ServerTls, serverUsesTls } from "./context.ts";
+import { describeClient } from "./client_info.ts";
 
+type Upgraded = Awaited<ReturnType<TlsUpgrader["upgrade"]>>;
+
+/**
+ * The upgrader of one server, or undefined when the server uses no TLS. Throws when a
+ * certificate, key or other TLS file cannot be loaded.
+ * @example const upgrader = createTlsUpgrader(server); const up = await upgrader?.upgrade(socket);
+ */
 export function createTlsUpgrader(server: EffectiveServer): TlsUpgrader | undefined {
   if (!serverUsesTls(server)) return undefined;
-  const options = serverTlsOptions(server);
-  const secureContext = tls.createSecureContext(options);
-  return {
-    upgrade: (socket) => upgradeSocket(socket, server, options, secureContext),
-  };
+  const setup = buildServerTls(server);
+  const secureContext = tls.createSecureContext(setup.context);
+  return { upgrade: (socket) => upgradeSocket(socket, server, setup, secureContext) };
 }
 
-function upgradeSocket(
-  raw: net.Socket,
-  server: EffectiveServer,
-  options: tls.TlsOptions,
-  secureContext: tls.SecureContext,
-): ReturnType<TlsUpgrader["upgrade"]> {
-  for (const event of ["data", "close", "error", "end"]) raw.removeAllListeners(event);
+/** Throw away plaintext the client pipelined behind the upgrade command. */
+function discardBuffered(raw: net.Socket): void {
   raw.pause();
-  while (raw.read() !== null) {
-    // discard plaintext the client pipelined behind STARTTLS
+  while (raw.readableLength > 0 && raw.read() !== null) {
+    // dropped: it was sent before TLS and must never be executed after it
   }
+}
+
+function upgradeSocket(raw: net.Socket, server: EffectiveServer, setup: ServerTls, secureContext: tls.SecureContext): Promise<Upgraded> {
+  raw.removeAllListeners("data");
+  discardBuffered(raw);
   return new Promise((resolve) => {
     const secure = new tls.TLSSocket(raw, {
       isServer: true,
       secureContext,
-      requestCert: options.requestCert,
+      requestCert: setup.requestCert,
       rejectUnauthorized: false,
-      ALPNProtocols: options.ALPNProtocols,
+      ALPNProtocols: setup.alpn,
     });
     let done = false;
-    const finish = (value: Awaited<ReturnType<TlsUpgrader["upgrade"]>>) => {
+    const finish = (value: Upgraded) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (!value) secure.destroy();
+      secure.removeListener("error", onFailure);
+      secure.removeListener("close", onFailure);
+      if (!value) {
+        secure.destroy();
+        raw.destroy();
+      }
       resolve(value);
     };
-    const timer = setTimeout(() => finish(null), server.timeout);
-    secure.once("error", () => finish(null));
-    secure.once("close", () => finish(null));
+    const onFailure = () => finish(null);
+    // A client that stalls mid-handshake gets `timeout`, like nginx.
+    const timer = setTimeout(onFailure, server.timeout);
+    secure.on("error", onFailure);
+    secure.on("close", onFailure);
     secure.once("secure", () => {
-      secure.removeAllListeners("error");
-      secure.removeAllListeners("close");
       secure.pause();
-      finish(describe(secure, server));
+      try {
+        const { info, certLine } = describeClient(secure, server, setup.trust);
+        finish({ socket: secure as unknown as net.Socket, info, ...(certLine ? { certLine } : {}) });
+      } catch {
+        finish(null);
+      }
     });
     raw.resume();
   });
-}
-
-function describe(secure: tls.TLSSocket, server: EffectiveServer) {
-  const cipher = secure.getCipher();
-  const info: ClientTlsInfo = {
-    protocol: secure.getProtocol() ?? "",
-    cipher: cipher?.name ?? "",
-  };
-  const sni = (secure as unknown as { servername?: string | false }).servername;
-  if (sni) info.serverName = sni;
-  let certLine: "error" | "required" | undefined;
-  if (server.ssl_verify_client !== "off") {
-    const peer = secure.getPeerCertificate(true);
-    const present = peer && Object.keys(peer).length > 0;
-    if (!present) {
-      info.verify = "NONE";
-      if (server.ssl_verify_client === "on") certLine = "required";
-    } else {
-      const error = secure.authorizationError ? String(secure.authorizationError) : undefined;
-      info.verify = secure.authorized ? "SUCCESS" : `FAILED:${error ?? "unknown"}`;
-      if (!secure.authorized) {
-        const tolerated = server.ssl_verify_client === "optional_no_ca" && error !== undefined &&
-          /SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY_LEAF/.test(error);
-        if (!tolerated) certLine = "error";
-      }
-      info.subject = dn(peer.subject as unknown as Record<string, string | string[]>);
-      info.issuer = dn(peer.issuer as unknown as Record<string, string | string[]>);
-      info.serial = peer.serialNumber?.toUpperCase();
-      if (peer.raw) {
-        info.fingerprint = crypto.createHash("sha1").update(peer.raw).digest("hex");
-        if (server.auth_http_pass_client_cert) {
-          const b64 = peer.raw.toString("base64").replace(/.{64}/g, "$&\n");
-          info.certPem = `-----BEGIN CERTIFICATE-----\n${b64.replace(/\n$/, "")}\n-----END CERTIFICATE-----\n`;
-        }
-      }
-    }
-  }
-  return { socket: secure as unknown as net.Socket, info, certLine };
-}
-
-/** RFC 2253 order (most specific first) from Node's certificate subject object. */
-function dn(name: Record<string, string | string[]> | undefined): string | undefined {
-  if (!name) return undefined;
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(name)) {
-    for (const value of Array.isArray(v) ? v : [v]) parts.push(`${k}=${value.replace(/([,+"\\<>;])/g, "\\$1")}`);
-  }
-  return parts.reverse().join(",");
 }
