@@ -47,7 +47,11 @@ export function relay(client: Duplex, backend: Duplex, idleMs: number, pendingUp
         s.resume();
         s.end();
         // a peer that never reads must not hold the session forever
-        setTimeout(() => s.destroy(), 30_000).unref();
+        if (closed.has(s)) continue;
+        const timer = setTimeout(() => s.destroy(), 30_000);
+        timer.unref();
+        // ...and once it is closed the timer must not hold the sockets either
+        s.once("close", () => clearTimeout(timer));
       }
     } else {
       client.destroy();

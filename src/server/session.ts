@@ -52,6 +52,8 @@ export class Session {
   private machine!: PreauthMachine;
   private preauthTimer?: ReturnType<typeof setTimeout>;
   private writeTimer?: ReturnType<typeof setTimeout>;
+  /** Bounds the flush after a closing reply; cleared when the session ends so it does not pin the session. */
+  private flushTimer?: ReturnType<typeof setTimeout>;
   private attempt = 0;
   private tlsInfo?: ClientTlsInfo;
   private clientHost = "[UNAVAILABLE]";
@@ -504,7 +506,8 @@ export class Session {
     clearTimeout(this.preauthTimer);
     this.socket.end();
     // Bound the flush by `timeout`, like every other write before the relay.
-    setTimeout(() => this.close(), this.deps.server.timeout).unref();
+    this.flushTimer = setTimeout(() => this.close(), this.deps.server.timeout);
+    this.flushTimer.unref();
   }
 
   private close(): void {
@@ -536,6 +539,7 @@ export class Session {
     });
     clearTimeout(this.preauthTimer);
     clearTimeout(this.writeTimer);
+    clearTimeout(this.flushTimer);
     this.releaseConnection?.();
     this.markClosed();
   }
