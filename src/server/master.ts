@@ -144,7 +144,8 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
       supervise(w);
       const r = await w.started;
       if (r.ok) {
-        w.state = "ready";
+        // a reload may have retired it while it was starting
+        if (w.state === "starting") w.state = "ready";
         return;
       }
       logger.log("alert", r.message);
