@@ -213,12 +213,13 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
         logger.emerg(`${(err as Error).message}; keeping the previous configuration`);
         return;
       }
-      const old = [...workers];
       const fresh = await startGeneration(next);
       if (typeof fresh === "string") {
         logger.emerg(`${fresh}; keeping the previous configuration`);
         return;
       }
+      // everything else retires, including a worker respawned on the old config meanwhile
+      const old = [...workers].filter((w) => !fresh.includes(w));
       config = next;
       logger.open(logTargets(config, opts.errorLog));
       for (const w of old) {
