@@ -106,6 +106,8 @@ export async function runWorker(): Promise<number> {
   process.on("SIGUSR1", () => {
     logger.open(logTargets(config, errorLog));
     proxy.reopenLogs();
+    // said in the new file: the master said it in the old one
+    logger.notice("reopening logs");
   });
   // Reload is the master's job: it replaces workers rather than reconfiguring them.
   process.on("SIGHUP", () => {});

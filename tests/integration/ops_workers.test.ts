@@ -247,6 +247,25 @@ describe("worker processes", () => {
     }
   });
 
+  test("USR1 reaches the workers: after a rename their login lines go to the new log file", async () => {
+    const port = await freePort();
+    const p = await startChildProxy(config(auth.url, port, "OLDCAP"), port);
+    try {
+      const workers = startedWorkers(p.log());
+      fs.renameSync(p.logFile, `${p.logFile}.1`);
+      p.kill("SIGUSR1");
+      // the master says it in the old file, each worker in the new one once it has reopened
+      await p.waitForLog("reopening logs", 2);
+      assert.deepEqual([...p.log().matchAll(/\[notice\] (\d+)#0: reopening logs/g)].map((m) => Number(m[1])).sort(), [...workers].sort());
+      const sessions = await sessionsOnEveryWorker(port, p, workers);
+      for (const list of sessions.values()) list.forEach((c) => c.close());
+      assert.match(fs.readFileSync(`${p.logFile}.1`, "latin1"), /mailproxy started/);
+      assert.doesNotMatch(fs.readFileSync(`${p.logFile}.1`, "latin1"), /client logged in/);
+    } finally {
+      await p.cleanup();
+    }
+  });
+
   test("user and worker_rlimit_nofile apply to the workers, which still serve logins", async () => {
     const port = await freePort();
     const p = await startChildProxy(config(auth.url, port, "OLDCAP", "user nobody nogroup;\nworker_rlimit_nofile 2048;"), port);
