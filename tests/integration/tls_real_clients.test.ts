@@ -76,7 +76,8 @@ describe("real TLS clients through mailproxy", () => {
     const c = OpensslClient.start(port.pop3, ["-starttls", "pop3", "-CAfile", world.pki.caFile, "-verify_return_error"]);
     await c.waitFor(/Verify return code: 0 \(ok\)/);
     c.send("USER pat\r\nPASS secret\r\n");
-    await c.waitFor(/^\+OK\r\n\+OK backend logged in\r$/m);
+    // s_client echoes a few stale bytes of its STLS read buffer first ("+OK P"), so no ^ anchor.
+    await c.waitFor(/\+OK\r\n\+OK backend logged in\r$/m);
     await c.close();
   });
 
@@ -84,7 +85,10 @@ describe("real TLS clients through mailproxy", () => {
     const c = OpensslClient.start(port.smtp, ["-starttls", "smtp", "-CAfile", world.pki.caFile, "-verify_return_error"]);
     await c.waitFor(/Verify return code: 0 \(ok\)/);
     c.send(`EHLO client.example\r\nAUTH PLAIN ${Buffer.from("\0sam\0secret").toString("base64")}\r\n`);
-    await c.waitFor(/^250-mx\.example\.com\r\n250 AUTH PLAIN LOGIN\r\n235 2\.0\.0 OK\r$/m);
+    await c.waitFor(/^235 2\.0\.0 OK\r$/m);
+    // s_client replays the tail of the plaintext EHLO reply ("250 STARTTLS") after its report;
+    // the reply to the EHLO sent over TLS follows, without STARTTLS.
+    assert.match(c.output, /^250-mx\.example\.com\r\n250 AUTH PLAIN LOGIN\r\n235 2\.0\.0 OK\r$/m);
     await c.close();
   });
 });
