@@ -10,7 +10,8 @@ import type { Config } from "../config/model.ts";
 import { effectiveServers, loadConfig, loadConfigText } from "../config/load.ts";
 import { toNginx } from "../config/write_nginx.ts";
 import { toToml } from "../config/write_toml.ts";
-import { serverTlsOptions, serverUsesTls } from "../tls/context.ts";
+import { buildServerTls, checkTlsConfig, serverUsesTls, tlsConfigWarnings } from "../tls/context.ts";
+import { type ConfigWarning, formatWarning } from "../config/errors.ts";
 import { runServer } from "./run.ts";
 import { NGINX_USAGE, parseNginxFlags } from "./nginx_flags.ts";
 import { adhocConfigText, adhocServerBlock, type AdhocFlags, hasServerFlags } from "./adhoc.ts";
@@ -31,42 +32,62 @@ interface LoadOptions {
   adhoc?: AdhocFlags;
 }
 
-/** Load the config from a file, flags, or both; throws ConfigError. */
-export function loadFromOptions(o: LoadOptions): Config {
+/** Load the config from a file, flags, or both, with its warnings; throws ConfigError. */
+export function loadWithWarnings(o: LoadOptions): { config: Config; warnings: ConfigWarning[] } {
   const adhoc = o.adhoc && hasServerFlags(o.adhoc) ? o.adhoc : undefined;
-  if (!o.file && adhoc) return loadConfigText(adhocConfigText(adhoc), "(command line)", { prefix: o.prefix }).config;
+  if (!o.file && adhoc) return loadConfigText(adhocConfigText(adhoc), "(command line)", { prefix: o.prefix });
   const file = o.file ?? DEFAULT_CONFIG;
-  const loaded = loadConfig(file, { prefix: o.prefix, globalDirectives: o.globalDirectives }).config;
-  let config = loaded;
+  let loaded = loadConfig(file, { prefix: o.prefix, globalDirectives: o.globalDirectives });
   if (adhoc) {
     // The flags' server joins the file's mail block and inherits from it.
-    const text = toNginx(loaded);
+    const text = toNginx(loaded.config);
     const at = text.lastIndexOf("}");
-    const combined = at >= 0 && loaded.mail
+    const combined = at >= 0 && loaded.config.mail
       ? `${text.slice(0, at)}${adhocServerBlock(adhoc)}${text.slice(at)}`
       : `${text}\nmail {\n${adhocServerBlock(adhoc)}}\n`;
-    config = loadConfigText(combined, path.resolve(file), { prefix: o.prefix }).config;
+    loaded = loadConfigText(combined, path.resolve(file), { prefix: o.prefix });
   }
+  const { config } = loaded;
   if (o.adhoc?.logLevel) {
     const level = o.adhoc.logLevel as Config["error_log"][number]["level"];
     config.error_log = (config.error_log.length ? config.error_log : [{ path: "stderr", level, json: false }])
       .map((t: Config["error_log"][number]) => ({ ...t, level }));
   }
+  return loaded;
+}
+
+/** Load the config from a file, flags, or both; throws ConfigError. */
+export function loadFromOptions(o: LoadOptions): Config {
+  return loadWithWarnings(o).config;
+}
+
+/** Load for serving; warnings go to stderr as nginx prints them at start. */
+function loadAndWarn(o: LoadOptions): Config {
+  const { config, warnings } = loadWithWarnings(o);
+  for (const w of warnings) say(`[warn] ${formatWarning(w)}`);
   return config;
 }
 
-/** Everything short of binding: parse, validate, load certificates. */
-export function testConfig(o: LoadOptions): Config {
-  const config = loadFromOptions(o);
+/**
+ * Everything short of binding: parse, validate, load certificates and keys.
+ * Returns the config and the warning lines to print.
+ */
+export function testConfig(o: LoadOptions): { config: Config; warnings: string[] } {
+  const { config, warnings } = loadWithWarnings(o);
+  const lines = warnings.map(formatWarning);
   for (const server of effectiveServers(config)) {
-    if (serverUsesTls(server)) tls.createSecureContext(serverTlsOptions(server));
+    const problems = checkTlsConfig(server);
+    if (problems.length) throw new Error(problems[0]);
+    if (serverUsesTls(server)) tls.createSecureContext(buildServerTls(server).context);
+    lines.push(...tlsConfigWarnings(server));
   }
-  return config;
+  return { config, warnings: lines };
 }
 
-function reportTest(file: string, quiet: boolean, fn: () => Config): Config | null {
+function reportTest(file: string, quiet: boolean, fn: () => { config: Config; warnings: string[] }): Config | null {
   try {
-    const config = fn();
+    const { config, warnings } = fn();
+    for (const w of warnings) say(`[warn] ${w}`);
     if (!quiet) {
       say(`the configuration file ${file} syntax is ok`);
       say(`configuration file ${file} test is successful`);
@@ -134,7 +155,7 @@ async function nginxMode(argv: string[]): Promise<number> {
   }
   let config: Config;
   try {
-    config = loadFromOptions(opts);
+    config = loadAndWarn(opts);
   } catch (err) {
     say(`[emerg] ${(err as Error).message}`);
     return 1;
@@ -177,7 +198,7 @@ const serve = defineCommand({
     const opts: LoadOptions = { file: args.config, prefix: args.prefix, adhoc };
     let config: Config;
     try {
-      config = loadFromOptions(opts);
+      config = loadAndWarn(opts);
     } catch (err) {
       say(`[emerg] ${(err as Error).message}`);
       process.exit(1);

@@ -50,6 +50,18 @@ describe("mailproxy command line", () => {
     );
   });
 
+  test("-t warns once about an http block it ignores and still succeeds", () => {
+    const file = write("with-http.conf", `http {\n    server { listen 80; }\n}\n${GOOD}`);
+    const r = run("-t", "-c", file);
+    assert.equal(r.code, 0);
+    assert.equal(
+      r.stderr,
+      `mailproxy: [warn] "http" directive is ignored by mailproxy in ${file}:1\n` +
+        `mailproxy: the configuration file ${file} syntax is ok\n` +
+        `mailproxy: configuration file ${file} test is successful\n`,
+    );
+  });
+
   test("-t -q prints nothing for a good file", () => {
     const r = run("-t", "-q", "-c", write("good.conf", GOOD));
     assert.equal(r.code, 0);
