@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import { spawn } from "node:child_process";
 import type { Config, LogTarget } from "../config/model.ts";
-import { Logger } from "../log/logger.ts";
+import { logCrashes, Logger } from "../log/logger.ts";
 import { MailProxy } from "../server/mail_proxy.ts";
 import { selfCommand } from "./self.ts";
 import { runMaster } from "../server/master.ts";
@@ -34,9 +34,7 @@ export async function runServer(initial: Config, opts: RunOptions): Promise<numb
     if (!reason) return await runMaster(initial, opts);
     logger.warn(`worker_processes ${initial.worker_processes}: ${reason}, running one process`);
   }
-  // A bug reached by one session must not take every other session down with it.
-  process.on("uncaughtException", (err) => logger.log("alert", `uncaught exception: ${err?.stack ?? err}`));
-  process.on("unhandledRejection", (err) => logger.log("alert", `unhandled rejection: ${(err as Error)?.stack ?? err}`));
+  logCrashes(logger);
   const proxy = new MailProxy(logger);
   let config = initial;
   let pidFile: string | undefined;

@@ -127,3 +127,9 @@ export function formatLine(now: Date, level: LogLevel, message: string, ctx?: Se
   }
   return line + "\n";
 }
+
+/** A bug reached by one session must not take every other session down with it: log at alert instead. */
+export function logCrashes(logger: Logger): void {
+  process.on("uncaughtException", (err) => logger.log("alert", `uncaught exception: ${err?.stack ?? err}`));
+  process.on("unhandledRejection", (err) => logger.log("alert", `unhandled rejection: ${(err as Error)?.stack ?? err}`));
+}

@@ -9,7 +9,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import type { Config } from "../config/model.ts";
-import { Logger } from "../log/logger.ts";
+import { logCrashes, Logger } from "../log/logger.ts";
 import { MailProxy } from "./mail_proxy.ts";
 import { dropPrivileges, openFilesLimit } from "./privileges.ts";
 import { describeStartError, logTargets } from "../cli/run.ts";
@@ -80,8 +80,7 @@ function readStdin(): Promise<string> {
 export async function runWorker(): Promise<number> {
   const { config, errorLog } = JSON.parse(await readStdin()) as WorkerEnvelope;
   const logger = new Logger(logTargets(config, errorLog));
-  process.on("uncaughtException", (err) => logger.log("alert", `uncaught exception: ${err?.stack ?? err}`));
-  process.on("unhandledRejection", (err) => logger.log("alert", `unhandled rejection: ${(err as Error)?.stack ?? err}`));
+  logCrashes(logger);
   const proxy = new MailProxy(logger, { reusePort: true });
   let finish!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (finish = resolve));
