@@ -8,6 +8,7 @@
 import dgram from "node:dgram";
 import crypto from "node:crypto";
 import net from "node:net";
+import dns from "node:dns/promises";
 import { splitHostPort } from "../config/values/address.ts";
 
 export const DNS_A = 1;
@@ -15,8 +16,11 @@ export const DNS_PTR = 12;
 export const DNS_AAAA = 28;
 
 export type DnsOutcome =
-  /** Records of the asked type: names for PTR, addresses for A/AAAA (IPv6 fully expanded, see expandIpv6). */
-  | { type: "ok"; records: string[] }
+  /**
+   * Records of the asked type: names for PTR, addresses for A/AAAA (IPv6 fully expanded,
+   * see expandIpv6); `ttl`: the smallest of their TTLs, seconds.
+   */
+  | { type: "ok"; records: string[]; ttl: number }
   /** NXDOMAIN, or an answer without a record of the asked type. */
   | { type: "not-found" }
   /** Timeout, SERVFAIL, REFUSED, a truncated or malformed answer, a socket error. */
@@ -36,6 +40,29 @@ export function nameServers(addresses: readonly string[]): NameServer[] {
     const host = split.host.startsWith("[") ? split.host.slice(1, -1) : split.host;
     return { host, port: split.port === "" ? 53 : Number(split.port) };
   });
+}
+
+/**
+ * Name servers with host names resolved to all their addresses, once, when the config
+ * is applied (as nginx does at startup); rejects with `host not found in resolver "<v>"`.
+ */
+export async function resolveNameServers(addresses: readonly string[]): Promise<NameServer[]> {
+  const out: NameServer[] = [];
+  for (const text of addresses) {
+    const [server] = nameServers([text]);
+    if (net.isIP(server.host)) {
+      out.push(server);
+      continue;
+    }
+    let found: Array<{ address: string }>;
+    try {
+      found = await dns.lookup(server.host, { all: true });
+    } catch {
+      throw new Error(`host not found in resolver "${text}"`);
+    }
+    for (const a of found) out.push({ host: a.address, port: server.port });
+  }
+  return out;
 }
 
 /** `2001:db8::1` → `2001:0db8:0000:0000:0000:0000:0000:0001`, for comparisons and ip6.arpa names. */
@@ -132,6 +159,7 @@ function parseAnswer(msg: Buffer, id: number, qtype: number): DnsOutcome | null 
     let offset = 12;
     for (let q = msg.readUInt16BE(4); q > 0; q--) offset = readName(msg, offset).end + 4;
     const records: string[] = [];
+    let ttl = Number.POSITIVE_INFINITY;
     for (let a = msg.readUInt16BE(6); a > 0; a--) {
       offset = readName(msg, offset).end;
       const type = msg.readUInt16BE(offset);
@@ -139,6 +167,7 @@ function parseAnswer(msg: Buffer, id: number, qtype: number): DnsOutcome | null 
       const data = offset + 10;
       if (data + length > msg.length) throw new Error("short record");
       if (type === qtype) {
+        ttl = Math.min(ttl, msg.readUInt32BE(offset + 4));
         if (type === DNS_PTR) records.push(readName(msg, data).name);
         else if (type === DNS_A && length === 4) records.push([...msg.subarray(data, data + 4)].join("."));
         else if (type === DNS_AAAA && length === 16) {
@@ -149,7 +178,7 @@ function parseAnswer(msg: Buffer, id: number, qtype: number): DnsOutcome | null 
       }
       offset = data + length;
     }
-    return records.length > 0 ? { type: "ok", records } : { type: "not-found" };
+    return records.length > 0 ? { type: "ok", records, ttl } : { type: "not-found" };
   } catch (err) {
     return { type: "failed", reason: `malformed answer: ${(err as Error).message}` };
   }

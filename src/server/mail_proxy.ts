@@ -171,7 +171,7 @@ export class MailProxy {
         this.logger,
       ),
       tls: await createTlsUpgrader(server),
-      resolveClientHost: server.protocol === "smtp" ? createClientHostResolver(server) : undefined,
+      resolveClientHost: server.protocol === "smtp" ? await createClientHostResolver(server) : undefined,
       trustedPeers: server.set_real_ip_from.length ? await trustedPeers(server.set_real_ip_from) : undefined,
     };
   }
