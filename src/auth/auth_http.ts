@@ -180,6 +180,7 @@ export class AuthHttpClient implements AuthSource {
     if (decision.user !== undefined) result.user = decision.user;
     if (decision.pass !== undefined) result.pass = decision.pass;
     if (decision.proxySmtpAuth !== undefined) result.proxySmtpAuth = decision.proxySmtpAuth;
+    if (decision.sslUpstream !== undefined) result.sslUpstream = decision.sslUpstream;
     return result;
   }
 

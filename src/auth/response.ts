@@ -10,7 +10,7 @@
 import net from "node:net";
 import type { Protocol } from "../config/model.ts";
 import type { AuthMethod } from "../protocols/types.ts";
-import type { AuthResult } from "./types.ts";
+import type { AuthResult, UpstreamTlsMode } from "./types.ts";
 
 /** nginx reads the answer into one 1024-byte buffer; a header block that does not fit fails. */
 export const MAX_RESPONSE_HEAD = 1024;
@@ -244,7 +244,15 @@ export type AuthDecision =
   /** `Auth-Status: WAIT`: ask again after `seconds` (0 = at once), same attempt number. */
   | { type: "wait"; seconds: number }
   /** Success naming the backend by host name (beyond nginx): resolve `host`, then connect. */
-  | { type: "resolve"; host: string; port: number; user?: string; pass?: string; proxySmtpAuth?: boolean };
+  | {
+    type: "resolve";
+    host: string;
+    port: number;
+    user?: string;
+    pass?: string;
+    proxySmtpAuth?: boolean;
+    sslUpstream?: UpstreamTlsMode;
+  };
 
 /** What the decision needs to know about the request that was sent. */
 export interface DecisionContext {
@@ -300,6 +308,7 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
   let pass: string | undefined;
   let statusOk = false;
   let smtpAuth: string | undefined;
+  let sslUpstream: string | undefined;
 
   for (const [rawName, value] of head.headers) {
     switch (rawName.toLowerCase()) {
@@ -343,6 +352,10 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
         // Beyond nginx: proxy_smtp_auth on or off for this one login.
         smtpAuth = value;
         break;
+      case "auth-ssl-upstream":
+        // Beyond nginx: TLS to this backend (docs/auth.md).
+        sslUpstream = value;
+        break;
     }
   }
 
@@ -376,10 +389,16 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
     return { type: "internal", reason: `${name} sent invalid SMTP auth switch:"${smtpAuth}"` };
   }
 
-  const extra: { user?: string; pass?: string; proxySmtpAuth?: boolean } = {};
+  const upstreamTls = sslUpstream?.toLowerCase();
+  if (upstreamTls !== undefined && upstreamTls !== "on" && upstreamTls !== "starttls" && upstreamTls !== "off") {
+    return { type: "internal", reason: `${name} sent invalid SSL upstream switch:"${sslUpstream}"` };
+  }
+
+  const extra: { user?: string; pass?: string; proxySmtpAuth?: boolean; sslUpstream?: UpstreamTlsMode } = {};
   if (user !== undefined) extra.user = user;
   if (pass !== undefined) extra.pass = pass;
   if (switchSmtpAuth !== undefined) extra.proxySmtpAuth = switchSmtpAuth === "on";
+  if (upstreamTls !== undefined) extra.sslUpstream = upstreamTls as UpstreamTlsMode;
   if (!literal) return { type: "resolve", host: server, port: portNumber, ...extra };
   return { type: "ok", server, port: portNumber, ...extra };
 }

@@ -49,13 +49,26 @@ export interface AuthRequest {
   log?: SessionContext;
 }
 
+/** How the proxy talks to a backend: implicit TLS, STARTTLS/STLS, or plaintext. */
+export type UpstreamTlsMode = "on" | "starttls" | "off";
+
 export type AuthResult =
   /**
    * Connect to this backend; user/pass override the client's when set.
    * `backendDecides`: nobody checked the credentials yet (passthrough), so the
    * backend refusing the login is the answer to the client, not an internal error.
    */
-  | { type: "ok"; server: string; port: number; user?: string; pass?: string; backendDecides?: boolean; proxySmtpAuth?: boolean }
+  | {
+    type: "ok";
+    server: string;
+    port: number;
+    user?: string;
+    pass?: string;
+    backendDecides?: boolean;
+    proxySmtpAuth?: boolean;
+    /** Beyond nginx: `Auth-SSL-Upstream`, TLS to this backend over proxy_ssl/proxy_starttls. */
+    sslUpstream?: UpstreamTlsMode;
+  }
   /** Refused: reply with `text` (SMTP: prefixed by errorCode), after `wait` seconds when > 0, then continue; else close. */
   | { type: "error"; text: string; wait: number; errorCode?: string }
   /**

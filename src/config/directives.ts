@@ -660,6 +660,37 @@ export const DIRECTIVES: readonly Directive[] = [
   string("ssl_crl", "ssl", "Revoked certificates.", { syntax: "ssl_crl file" }),
   pairList("ssl_conf_command", "ssl", "ssl_conf_command name value", "OpenSSL SSL_CONF command.", "1.19.4"),
 
+  // ---- TLS to the backend (beyond nginx, whose mail proxy speaks plaintext to backends) ----
+  flag("proxy_ssl", "proxy", false, "Implicit TLS to the backend (e.g. port 993/995/465).", { extension: true }),
+  flag("proxy_starttls", "proxy", false, "STARTTLS (IMAP, SMTP) or STLS (POP3) to the backend before its login.", {
+    extension: true,
+  }),
+  flag("proxy_ssl_verify", "proxy", false, "Verify the backend's certificate and name.", { extension: true }),
+  string("proxy_ssl_trusted_certificate", "proxy", "CAs that verify backend certificates (PEM).", {
+    syntax: "proxy_ssl_trusted_certificate file",
+    extension: true,
+  }),
+  string("proxy_ssl_name", "proxy", "Name the backend's certificate is checked against and sent as SNI; default: the backend host.", {
+    syntax: "proxy_ssl_name name",
+    extension: true,
+  }),
+  flag("proxy_ssl_server_name", "proxy", false, "Send the name (`proxy_ssl_name`) as SNI to the backend.", { extension: true }),
+  string("proxy_ssl_certificate", "proxy", "Client certificate presented to the backend.", {
+    syntax: "proxy_ssl_certificate file",
+    extension: true,
+  }),
+  string("proxy_ssl_certificate_key", "proxy", "Key of `proxy_ssl_certificate`.", {
+    syntax: "proxy_ssl_certificate_key file",
+    extension: true,
+  }),
+  { ...methods("proxy_ssl_protocols", "proxy", SSL_PROTOCOLS, ["TLSv1.2", "TLSv1.3"], "TLS versions towards the backend."), extension: true },
+  string("proxy_ssl_ciphers", "proxy", "OpenSSL cipher list towards the backend.", {
+    syntax: "proxy_ssl_ciphers list",
+    default: () => "DEFAULT",
+    defaultText: "DEFAULT",
+    extension: true,
+  }),
+
   // ---- ngx_mail_imap_module ----
   methods("imap_auth", "imap", IMAP_METHODS, ["plain"], "IMAP methods advertised/allowed."),
   words("imap_capabilities", "imap", ["IMAP4", "IMAP4rev1", "UIDPLUS"], "Base IMAP CAPABILITY words."),
@@ -747,9 +778,7 @@ export const KNOWN_NON_MAIL: readonly string[] = [
   "proxy_connect_timeout", "proxy_read_timeout", "proxy_send_timeout", "proxy_set_header",
   "proxy_redirect", "proxy_http_version", "proxy_next_upstream", "proxy_bind", "proxy_download_rate",
   "proxy_upload_rate", "proxy_responses", "proxy_requests", "proxy_socket_keepalive",
-  "proxy_ssl", "proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_ciphers",
-  "proxy_ssl_name", "proxy_ssl_protocols", "proxy_ssl_server_name", "proxy_ssl_session_reuse",
-  "proxy_ssl_trusted_certificate", "proxy_ssl_verify", "proxy_ssl_verify_depth", "proxy_ssl_conf_command",
+  "proxy_ssl_session_reuse", "proxy_ssl_verify_depth", "proxy_ssl_conf_command",
   "proxy_ssl_password_file", "proxy_ssl_crl", "fastcgi_pass", "uwsgi_pass", "grpc_pass", "scgi_pass",
   "memcached_pass", "real_ip_header", "real_ip_recursive", "status_zone", "resolver_status_zone",
   "variables_hash_max_size", "variables_hash_bucket_size", "preread_buffer_size", "preread_timeout",

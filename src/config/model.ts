@@ -195,6 +195,20 @@ export interface Settings {
   limit_conn: LimitConnSpec;
   /** `redis://HOST[:PORT]`: where limit_login counts, shared by a fleet; absent = in memory. */
   limit_store: string;
+  // TLS to the backend (beyond nginx)
+  /** Implicit TLS to the backend. */
+  proxy_ssl: boolean;
+  /** STARTTLS/STLS to the backend before its login. */
+  proxy_starttls: boolean;
+  proxy_ssl_verify: boolean;
+  proxy_ssl_trusted_certificate: string;
+  /** The name the backend's certificate is checked against (and sent as SNI); absent = the backend host. */
+  proxy_ssl_name: string;
+  proxy_ssl_server_name: boolean;
+  proxy_ssl_certificate: string;
+  proxy_ssl_certificate_key: string;
+  proxy_ssl_protocols: string[];
+  proxy_ssl_ciphers: string;
 }
 
 /** `limit_login zone=NAME [per_ip=N] [per_user=N] window=TIME [delay=TIME]` (times in ms). */
@@ -259,7 +273,11 @@ export type SettingWithoutDefault =
   | "ssl_dhparam"
   | "ssl_client_certificate"
   | "ssl_trusted_certificate"
-  | "ssl_crl";
+  | "ssl_crl"
+  | "proxy_ssl_trusted_certificate"
+  | "proxy_ssl_name"
+  | "proxy_ssl_certificate"
+  | "proxy_ssl_certificate_key";
 
 /** A server with inheritance and defaults applied: what the runtime uses. */
 export type EffectiveServer =

@@ -7,9 +7,11 @@
 import type net from "node:net";
 import type { EffectiveServer, ListenSpec } from "../config/model.ts";
 import type { Action, Credentials, LoginContext, PreauthMachine } from "../protocols/types.ts";
-import type { AuthRequest, AuthSource, ClientTlsInfo, ProxyProtocolInfo } from "../auth/types.ts";
+import type { AuthRequest, AuthSource, ClientTlsInfo, ProxyProtocolInfo, UpstreamTlsMode } from "../auth/types.ts";
 import { createBackendLogin, createPreauth, PIPELINING_REFUSED } from "../protocols/factory.ts";
 import { hostPort, loginToBackend } from "../upstream/backend.ts";
+import { upstreamTlsMode, upstreamTlsSetup, type UpstreamTlsSetup } from "../upstream/tls_out.ts";
+import { createBackendStarttls } from "../protocols/backend_starttls.ts";
 import { proxyHeaderV1, proxyHeaderV2, unmapped } from "../upstream/proxy_protocol.ts";
 import { receiveProxyHeader, withHead } from "./proxy_protocol_in.ts";
 import type { TrustedPeers } from "./realip.ts";
@@ -354,7 +356,7 @@ export class Session {
     // An Auth-Pass from the auth source replaces the client's OAuth payload at the backend.
     const loginCredentials = result.pass !== undefined && credentials.oauth ? { ...credentials, oauth: undefined } : credentials;
     this.smtpAuthSwitch = result.proxySmtpAuth;
-    await this.loginUpstream(result.server, result.port, user, pass, loginCredentials, context, result.backendDecides === true);
+    await this.loginUpstream(result.server, result.port, user, pass, loginCredentials, context, result.backendDecides === true, result.sslUpstream);
   }
 
   /** Passthrough: the backend refused the client's credentials. Its words are the answer; the client may retry. */
@@ -377,6 +379,7 @@ export class Session {
     credentials: Credentials,
     context: LoginContext,
     backendDecides = false,
+    sslUpstream?: UpstreamTlsMode,
   ): Promise<void> {
     const { server } = this.deps;
     this.phase = "login";
@@ -412,6 +415,15 @@ export class Session {
         clientCn: /(?:^|,)CN=([^,]*)/.exec(this.tlsInfo.subject ?? "")?.[1],
       })
       : undefined;
+    const tlsMode = upstreamTlsMode(server, sslUpstream);
+    let upstreamTls: UpstreamTlsSetup | undefined;
+    try {
+      upstreamTls = tlsMode ? upstreamTlsSetup(server, host, tlsMode) : undefined;
+    } catch (err) {
+      this.log.error((err as Error).message, this.ctx);
+      this.internalError();
+      return;
+    }
     const connecting = Date.now();
     const outcome = await loginToBackend({
       target: { host, port },
@@ -420,6 +432,7 @@ export class Session {
       replyLimit: server.proxy_buffer,
       deadlineMs: server.timeout,
       proxyHeader,
+      ...(upstreamTls ? { tls: upstreamTls, starttls: createBackendStarttls(server.protocol, server.server_name) } : {}),
     });
     this.deps.observer?.backendLogin((Date.now() - connecting) / 1000, outcome.type !== "fail");
     if (outcome.type === "fail") {

@@ -11,6 +11,7 @@ import { formatAt } from "../config/errors.ts";
 import { type TlsRuntime, tlsRuntime } from "./runtime.ts";
 import type { ClientTrust } from "./client_verify.ts";
 import { parseCrls } from "./crl.ts";
+import { checkUpstreamTlsConfig } from "../upstream/tls_out.ts";
 
 /** Whether the server needs TLS at all (a `listen ... ssl` or starttls on|only). */
 export function serverUsesTls(server: EffectiveServer): boolean {
@@ -204,7 +205,8 @@ export function supportedConfCommands(runtime: TlsRuntime = tlsRuntime()): strin
  * @example for (const s of effectiveServers(config)) problems.push(...checkTlsConfig(s));
  */
 export function checkTlsConfig(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): string[] {
-  if (!serverUsesTls(server)) return [];
+  const upstream = checkUpstreamTlsConfig(server, runtime).map((p) => formatAt(p, server.source));
+  if (!serverUsesTls(server)) return upstream;
   const problems: string[] = [];
   try {
     buildServerTls(server, runtime);
@@ -216,7 +218,7 @@ export function checkTlsConfig(server: EffectiveServer, runtime: TlsRuntime = tl
     problems.push(`no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client`);
   }
   problems.push(...runtimeProblems(server, runtime));
-  return problems.map((p) => formatAt(p, server.source));
+  return [...problems.map((p) => formatAt(p, server.source)), ...upstream];
 }
 
 /**

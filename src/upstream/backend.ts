@@ -1,12 +1,15 @@
 /**
  * Connect to the backend the auth source named and run the protocol's login
- * dialogue over it, all under one deadline (protocols.md §6.1).
+ * dialogue over it, all under one deadline (protocols.md §6.1); beyond nginx, with TLS
+ * to the backend first (implicit, or after the protocol's STARTTLS preamble).
  */
 import net from "node:net";
 import type { Protocol } from "../config/model.ts";
 import type { BackendLogin } from "../protocols/types.ts";
 import { ReplyFramer } from "./reply_framer.ts";
 import { printable } from "../log/logger.ts";
+import type { BackendStarttls } from "../protocols/backend_starttls.ts";
+import { handshakeUpstream, type UpstreamTlsSetup } from "./tls_out.ts";
 
 export interface BackendTarget {
   host: string;
@@ -26,60 +29,83 @@ export interface BackendLoginOptions {
   replyLimit: number;
   /** `timeout`: one deadline for connect + login. */
   deadlineMs: number;
-  /** PROXY protocol header to write first, in one write. */
+  /** PROXY protocol header to write first, in one write (before any TLS). */
   proxyHeader?: string;
+  /** TLS to the backend: implicit right after connect, or after the STARTTLS preamble. */
+  tls?: UpstreamTlsSetup;
+  /** The protocol's STARTTLS preamble; required with `tls.mode` "starttls". */
+  starttls?: BackendStarttls;
 }
 
 /** Format host:port, bracketing IPv6 literals. */
 export function hostPort(host: string, port: number): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  // the includes() spares IPv4 addresses (the common case) net.isIPv6's large regular expression
+  return host.includes(":") && net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcome> {
   return new Promise((resolve) => {
     const name = hostPort(opts.target.host, opts.target.port);
-    const socket = net.connect({ host: opts.target.host, port: opts.target.port });
-    const framer = new ReplyFramer(opts.protocol, opts.replyLimit);
+    const raw = net.connect({ host: opts.target.host, port: opts.target.port });
+    /** The socket the dialogue runs on: `raw`, then the TLS socket once upgraded. */
+    let socket: net.Socket = raw;
+    let framer = new ReplyFramer(opts.protocol, opts.replyLimit);
+    const preamble = opts.tls?.mode === "starttls" ? opts.starttls : undefined;
+    let inPreamble = preamble !== undefined;
     let settled = false;
 
     const finish = (outcome: BackendOutcome) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
-      socket.removeAllListeners("data");
-      socket.removeAllListeners("connect");
-      socket.removeListener("error", onError);
-      socket.removeListener("close", onClose);
-      if (outcome.type === "fail") socket.destroy();
-      else socket.pause();
+      detach(socket);
+      raw.removeAllListeners("connect");
+      if (outcome.type === "fail") {
+        socket.destroy();
+        raw.destroy();
+      } else socket.pause();
       resolve(outcome);
     };
     const onError = (err: NodeJS.ErrnoException) =>
       finish({ type: "fail", reason: `${describeSocketError(err)} while connecting to upstream` });
     const onClose = () => finish({ type: "fail", reason: "upstream prematurely closed connection" });
+    const attach = (s: net.Socket) => {
+      s.on("error", onError);
+      s.on("close", onClose);
+      s.on("data", onData);
+    };
+    const detach = (s: net.Socket) => {
+      s.removeListener("error", onError);
+      s.removeListener("close", onClose);
+      s.removeListener("data", onData);
+    };
+    const write = (data: string) => {
+      if (data) socket.write(Buffer.from(data, "latin1"));
+    };
 
-    const deadline = setTimeout(
-      () => finish({ type: "fail", reason: "upstream timed out (110: Connection timed out)" }),
-      opts.deadlineMs,
-    );
-
-    socket.setNoDelay(true);
-    socket.on("error", onError);
-    socket.on("close", onClose);
-    socket.on("connect", () => {
-      if (opts.proxyHeader) socket.write(Buffer.from(opts.proxyHeader, "latin1"));
-    });
-    socket.on("data", (chunk: Buffer) => {
-      const framed = framer.push(chunk.toString("latin1"));
-      if (framed.type === "incomplete") return;
-      if (framed.type === "too-long") {
-        finish({ type: "fail", reason: "upstream sent too long response line" });
+    /** Replace the plain socket by a TLS one; then `next` runs on it. */
+    const startTls = async (next: () => void) => {
+      detach(raw);
+      // Whatever the backend sent behind its TLS go-ahead is dropped, never read as a reply.
+      framer = new ReplyFramer(opts.protocol, opts.replyLimit);
+      const shaken = await handshakeUpstream(raw, opts.tls!);
+      if (settled) {
+        if (shaken.type === "ok") shaken.socket.destroy();
         return;
       }
-      const step = opts.login.onReply(framed.text);
-      if (step.type === "send") {
-        if (step.data) socket.write(Buffer.from(step.data, "latin1"));
+      if (shaken.type === "fail") {
+        finish({ type: "fail", reason: shaken.reason });
+        return;
       }
+      socket = shaken.socket;
+      socket.setNoDelay?.(true);
+      attach(socket);
+      next();
+    };
+
+    const loginReply = (text: string) => {
+      const step = opts.login.onReply(text);
+      if (step.type === "send") write(step.data);
       else if (step.type === "done") finish({ type: "ok", socket, toClient: step.toClient });
       else {
         finish({
@@ -88,6 +114,39 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
           reply: step.reply,
         });
       }
+    };
+
+    function onData(chunk: Buffer) {
+      const framed = framer.push(chunk.toString("latin1"));
+      if (framed.type === "incomplete") return;
+      if (framed.type === "too-long") {
+        finish({ type: "fail", reason: "upstream sent too long response line" });
+        return;
+      }
+      if (!inPreamble) return loginReply(framed.text);
+      const step = preamble!.onReply(framed.text);
+      if (step.type === "send") write(step.data);
+      else if (step.type === "upgrade") {
+        inPreamble = false;
+        void startTls(() => loginReply(step.greeting));
+      } else if (step.type === "fail") {
+        finish({
+          type: "fail",
+          reason: `${step.reason}: "${printable(firstLine(step.reply))}" while reading response from ${name}`,
+        });
+      }
+    }
+
+    const deadline = setTimeout(
+      () => finish({ type: "fail", reason: "upstream timed out (110: Connection timed out)" }),
+      opts.deadlineMs,
+    );
+
+    raw.setNoDelay(true);
+    attach(raw);
+    raw.on("connect", () => {
+      if (opts.proxyHeader) raw.write(Buffer.from(opts.proxyHeader, "latin1"));
+      if (opts.tls?.mode === "ssl") void startTls(() => {});
     });
   });
 }

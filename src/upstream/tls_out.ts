@@ -1,0 +1,178 @@
+/**
+ * TLS from the proxy to a backend (beyond nginx): the client-side options from the
+ * proxy_ssl_* directives, and one handshake over an already connected socket (implicit
+ * TLS right after connect, or after the STARTTLS preamble). Verification is done here,
+ * after the handshake, so that the name checked (`proxy_ssl_name`) does not depend on
+ * whether it is also sent as SNI (`proxy_ssl_server_name`).
+ */
+import fs from "node:fs";
+import net from "node:net";
+import tls from "node:tls";
+import type { EffectiveServer } from "../config/model.ts";
+import type { UpstreamTlsMode } from "../auth/types.ts";
+import type { TlsRuntime } from "../tls/runtime.ts";
+
+/** What one backend connection needs for its handshake. */
+export interface UpstreamTlsSetup {
+  /** Implicit TLS right after connect, or STARTTLS/STLS first. */
+  mode: "ssl" | "starttls";
+  options: tls.ConnectionOptions;
+  verify: boolean;
+  /** The name the certificate must carry. */
+  name: string;
+}
+
+export type HandshakeOutcome =
+  | { type: "ok"; socket: tls.TLSSocket }
+  /** `reason` is the whole log line, nginx-style. */
+  | { type: "fail"; reason: string };
+
+const VERSION_ORDER = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
+
+/**
+ * The TLS mode for this login: the auth service's `Auth-SSL-Upstream` wins over the
+ * server's proxy_ssl / proxy_starttls; undefined = plaintext.
+ */
+export function upstreamTlsMode(server: EffectiveServer, fromAuth?: UpstreamTlsMode): "ssl" | "starttls" | undefined {
+  const mode = fromAuth ?? (server.proxy_ssl ? "on" : server.proxy_starttls ? "starttls" : "off");
+  return mode === "on" ? "ssl" : mode === "starttls" ? "starttls" : undefined;
+}
+
+function read(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, "latin1");
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
+    throw new Error(`cannot load ${what} "${file}": ${reason}`);
+  }
+}
+
+/** Files are read once per server configuration. */
+const filesOfServer = new WeakMap<EffectiveServer, tls.ConnectionOptions>();
+
+function fileOptions(server: EffectiveServer): tls.ConnectionOptions {
+  let options = filesOfServer.get(server);
+  if (options) return options;
+  options = {};
+  if (server.proxy_ssl_trusted_certificate) options.ca = read(server.proxy_ssl_trusted_certificate, "proxy_ssl_trusted_certificate");
+  if (server.proxy_ssl_certificate) {
+    options.cert = read(server.proxy_ssl_certificate, "proxy_ssl_certificate");
+    options.key = read(server.proxy_ssl_certificate_key ?? server.proxy_ssl_certificate, "proxy_ssl_certificate_key");
+  }
+  filesOfServer.set(server, options);
+  return options;
+}
+
+/**
+ * The handshake setup for one backend host; throws when a file cannot be read.
+ * @example const setup = upstreamTlsSetup(server, "127.0.0.1", "ssl");
+ */
+export function upstreamTlsSetup(server: EffectiveServer, host: string, mode: "ssl" | "starttls"): UpstreamTlsSetup {
+  const name = server.proxy_ssl_name ?? host;
+  const versions = VERSION_ORDER.filter((v) => server.proxy_ssl_protocols.includes(v));
+  const options: tls.ConnectionOptions = {
+    ...fileOptions(server),
+    rejectUnauthorized: false,
+    minVersion: versions[0] ?? "TLSv1.2",
+    maxVersion: versions[versions.length - 1] ?? "TLSv1.3",
+    // Only an explicit SNI: an IP literal or "off" sends none.
+    servername: server.proxy_ssl_server_name && !net.isIP(name) ? name : "",
+  };
+  if (server.proxy_ssl_ciphers !== "DEFAULT") options.ciphers = server.proxy_ssl_ciphers;
+  return { mode, options, verify: server.proxy_ssl_verify, name };
+}
+
+/** OpenSSL's X509 verify codes and texts, for nginx's wording of a verify error. */
+const VERIFY_ERRORS: Record<string, string> = {
+  CERT_HAS_EXPIRED: "10:certificate has expired",
+  CERT_NOT_YET_VALID: "9:certificate is not yet valid",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "18:self-signed certificate",
+  SELF_SIGNED_CERT_IN_CHAIN: "19:self-signed certificate in certificate chain",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "20:unable to get local issuer certificate",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "21:unable to verify the first certificate",
+  UNABLE_TO_GET_ISSUER_CERT: "2:unable to get issuer certificate",
+  CERT_REVOKED: "23:certificate revoked",
+  CERT_UNTRUSTED: "27:certificate not trusted",
+  CERT_REJECTED: "28:certificate rejected",
+};
+
+const WHILE = "while SSL handshaking to upstream";
+
+/** The log line for a failed verification, or undefined when the certificate is good for `setup.name`. */
+function verifyError(socket: tls.TLSSocket, setup: UpstreamTlsSetup): string | undefined {
+  const chainError = socket.authorizationError as unknown as string | Error | null | undefined;
+  const code = chainError instanceof Error ? (chainError as NodeJS.ErrnoException).code ?? chainError.message : chainError;
+  // The runtime checks the name against the SNI (or host); ours is proxy_ssl_name, checked below.
+  if (code && code !== "ERR_TLS_CERT_ALTNAME_INVALID") {
+    return `upstream SSL certificate verify error: (${VERIFY_ERRORS[code] ?? code}) ${WHILE}`;
+  }
+  const cert = socket.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0) return `upstream sent no required SSL certificate ${WHILE}`;
+  if (tls.checkServerIdentity(setup.name, cert) !== undefined) {
+    return `upstream SSL certificate does not match "${setup.name}" ${WHILE}`;
+  }
+  return undefined;
+}
+
+/**
+ * Handshake over `socket` (its data listeners already removed); resolves once, never
+ * rejects. On failure the TLS socket is destroyed; the caller destroys `socket`.
+ */
+export function handshakeUpstream(socket: net.Socket, setup: UpstreamTlsSetup): Promise<HandshakeOutcome> {
+  return new Promise((resolve) => {
+    let secure: tls.TLSSocket;
+    let done = false;
+    const finish = (outcome: HandshakeOutcome) => {
+      if (done) return;
+      done = true;
+      secure.removeListener("error", onError);
+      secure.removeListener("close", onClose);
+      if (outcome.type === "fail") secure.destroy();
+      resolve(outcome);
+    };
+    const onError = (err: Error) => finish({ type: "fail", reason: `SSL_do_handshake() failed (${err.message}) ${WHILE}` });
+    const onClose = () => finish({ type: "fail", reason: `upstream prematurely closed connection ${WHILE}` });
+    try {
+      secure = tls.connect({ ...setup.options, socket });
+    } catch (err) {
+      resolve({ type: "fail", reason: `SSL_do_handshake() failed (${(err as Error).message}) ${WHILE}` });
+      return;
+    }
+    secure.on("error", onError);
+    secure.on("close", onClose);
+    secure.once("secureConnect", () => {
+      const problem = setup.verify ? verifyError(secure, setup) : undefined;
+      finish(problem ? { type: "fail", reason: problem } : { type: "ok", socket: secure });
+    });
+  });
+}
+
+/**
+ * What is wrong with the server's proxy_ssl_* settings on this runtime (files that
+ * cannot be read, a key without certificate, a cipher list the runtime ignores).
+ * Files are checked whenever they are set, even without proxy_ssl/proxy_starttls: the
+ * auth service may ask for TLS per login (Auth-SSL-Upstream).
+ */
+export function checkUpstreamTlsConfig(server: EffectiveServer, runtime: TlsRuntime): string[] {
+  const problems: string[] = [];
+  if (server.proxy_ssl_certificate_key && !server.proxy_ssl_certificate) {
+    problems.push(`no "proxy_ssl_certificate" for "proxy_ssl_certificate_key"`);
+  }
+  try {
+    filesOfServer.delete(server);
+    fileOptions(server);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  if (server.proxy_ssl_ciphers !== "DEFAULT" && !runtime.cipherList) {
+    problems.push(`"proxy_ssl_ciphers ${server.proxy_ssl_ciphers}" is not supported on ${runtime.name} ` +
+      `(its node:tls runs on ${runtime.library}, which ignores cipher lists)`);
+  }
+  const legacy = server.proxy_ssl_protocols.filter((p) => p === "SSLv2" || p === "SSLv3" ||
+    ((p === "TLSv1" || p === "TLSv1.1") && !runtime.legacyProtocols));
+  if (legacy.length) {
+    problems.push(`"proxy_ssl_protocols ${legacy.join(" ")}" is not supported on ${runtime.name} ` +
+      `(its node:tls runs on ${runtime.library}, which has no such protocol versions)`);
+  }
+  return problems;
+}
