@@ -30,13 +30,15 @@ const SUBCOMMANDS: [string, string][] = [
   ["version", "Print version, runtime and build options."],
 ];
 
-/** Text safe in roff: backslashes, hyphens that are minus signs, markdown code ticks, leading dots. */
+/** Text safe in roff: backslashes, hyphens that are minus signs, markdown code ticks, non-ASCII, leading dots. */
 export function roff(text: string): string {
   const escaped = text
     .replace(/\\/g, "\\e")
     .replace(/-/g, "\\-")
     .replace(/`([^`]*)`/g, "\\fB$1\\fR")
-    .replace(/[✱—]/g, (c) => (c === "—" ? "\\(em" : "*"));
+    .replace(/✱/g, "*")
+    // Other non-ASCII (→, —, ≤ ...) as groff's \[uXXXX], which every man renderer reads.
+    .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}]`);
   return escaped.replace(/^([.'])/gm, "\\&$1");
 }
 

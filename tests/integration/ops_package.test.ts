@@ -124,6 +124,8 @@ describe("the Debian package", () => {
     const roff = run("gzip", ["-dc", gz]).stdout;
     assert.match(roff, /^\.TH MAILPROXY 8 /);
     assert.match(roff, /^\.SH NAME\nmailproxy \\- IMAP, POP3 and SMTP proxy/m);
+    // troff reads bytes: the docs' → and — must be escapes, or they render as garbage.
+    assert.doesNotMatch(roff, /[^\x00-\x7f]/);
     for (const d of DIRECTIVES) assert.ok(roff.includes(`.B ${d.name.replace(/-/g, "\\-")}`), d.name);
     if (run("sh", ["-c", "command -v man"]).status === 0) {
       const r = run("man", ["-l", gz], { env: { MANWIDTH: "80", MANPAGER: "cat", PAGER: "cat" } });
