@@ -10,7 +10,8 @@ then with two. Prints medians and mailproxy/nginx ratios against the targets.
 Environment:
   BENCH_QUICK=1        ~2 minute smoke run (shorter windows, smaller transfers)
   BENCH_ROUNDS=N       rounds per proxy (default 2)
-  BENCH_RUNTIMES=...   comma list of nginx,bun,deno (default all three)
+  BENCH_RUNTIMES=...   comma list of nginx,bun,deno (default all three), and `ref`:
+                       BENCH_REF_BINARY, another compiled mailproxy, for before/after runs
   BENCH_WORKERS=...    comma list of worker counts (default 1,2)
   BENCH_SCENARIOS=...  comma list of storm,relay,idle,latency,tls (default all)
   BENCH_PORT_BASE=N    first of 8 loopback ports (default 27100)

@@ -10,8 +10,16 @@ function labelText(labels: Labels): string {
   return parts.length ? `{${parts.join(",")}}` : "";
 }
 
+/** Keys of label objects already seen: callers that reuse one object per series skip the sort and JSON. */
+const keyCache = new WeakMap<Labels, string>();
+
 function key(labels: Labels): string {
-  return JSON.stringify(Object.entries(labels).sort());
+  let k = keyCache.get(labels);
+  if (k === undefined) {
+    k = JSON.stringify(Object.entries(labels).sort());
+    keyCache.set(labels, k);
+  }
+  return k;
 }
 
 abstract class Metric {

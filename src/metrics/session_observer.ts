@@ -24,12 +24,12 @@ export function sessionObserver(
   accessLog: () => AccessLog | undefined,
   metrics: MailMetrics = processMetrics,
 ): SessionObserver {
-  const l = { server: labels.server, protocol: labels.protocol };
+  const { l, with: w } = labelSet(labels);
   return {
-    tlsHandshake: (ok) => metrics.tlsHandshakes.inc({ ...l, result: ok ? "ok" : "failed" }),
+    tlsHandshake: (ok) => metrics.tlsHandshakes.inc(w("result", ok ? "ok" : "failed")),
     auth: (seconds, result) => {
       metrics.authLatency.observe(l, seconds);
-      metrics.logins.inc({ ...l, result });
+      metrics.logins.inc(w("result", result));
       if (result === "tempfail") metrics.authErrors.inc(l);
     },
     backendLogin: (seconds, ok) => {
@@ -37,10 +37,39 @@ export function sessionObserver(
       if (!ok) metrics.backendErrors.inc(l);
     },
     finished: (record) => {
-      metrics.bytes.inc({ ...l, direction: "up" }, record.bytesUp);
-      metrics.bytes.inc({ ...l, direction: "down" }, record.bytesDown);
-      metrics.sessionsClosed.inc({ ...l, reason: record.result });
+      metrics.bytes.inc(w("direction", "up"), record.bytesUp);
+      metrics.bytes.inc(w("direction", "down"), record.bytesDown);
+      metrics.sessionsClosed.inc(w("reason", record.result));
       accessLog()?.write(record);
     },
   };
+}
+
+interface LabelSet {
+  l: Record<string, string>;
+  /** `{ ...l, [name]: value }`, one object per distinct pair, so the registry's per-object key cache hits. */
+  with(name: string, value: string): Record<string, string>;
+}
+
+/** Label objects shared by every session of one server (never mutated): updates skip building a series key. */
+const labelSets = new Map<string, LabelSet>();
+
+function labelSet(labels: ObserverLabels): LabelSet {
+  const id = `${labels.server}\n${labels.protocol}`;
+  let set = labelSets.get(id);
+  if (!set) {
+    const l = { server: labels.server, protocol: labels.protocol };
+    const derived = new Map<string, Record<string, string>>();
+    set = {
+      l,
+      with(name, value) {
+        const k = `${name}=${value}`;
+        let d = derived.get(k);
+        if (!d) derived.set(k, d = { ...l, [name]: value });
+        return d;
+      },
+    };
+    labelSets.set(id, set);
+  }
+  return set;
 }

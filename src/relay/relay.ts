@@ -43,6 +43,12 @@ export function relay(client: Duplex, backend: Duplex, idleMs: number, pendingUp
     if (flush) {
       // Finish writing what is already queued in each direction, then close both.
       for (const s of [client, backend]) {
+        // The side that sent end-of-file and has nothing queued: close() sends the same FIN as end() would,
+        // without a shutdown() syscall and a 30 s timer (the usual LOGOUT/QUIT: the backend closes first).
+        if (s.readableEnded && s.writableLength === 0) {
+          s.destroy();
+          continue;
+        }
         // keep reading (and dropping) so a peer's end-of-file is seen and `close` fires on every runtime
         s.resume();
         s.end();

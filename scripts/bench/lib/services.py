@@ -61,7 +61,7 @@ class SharedServices:
 class Proxy:
     """One proxy under test. `runtime` is "nginx", "bun" or "deno"."""
 
-    LABELS = {"nginx": "nginx", "bun": "mailproxy (Bun)", "deno": "mailproxy (Deno)"}
+    LABELS = {"nginx": "nginx", "bun": "mailproxy (Bun)", "deno": "mailproxy (Deno)", "ref": "reference (Bun)"}
 
     def __init__(self, runtime: str, workers: int, ports: config.Ports, cert: tuple[str, str], work: str):
         self.runtime, self.workers, self.ports = runtime, workers, ports
@@ -79,6 +79,9 @@ class Proxy:
             self.argv = [setup.NGINX, "-p", self.dir, "-c", self.conf, "-g", "daemon off;"]
         elif runtime == "bun":
             self.argv = [os.path.join(REPO, "dist", "mailproxy"), "-c", self.conf]
+        elif runtime == "ref":
+            # A/B runs: another build of mailproxy (e.g. the commit before an optimisation), BENCH_REF_BINARY
+            self.argv = [os.environ["BENCH_REF_BINARY"], "-c", self.conf]
         else:
             self.argv = [os.path.join(REPO, "node_modules", ".bin", "deno"), "run", "-A",
                          os.path.join(REPO, "src", "main.ts"), "-c", self.conf]
