@@ -56,7 +56,8 @@ export function interpret(main: Statement[], opts: InterpretOptions): { config: 
 class Interpreter {
   private readonly warnings: ConfigWarning[] = [];
   private readonly config: Config;
-  private readonly pairs = new Set<string>();
+  /** Each (address, port) pair and the listens that claimed it, server by server. */
+  private readonly pairs = new Map<string, Array<{ server: object; at: Loc; defaultServer: boolean }>>();
   private readonly placesOf = new WeakMap<object, Map<string, Loc>>();
   private sawEvents = false;
 
@@ -188,7 +189,7 @@ class Interpreter {
       const reason = e.ofDirective ? `"${d.name}" directive ${e.message}` : e.message;
       throw new ConfigError(e.code, reason, st.at);
     }
-    if (d.name === "listen") this.claimPairs(value as ServerBlock["listen"], st.at);
+    if (d.name === "listen") this.claimPairs(value as ServerBlock["listen"], st.at, frame.block);
 
     if (d.repeat === "append") {
       target[d.name] = [...(seen ? (target[d.name] as unknown[]) : []), ...(value as unknown[])];
@@ -206,21 +207,48 @@ class Interpreter {
     frame.places.set(d.name, st.at);
   }
 
-  /** Every (address, port) pair may appear once in the whole mail block (§5.3). */
-  private claimPairs(listens: ServerBlock["listen"], at: Loc): void {
+  /**
+   * An (address, port) pair may appear once in a server (§5.3). Beyond nginx, several
+   * servers may share it when their server_names differ (SNI picks one); that is checked
+   * once the mail block is complete (sharedPairs), when every server_name is known.
+   */
+  private claimPairs(listens: ServerBlock["listen"], at: Loc, server: object): void {
     for (const spec of listens) {
       const pairs = listenPairs(spec);
       for (const pair of pairs) {
-        if (this.pairs.has(pair)) {
+        if (this.pairs.get(pair)?.some((c) => c.server === server)) {
           throw new ConfigError("duplicate_listen", `duplicate "${pair}" address and port pair`, at);
         }
       }
-      for (const pair of pairs) this.pairs.add(pair);
+      for (const pair of pairs) {
+        const claims = this.pairs.get(pair) ?? [];
+        claims.push({ server, at, defaultServer: spec.default_server });
+        this.pairs.set(pair, claims);
+      }
+    }
+  }
+
+  /** Servers sharing a pair need distinct server_names and at most one default_server. */
+  private checkSharedPairs(mail: MailBlock): void {
+    const nameOf = (server: object) =>
+      ((server as ServerBlock).settings.server_name ?? mail.settings.server_name ?? "").toLowerCase();
+    for (const [pair, claims] of this.pairs) {
+      const names = new Set<string>();
+      let defaults = 0;
+      for (const claim of claims) {
+        const name = nameOf(claim.server);
+        if (names.has(name)) throw new ConfigError("duplicate_listen", `duplicate "${pair}" address and port pair`, claim.at);
+        names.add(name);
+        if (claim.defaultServer && ++defaults > 1) {
+          throw new ConfigError("duplicate_listen", `a duplicate default server for "${pair}"`, claim.at);
+        }
+      }
     }
   }
 
   /** The per-server checks nginx runs when merging, module by module (core, ssl, auth_http). */
   private checkServers(mail: MailBlock): void {
+    this.checkSharedPairs(mail);
     for (const server of mail.servers) {
       if (server.protocol === undefined) {
         throw new ConfigError("unknown_protocol", "unknown mail protocol for server", server.source);

@@ -55,11 +55,14 @@ export function planBindings<T>(entries: ListenEntry<T>[]): Binding<T>[] {
     e.listen.kind === "unix" ? `unix:${e.host}` : net.isIPv6(e.host) ? `tcp6:[${e.host}]:${e.port}` : `tcp:${e.host}:${e.port}`;
   const wildcardKey = (e: ListenEntry<T>) => (net.isIPv6(e.host) ? `tcp6:[::]:${e.port}` : `tcp:0.0.0.0:${e.port}`);
 
+  // Servers sharing an address by server_name (SNI) share its socket too.
   for (const e of entries.filter((e) => e.listen.kind === "unix" || WILDCARDS.has(e.host))) {
-    bindings.set(keyOf(e), { key: keyOf(e), kind: e.listen.kind, host: e.host, port: e.port, listen: e.listen, entries: [e] });
+    const same = bindings.get(keyOf(e));
+    if (same) same.entries.push(e);
+    else bindings.set(keyOf(e), { key: keyOf(e), kind: e.listen.kind, host: e.host, port: e.port, listen: e.listen, entries: [e] });
   }
   for (const e of entries.filter((e) => e.listen.kind === "tcp" && !WILDCARDS.has(e.host))) {
-    const wild = bindings.get(wildcardKey(e));
+    const wild = bindings.get(wildcardKey(e)) ?? bindings.get(keyOf(e));
     if (wild) wild.entries.push(e);
     else bindings.set(keyOf(e), { key: keyOf(e), kind: "tcp", host: e.host, port: e.port, listen: e.listen, entries: [e] });
   }
@@ -72,6 +75,17 @@ export function dispatch<T>(binding: Binding<T>, socket: net.Socket): ListenEntr
   const local = socket.localAddress ? unmapped(socket.localAddress) : "";
   return binding.entries.find((e) => e.host === local) ?? binding.entries.find((e) => WILDCARDS.has(e.host)) ??
     binding.entries[0];
+}
+
+/**
+ * Every entry of the address a connection arrived on: several when servers share it
+ * by server_name (SNI). The default server (`default_server`, else the first) comes first.
+ */
+export function dispatchAll<T>(binding: Binding<T>, socket: net.Socket): ListenEntry<T>[] {
+  const chosen = dispatch(binding, socket);
+  const group = binding.entries.filter((e) => e.host === chosen.host);
+  const preferred = group.find((e) => e.listen.default_server) ?? group[0]!;
+  return [preferred, ...group.filter((e) => e !== preferred)];
 }
 
 /** Open a listening socket for a binding. */

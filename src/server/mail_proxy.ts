@@ -10,8 +10,9 @@ import { createAuthSource } from "../auth/source.ts";
 import { ConnectionCounter, LimitStores } from "../auth/limits.ts";
 import type { Logger } from "../log/logger.ts";
 import { Session, type TlsUpgrader } from "./session.ts";
-import { applySocketOptions, type Binding, dispatch, expandListen, type ListenEntry, openBinding, planBindings } from "./listeners.ts";
-import { createTlsUpgrader } from "../tls/upgrader.ts";
+import { applySocketOptions, type Binding, dispatchAll, expandListen, type ListenEntry, openBinding, planBindings } from "./listeners.ts";
+import { createSniTlsUpgrader, createTlsUpgrader, type ServerTlsUpgrader } from "../tls/upgrader.ts";
+import { tlsConfigWarnings } from "../tls/context.ts";
 import { createClientHostResolver } from "./client_host.ts";
 import { type TrustedPeers, trustedPeers } from "./realip.ts";
 import { metrics } from "../metrics/mail_metrics.ts";
@@ -23,7 +24,7 @@ import { AccessLog } from "../log/access_log.ts";
 export interface ServerRuntime {
   server: EffectiveServer;
   auth: AuthSource;
-  tls?: TlsUpgrader;
+  tls?: ServerTlsUpgrader;
   resolveClientHost?: (ip: string) => Promise<string>;
   trustedPeers?: TrustedPeers;
 }
@@ -31,6 +32,12 @@ export interface ServerRuntime {
 interface OpenBinding {
   binding: Binding<ServerRuntime>;
   socket: net.Server;
+}
+
+/** The servers sharing one address (SNI), the default first, and their one upgrader. */
+interface SharedAddress {
+  runtimes: ServerRuntime[];
+  tls?: TlsUpgrader;
 }
 
 export class MailProxy {
@@ -176,8 +183,28 @@ export class MailProxy {
     };
   }
 
+  /** Upgraders of shared addresses, per set of runtimes; rebuilt with the runtimes on reload. */
+  private shared = new WeakMap<ServerRuntime, Map<string, SharedAddress>>();
+
+  /** The servers of a shared address and their SNI upgrader, made once per config. */
+  private sharedAddress(group: ListenEntry<ServerRuntime>[]): SharedAddress {
+    const runtimes = group.map((e) => e.target);
+    const key = runtimes.map((rt) => this.runtimes.indexOf(rt)).join(",");
+    let byKey = this.shared.get(runtimes[0]!);
+    if (!byKey) this.shared.set(runtimes[0]!, byKey = new Map());
+    let found = byKey.get(key);
+    if (!found) {
+      const upgraders = runtimes.map((rt) => rt.tls).filter((u): u is ServerTlsUpgrader => u !== undefined);
+      found = { runtimes, tls: upgraders.length > 1 ? createSniTlsUpgrader(upgraders) : runtimes[0]!.tls };
+      byKey.set(key, found);
+    }
+    return found;
+  }
+
   private accept(holder: OpenBinding, socket: net.Socket): void {
-    const entry = dispatch(holder.binding, socket);
+    const group = dispatchAll(holder.binding, socket);
+    const entry = group[0]!;
+    const shared = group.length > 1 ? this.sharedAddress(group) : undefined;
     const labels = { server: entry.listen.address, protocol: entry.target.server.protocol };
     if (this.sessions.size >= this.maxConnections) {
       this.logger.warn(`${this.maxConnections} worker_connections are not enough, connection refused`);
@@ -194,9 +221,22 @@ export class MailProxy {
       listen: entry.listen,
       auth: rt.auth,
       logger: this.logger,
-      tls: rt.tls,
+      tls: shared ? shared.tls : rt.tls,
       resolveClientHost: rt.resolveClientHost,
       trustedPeers: rt.trustedPeers,
+      ...(shared
+        ? {
+          forServer: (server) => {
+            const picked = shared.runtimes.find((r) => r.server === server);
+            return picked && {
+              server: picked.server,
+              auth: picked.auth,
+              resolveClientHost: picked.resolveClientHost,
+              trustedPeers: picked.trustedPeers,
+            };
+          },
+        }
+        : {}),
       observer: sessionObserver(labels, () => this.accessLog),
       connections: this.connections,
     });
@@ -210,6 +250,11 @@ export class MailProxy {
 
   private warnedUnsupported = new Set<string>();
   private warnUnsupported(server: EffectiveServer): void {
+    for (const warning of tlsConfigWarnings(server)) {
+      if (this.warnedUnsupported.has(warning)) continue;
+      this.warnedUnsupported.add(warning);
+      this.logger.warn(warning);
+    }
     for (const l of server.listen) {
       for (const opt of ["rcvbuf", "sndbuf"] as const) {
         if (l[opt] !== undefined && !this.warnedUnsupported.has(`${l.address}/${opt}`)) {

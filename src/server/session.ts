@@ -35,12 +35,23 @@ export interface SessionDeps {
   observer?: SessionObserver;
   /** limit_conn: open connections per client IP of this instance. */
   connections?: ConnectionCounter;
+  /** Servers sharing the address (SNI): the deps of the server the handshake picked. */
+  forServer?: (server: EffectiveServer) => ServerDeps | undefined;
 }
 
 export interface TlsUpgrader {
-  /** Wrap `socket` as a TLS server socket; resolves with the secure socket and its facts, or null on failure. */
-  upgrade(socket: net.Socket): Promise<{ socket: net.Socket; info: ClientTlsInfo; certLine?: "error" | "required" } | null>;
+  /**
+   * Wrap `socket` as a TLS server socket; resolves with the secure socket and its facts,
+   * or the reason of the failure. `server`: the server the SNI name picked, when it is
+   * not the one the connection was accepted for.
+   */
+  upgrade(socket: net.Socket): Promise<
+    { socket: net.Socket; info: ClientTlsInfo; certLine?: "error" | "required"; server?: EffectiveServer } | { error: string }
+  >;
 }
+
+/** What a session takes from the server it serves; swapped when SNI picks another server. */
+export type ServerDeps = Pick<SessionDeps, "server" | "auth" | "resolveClientHost" | "trustedPeers">;
 
 type Phase = "greeting" | "preauth" | "auth" | "tls" | "login" | "relay" | "closing" | "closed";
 
@@ -79,7 +90,7 @@ export class Session {
   readonly closed: Promise<void>;
   private markClosed!: () => void;
 
-  constructor(socket: net.Socket, private readonly deps: SessionDeps) {
+  constructor(socket: net.Socket, private deps: SessionDeps) {
     this.socket = socket;
     const remote = socket.remoteAddress;
     this.clientIp = remote ? unmapped(remote) : "unix:";
@@ -95,7 +106,6 @@ export class Session {
 
   /** Drive the session; never throws. */
   async start(): Promise<void> {
-    const { server } = this.deps;
     const socket = this.socket;
     socket.setNoDelay(true);
     socket.on("error", (err) => this.log.info(`client connection error: ${err.message}`, this.ctx));
@@ -109,6 +119,8 @@ export class Session {
       if (this.deps.listen.ssl) {
         if (!(await this.upgradeTls())) return;
       }
+      // SNI may have picked another server of this address during the handshake.
+      const server = this.deps.server;
       this.machine = createPreauth(server, this.deps.listen.ssl);
       if (!this.admitConnection()) return;
       if (server.protocol === "smtp") {
@@ -486,10 +498,10 @@ export class Session {
     const raw = this.socket;
     raw.removeAllListeners("data");
     const upgraded = await upgrader.upgrade(raw);
-    this.deps.observer?.tlsHandshake(upgraded !== null);
-    if (!upgraded) this.result = "tls-failed";
-    if (!upgraded) {
-      this.log.info("TLS handshake failed", this.ctx);
+    this.deps.observer?.tlsHandshake(!("error" in upgraded));
+    if ("error" in upgraded) {
+      this.result = "tls-failed";
+      this.log.info(`TLS handshake failed: ${upgraded.error}`, this.ctx);
       this.close();
       // The upgrader took the raw socket's listeners, our "close" one included: end the session here.
       this.finished();
@@ -497,6 +509,12 @@ export class Session {
     }
     this.socket = upgraded.socket;
     this.tlsInfo = upgraded.info;
+    // Implicit TLS: the server the SNI name picked serves the whole session. After
+    // STARTTLS the server chosen at accept keeps its protocol state; SNI chose the certificate.
+    if (upgraded.server && this.phase === "greeting") {
+      const picked = this.deps.forServer?.(upgraded.server);
+      if (picked) this.deps = { ...this.deps, ...picked };
+    }
     this.socket.on("error", (err) => this.log.info(`client connection error: ${err.message}`, this.ctx));
     this.socket.on("close", () => this.onClientClosed());
     if (upgraded.certLine) {
