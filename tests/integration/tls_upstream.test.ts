@@ -12,6 +12,32 @@ import { type DovecotBackend, freePort, makeTestCertificate, startDovecot, type 
 import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
 import { makeTestPki, type TestPki } from "../tls/pki.ts";
 import { startTlsPop3Backend, type TlsPop3Backend } from "../tls/tls_backend.ts";
+import { decideAuthResponse } from "../../src/auth/response.ts";
+
+describe("Auth-SSL-Upstream in the auth answer", () => {
+  const ctx = { protocol: "imap" as const, method: "plain" as const, peer: "127.0.0.1:9000" };
+  const ok = (...extra: Array<[string, string]>) => ({
+    statusLine: "HTTP/1.0 200 OK",
+    headers: [["Auth-Status", "OK"], ["Auth-Server", "127.0.0.1"], ["Auth-Port", "993"], ...extra] as Array<[string, string]>,
+  });
+  test("on, starttls and off (any case) become the login's TLS mode; absent, the server's settings apply", () => {
+    for (const [value, mode] of [["ON", "on"], ["StartTLS", "starttls"], ["off", "off"]]) {
+      assert.deepEqual(decideAuthResponse(ok(["Auth-SSL-Upstream", value!]), ctx), {
+        type: "ok",
+        server: "127.0.0.1",
+        port: 993,
+        sslUpstream: mode,
+      });
+    }
+    assert.deepEqual(decideAuthResponse(ok(), ctx), { type: "ok", server: "127.0.0.1", port: 993 });
+  });
+  test("another value is the auth service's error", () => {
+    assert.deepEqual(decideAuthResponse(ok(["Auth-SSL-Upstream", "yes"]), ctx), {
+      type: "internal",
+      reason: 'auth http server 127.0.0.1:9000 sent invalid SSL upstream switch:"yes"',
+    });
+  });
+});
 
 describe("TLS to the backend", () => {
   let pki: TestPki;
