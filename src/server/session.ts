@@ -17,7 +17,7 @@ import { receiveProxyHeader, withHead } from "./proxy_protocol_in.ts";
 import type { TrustedPeers } from "./realip.ts";
 import type { SessionObserver } from "../metrics/session_observer.ts";
 import { type ConnectionCounter, tooManyConnections } from "../auth/limits.ts";
-import { relay, type RelayHandle } from "../relay/relay.ts";
+import { relay, type RelayEnd, type RelayHandle } from "../relay/relay.ts";
 import { type Logger, printable, type SessionContext } from "../log/logger.ts";
 
 export interface SessionDeps {
@@ -466,9 +466,25 @@ export class Session {
     this.write(outcome.toClient);
     this.phase = "relay";
     this.log.info("client logged in", this.ctx);
-    this.relayHandle = relay(this.socket, outcome.socket, server.proxy_timeout, this.machine.takePending());
-    const end = await this.relayHandle.done;
-    const { up, down } = this.relayHandle.stats;
+    const pendingUp = this.machine.takePending();
+    this.releasePreauth();
+    this.relayHandle = relay(this.socket, outcome.socket, server.proxy_timeout, pendingUp);
+    // not awaited: this call's frame (and authenticate()'s, with the credentials) would live as long as the session
+    this.guard(this.relayHandle.done.then((end) => this.relayEnded(end)));
+  }
+
+  /**
+   * The dialogue is over: the pre-auth listener, machine and auth request would only
+   * hold memory (and the client's password) for the rest of a long session.
+   */
+  private releasePreauth(): void {
+    this.socket.removeAllListeners("data");
+    this.machine = undefined as unknown as PreauthMachine;
+    this.authRequest = undefined;
+  }
+
+  private relayEnded(end: RelayEnd): void {
+    const { up, down } = this.relayHandle!.stats;
     this.result = end;
     this.relayed = { up, down };
     const seconds = ((Date.now() - this.started) / 1000).toFixed(3);
