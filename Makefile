@@ -44,3 +44,4 @@ clean:
 # `make bench`: mailproxy against nginx's mail proxy (not a test; never in CI)
 include scripts/bench/Makefile.inc
 include scripts/package/Makefile.inc
+include scripts/soak/Makefile.inc

@@ -1,0 +1,1 @@
+"""The soak's pieces: /proc sampling, the load generator, the verdict."""
