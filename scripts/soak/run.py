@@ -133,7 +133,8 @@ def main() -> int:
                                 max_inflight=2000, session_timeout=10)
         start = time.monotonic()
         samples = [{"t": 0.0, "rss": idle0.rss_bytes, "fds": idle0.fds, "procs": len(idle0.pids), "logins": 0,
-                    "errors": 0, "relay_bytes": 0, "inflight": 0, "lg_cpu": 0, "lg_t": 0.0, "cpu": proxy.cpu()}]
+                    "errors": 0, "relay_bytes": 0, "inflight": 0, "lg_cpu": 0, "lg_t": 0.0, "cpu": proxy.cpu(),
+                    "login_p99_ms": 0.0, "login_max_ms": 0.0}]
         seen_pids = set(pids0)
         next_at = start + sample_secs
         while load.running():
@@ -149,10 +150,10 @@ def main() -> int:
                  "logins": st.get("imap", 0) + st.get("pop3", 0) + st.get("smtp", 0),
                  "errors": st.get("errors", 0), "relay_bytes": st.get("relay_bytes", 0),
                  "inflight": st.get("inflight", 0), "lg_cpu": st.get("lg_cpu", 0), "lg_t": st.get("t", 0),
-                 "cpu": proxy.cpu()}
+                 "cpu": proxy.cpu(), **load.take_worst_latency()}
             samples.append(s)
             say(f"t={s['t']:5.0f}s RSS {h.rss_bytes / MiB:6.1f} MiB  fds {h.fds:5d}  logins {s['logins']:9,.0f}  "
-                f"relayed {s['relay_bytes'] / MiB:8,.0f} MiB  errors {s['errors']:.0f}")
+                f"relayed {s['relay_bytes'] / MiB:8,.0f} MiB  login p99 {s['login_p99_ms']:.1f} ms  errors {s['errors']:.0f}")
         load.wait(30)
         final = load.final or load.latest
         say(f"load done: {final}")

@@ -7,8 +7,9 @@
  *             [-R RELAYS] [-m MIB_PER_S_PER_RELAY] [-l RELAY_LIFETIME_S]
  *             [-c MAX_INFLIGHT] [-t SESSION_TIMEOUT_S]
  *
- * Every second it prints one line of cumulative key=value counts on stdout;
- * the last line starts with "final". Every client-visible failure (refused or
+ * Every second it prints one line of cumulative key=value counts on stdout,
+ * with login session times (connect to last reply) over that second; the last
+ * line starts with "final" and its times cover the whole run. Every client-visible failure (refused or
  * reset connection, unexpected reply, a reply that never came, relayed bytes
  * lost or changed) counts in errors=; the first 50 are described on stderr.
  * A login that cannot start because MAX_INFLIGHT sessions are still open is
@@ -95,6 +96,32 @@ static struct {
 } pending_relays[MAX_RELAYS];
 static int npending;
 
+/* How long a login session takes, connect to the last reply: 25 µs buckets up
+ * to 200 ms, and the maximum. One histogram per report interval, one for the run. */
+#define LAT_BUCKET_US 25
+#define LAT_BUCKETS 8000
+typedef struct {
+  uint32_t n[LAT_BUCKETS + 1]; /* the last bucket: 200 ms or more */
+  uint64_t count, max_us;
+} latency_t;
+static latency_t lat_interval, lat_run;
+
+static void latency_add(latency_t *h, uint64_t us) {
+  size_t b = us / LAT_BUCKET_US;
+  h->n[b < LAT_BUCKETS ? b : LAT_BUCKETS]++;
+  h->count++;
+  if (us > h->max_us) h->max_us = us;
+}
+
+/* The upper edge of the bucket holding quantile q (the maximum past the last bucket). */
+static double latency_quantile_ms(const latency_t *h, double q) {
+  if (!h->count) return 0;
+  uint64_t want = (uint64_t)(q * (h->count - 1)) + 1, seen = 0;
+  for (size_t b = 0; b < LAT_BUCKETS; b++)
+    if ((seen += h->n[b]) >= want) return (b + 1) * LAT_BUCKET_US / 1000.0;
+  return h->max_us / 1000.0;
+}
+
 static void fill_patterns(void) {
   /* bench-load sends 'y' lines and bench-backend sends 'x' lines, 64 bytes each */
   for (size_t i = 0; i < CHUNK; i++) out_pattern[i] = (i % 64 == 63) ? '\n' : (i % 64 == 62 ? '\r' : 'y');
@@ -126,7 +153,12 @@ static void close_conn(conn_t *c) {
 static void succeed(conn_t *c) {
   enum kind k = c->kind;
   enum proto p = c->proto;
-  if (k == LOGIN_SESSION) logins_done[p]++;
+  if (k == LOGIN_SESSION) {
+    uint64_t us = (now_ns() - c->born_ns) / 1000;
+    latency_add(&lat_interval, us);
+    latency_add(&lat_run, us);
+    logins_done[p]++;
+  }
   else relay_sessions_done++;
   close_conn(c);
   if (k == RELAY_SESSION && !winding_down) start_relay_session(p);
@@ -402,14 +434,20 @@ static double cpu_seconds(void) {
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* Counts are cumulative; login_p50/p99/max_ms are over the interval since the
+ * previous line, except on the final line, where they cover the whole run. */
 static void report(const char *prefix) {
+  const latency_t *h = *prefix ? &lat_run : &lat_interval;
   printf("%st=%.3f imap=%llu pop3=%llu smtp=%llu attempted=%llu skipped=%llu errors=%llu inflight=%d relays_open=%d "
-         "relays=%llu relay_sessions=%llu relay_bytes=%llu lg_cpu=%.3f\n",
+         "relays=%llu relay_sessions=%llu relay_bytes=%llu login_p50_ms=%.3f login_p99_ms=%.3f login_max_ms=%.3f "
+         "lg_cpu=%.3f\n",
          prefix, since_start(), (unsigned long long)logins_done[IMAP], (unsigned long long)logins_done[POP3],
          (unsigned long long)logins_done[SMTP], (unsigned long long)attempted, (unsigned long long)skipped,
          (unsigned long long)errors, login_inflight, relays_open, (unsigned long long)relays_done,
-         (unsigned long long)relay_sessions_done, (unsigned long long)relay_bytes_moved, cpu_seconds());
+         (unsigned long long)relay_sessions_done, (unsigned long long)relay_bytes_moved,
+         latency_quantile_ms(h, 0.5), latency_quantile_ms(h, 0.99), h->max_us / 1000.0, cpu_seconds());
   fflush(stdout);
+  memset(&lat_interval, 0, sizeof lat_interval);
 }
 
 static void usage(void) {

@@ -40,6 +40,8 @@ class SoakLoad:
         self.latest: dict[str, float] = {}
         self.final: dict[str, float] | None = None
         self.error_lines: list[str] = []
+        self._worst = {"login_p99_ms": 0.0, "login_max_ms": 0.0}
+        self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._read_status, daemon=True),
                          threading.Thread(target=self._read_errors, daemon=True)]
         for t in self._threads:
@@ -50,7 +52,17 @@ class SoakLoad:
             status = parse_status(line)
             if line.startswith("final"):
                 self.final = status
+            else:
+                with self._lock:
+                    for k in self._worst:
+                        self._worst[k] = max(self._worst[k], status.get(k, 0.0))
             self.latest = status
+
+    def take_worst_latency(self) -> dict[str, float]:
+        """The worst one-second login p99 and the longest login since the last call."""
+        with self._lock:
+            worst, self._worst = self._worst, {k: 0.0 for k in self._worst}
+        return worst
 
     def _read_errors(self) -> None:
         for line in self.p.stderr:
