@@ -15,6 +15,7 @@ Environment:
   SOAK_RATE=N              logins per second (IMAP, POP3, SMTP in turn); default:
                            half the capacity measured right before the soak (a 3 s
                            closed-loop login storm per protocol, 50 clients)
+  SOAK_CAPACITY_CLIENTS=50, SOAK_CAPACITY_SECONDS=3   that measurement's storms
   SOAK_WORKERS=1           worker_processes
   SOAK_RUNTIME=bun         bun (dist/mailproxy) or deno (src/main.ts)
   SOAK_RELAYS=4            long-lived relay sessions (IMAP, POP3, SMTP, IMAP, ...)
@@ -52,13 +53,13 @@ def env_num(name: str, default: float | None) -> float | None:
     return float(v) if v else default
 
 
-def measure_capacity(tools, proxy: Proxy, ports) -> dict[str, float]:
-    """Closed-loop login storms (the benchmark's), 50 clients, 1 s warm-up + 3 s per protocol."""
+def measure_capacity(tools, proxy: Proxy, ports, clients: int, secs: float) -> dict[str, float]:
+    """Closed-loop login storms (the benchmark's): 1 s warm-up, then `secs` per protocol."""
     caps = {}
     for proto in ("imap", "pop3", "smtp"):
         port = getattr(ports, proto)
-        scenarios.load(tools, ["storm", proto, port, 50, 1], 30)
-        r = scenarios.load(tools, ["storm", proto, port, 50, 3], 30)
+        scenarios.load(tools, ["storm", proto, port, clients, 1], 30)
+        r = scenarios.load(tools, ["storm", proto, port, clients, secs], secs + 30)
         caps[proto] = r["sessions"] / r["secs"]
         say(f"  capacity {proto}: {caps[proto]:,.0f} logins/s")
     return caps
@@ -108,7 +109,8 @@ def main() -> int:
             say("measuring capacity (half of it is the soak's rate)")
             proxy = Proxy(runtime, workers, ports, cert, work)
             proxy.start()
-            caps = measure_capacity(tools, proxy, ports)
+            caps = measure_capacity(tools, proxy, ports, int(env_num("SOAK_CAPACITY_CLIENTS", 50)),
+                                    env_num("SOAK_CAPACITY_SECONDS", 3))
             proxy.stop()
             mixed = 3 / sum(1 / c for c in caps.values())  # one third of the logins each
             rate = round(mixed / 2 / 10) * 10

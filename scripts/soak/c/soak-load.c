@@ -333,8 +333,10 @@ static void pump(conn_t *c) {
       if (t < c->next_relay_ns) {
         c->deadline_ns = UINT64_MAX; /* waiting is our choice, not the proxy's */
         want = EPOLLIN;              /* anything arriving now is a failure */
-        if (c->in.len || read(c->fd, scratch, 1) >= 0)
-          return fail(c, "unexpected bytes between relays", NULL, 0);
+        ssize_t r = c->in.len ? 1 : read(c->fd, scratch, 1);
+        if (r == 0) return fail(c, "connection closed between relays", NULL, 0);
+        if (r > 0) return fail(c, "unexpected bytes between relays", c->in.len ? c->in.p : scratch, 1);
+        if (errno != EAGAIN) return fail(c, "read failed between relays", strerror(errno), strlen(strerror(errno)));
         break;
       }
       /* one RELAY per second; a late one does not make the next one early */
