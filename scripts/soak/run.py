@@ -102,7 +102,7 @@ def main() -> int:
     cert = setup.make_cert(work)
     say(f"work dir {work}; ports from {ports.backend_imap}")
     services = SharedServices(tools, ports, work)
-    proxy = None
+    proxy = load = None
     try:
         caps = None
         if rate is None:
@@ -200,6 +200,9 @@ def main() -> int:
         say(f"results in {out_dir}/latest.md")
         return 0 if all(c.ok for c in checks) else 1
     finally:
+        if load and load.running():
+            load.p.kill()
+            load.p.wait()
         if proxy:
             proxy.stop()
         services.stop()
