@@ -69,17 +69,26 @@ export interface PostfixBackend {
   stop(): Promise<void>;
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+/** Ports this test process has handed out: the kernel may offer a just-closed port again. */
+const handedOut = new Set<number>();
+
+/** A TCP port on 127.0.0.1 that was free a moment ago and was not handed out before in this process. */
 export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error("Cannot find a free port"))));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address();
+        const port = typeof address === "object" && address ? address.port : 0;
+        server.close(() => (port ? resolve(port) : reject(new Error("Cannot find a free port"))));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------
