@@ -174,7 +174,8 @@ def main() -> int:
         replaced = len(seen_pids | set(pids_end)) - len(pids0)
         say(f"after {settle_secs:.0f} s: RSS {idle1.rss_bytes / MiB:.1f} MiB, {idle1.fds} fds {after}")
 
-        checks = verdict.judge(samples, warmup, final, rate, seconds, before, after, alive, replaced, len(pids0))
+        checks = verdict.judge(samples, warmup, final, rate, seconds, before, after, alive, replaced, len(pids0),
+                               len(ports.listen()))
         problems = [l for p, off in log_offsets.items() for l in problem_log_lines(p, off)]
         run = {
             "stamp": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

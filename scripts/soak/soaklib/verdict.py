@@ -13,7 +13,8 @@ RSS_GROWTH_MAX = 0.10      # last-third median RSS at most 10 % above the first 
 FD_GROWTH_MAX = 0.10       # last-third median fds at most 10 % above the first third's ...
 FD_GROWTH_SLACK = 10       # ... or 10 fds, whichever is more (in-flight sessions come and go)
 RATE_MIN = 0.95            # logins completed at least 95 % of the rate asked for
-AUTH_POOL_MAX = 32         # auth_http_keepalive's default: pooled auth connections may stay open (per process)
+AUTH_POOL_MAX = 32         # auth_http_keepalive's default: idle pooled auth connections that may stay open,
+                           # per server {} block (each has its own pool, src/auth/source.ts) and per process
 
 
 @dataclass
@@ -41,7 +42,7 @@ def slope_per_hour(ts: list[float], ys: list[float]) -> float:
 
 def judge(samples: list[dict], warmup: float, load: dict, target_rate: float, seconds: float,
           before: dict[str, int], after: dict[str, int], proxy_alive: bool, replaced_pids: int,
-          processes: int) -> list[Check]:
+          processes: int, servers: int) -> list[Check]:
     MiB = 1 << 20
     measured = [s for s in samples if s["t"] >= warmup] or samples
     rss = [s["rss"] / MiB for s in measured]
@@ -67,8 +68,9 @@ def judge(samples: list[dict], warmup: float, load: dict, target_rate: float, se
         Check("open fds, median last third vs first third", f"{fd_first:.0f} → {fd_last:.0f}",
               f"≤ max(+{FD_GROWTH_MAX:.0%}, +{FD_GROWTH_SLACK})", fd_last <= fd_limit),
         Check("client/backend sockets left after the load", f"{leftover}", "0", leftover == 0),
-        Check("auth connections left (keep-alive pool)", f"{after['auth']}", f"≤ {AUTH_POOL_MAX * processes}",
-              after["auth"] <= AUTH_POOL_MAX * processes),
+        Check("auth connections left (keep-alive pools)", f"{after['auth']}",
+              f"≤ {AUTH_POOL_MAX} × {servers} servers × {processes} process(es)",
+              after["auth"] <= AUTH_POOL_MAX * servers * processes),
         Check("other fds, before vs after", f"{other_before} → {other_after}", "no growth",
               other_after <= other_before),
         Check("proxy processes", "alive" + (f", {replaced_pids} replaced" if replaced_pids else ""),
