@@ -7,31 +7,13 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
-import { startProxy, type RunningProxy } from "../support/proxy.ts";
+import { proxyFor as proxyForProtocol, type Setup } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { deadPort, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "./backends.ts";
 
 const MESSAGE = "Subject: hello\r\n\r\nbody of the message\r\n";
 
-interface Setup {
-  proxy: RunningProxy;
-  port: number;
-}
-
-async function proxyFor(authUrl: string, extra = ""): Promise<Setup> {
-  const port = await freePort();
-  const proxy = await startProxy(`mail {
-    server_name mx.example.com;
-    auth_http ${authUrl};
-    server {
-      listen 127.0.0.1:${port};
-      protocol imap;
-      ${extra}
-    }
-  }`);
-  return { proxy, port };
-}
+const proxyFor = (authUrl: string, extra = "") => proxyForProtocol("imap", authUrl, extra);
 
 async function greeted(port: number): Promise<WireClient> {
   const c = await WireClient.connect(port);

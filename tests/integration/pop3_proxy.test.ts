@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
-import { startProxy, type RunningProxy } from "../support/proxy.ts";
+import { proxyFor as proxyForProtocol, type Setup } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
 import { freePort, makeTestCertificate, type TestCertificate } from "./backends.ts";
@@ -17,24 +17,7 @@ const apopDigest = (salt: string, password: string) =>
 const cramDigest = (salt: string, password: string) =>
   crypto.createHmac("md5", Buffer.from(password, "latin1")).update(Buffer.from(salt, "latin1")).digest("hex");
 
-interface Setup {
-  proxy: RunningProxy;
-  port: number;
-}
-
-async function proxyFor(authUrl: string, extra = ""): Promise<Setup> {
-  const port = await freePort();
-  const proxy = await startProxy(`mail {
-    server_name mx.example.com;
-    auth_http ${authUrl};
-    server {
-      listen 127.0.0.1:${port};
-      protocol pop3;
-      ${extra}
-    }
-  }`);
-  return { proxy, port };
-}
+const proxyFor = (authUrl: string, extra = "") => proxyForProtocol("pop3", authUrl, extra);
 
 async function greeted(port: number, greeting = "+OK POP3 ready"): Promise<WireClient> {
   const c = await WireClient.connect(port);

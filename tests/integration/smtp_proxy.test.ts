@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { type AuthReply, type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
-import { startProxy, type RunningProxy } from "../support/proxy.ts";
+import { proxyFor as proxyForProtocol, type Setup } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
 import { freePort } from "./backends.ts";
@@ -16,24 +16,7 @@ const b64 = (text: string) => Buffer.from(text, "latin1").toString("base64");
 const GREETING = "220 mx.example.com ESMTP ready";
 const BACKEND_EHLO = "250-mta.internal\r\n250-XCLIENT NAME ADDR PROTO HELO LOGIN\r\n250 8BITMIME\r\n";
 
-interface Setup {
-  proxy: RunningProxy;
-  port: number;
-}
-
-async function proxyFor(authUrl: string, extra = ""): Promise<Setup> {
-  const port = await freePort();
-  const proxy = await startProxy(`mail {
-    server_name mx.example.com;
-    auth_http ${authUrl};
-    server {
-      listen 127.0.0.1:${port};
-      protocol smtp;
-      ${extra}
-    }
-  }`);
-  return { proxy, port };
-}
+const proxyFor = (authUrl: string, extra = "") => proxyForProtocol("smtp", authUrl, extra);
 
 async function greeted(port: number): Promise<WireClient> {
   const c = await WireClient.connect(port);

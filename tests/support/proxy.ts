@@ -8,6 +8,8 @@ import path from "node:path";
 import { loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { MailProxy } from "../../src/server/mail_proxy.ts";
+import type { Protocol } from "../../src/config/model.ts";
+import { freePort } from "../integration/backends.ts";
 
 export interface RunningProxy {
   proxy: MailProxy;
@@ -35,4 +37,24 @@ export async function startProxy(mailBlock: string): Promise<RunningProxy> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface Setup {
+  proxy: RunningProxy;
+  port: number;
+}
+
+/** One `server {}` of `protocol` on a free loopback port, server_name mx.example.com, the given auth_http. */
+export async function proxyFor(protocol: Protocol, authUrl: string, extra = ""): Promise<Setup> {
+  const port = await freePort();
+  const proxy = await startProxy(`mail {
+    server_name mx.example.com;
+    auth_http ${authUrl};
+    server {
+      listen 127.0.0.1:${port};
+      protocol ${protocol};
+      ${extra}
+    }
+  }`);
+  return { proxy, port };
 }
