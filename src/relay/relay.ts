@@ -53,7 +53,7 @@ export function relay(client: Duplex, backend: Duplex, idleMs: number, pendingUp
         s.resume();
         s.end();
         // a peer that never reads must not hold the session forever
-        if (closed.has(s)) continue;
+        if (s === client ? clientClosed : backendClosed) continue;
         const timer = setTimeout(() => s.destroy(), 30_000);
         timer.unref();
         // ...and once it is closed the timer must not hold the sockets either
@@ -66,17 +66,21 @@ export function relay(client: Duplex, backend: Duplex, idleMs: number, pendingUp
     settleWhenClosed();
   }
 
-  const closed = new Set<Duplex>();
+  let clientClosed = false;
+  let backendClosed = false;
   function settleWhenClosed() {
-    if (ended && closed.size === 2) finish(ended);
+    if (ended && clientClosed && backendClosed) finish(ended);
   }
-  for (const s of [client, backend]) {
-    s.on("close", () => {
-      closed.add(s);
-      stop(s === client ? "client-closed" : "backend-closed", true);
-      settleWhenClosed();
-    });
-  }
+  client.on("close", () => {
+    clientClosed = true;
+    stop("client-closed", true);
+    settleWhenClosed();
+  });
+  backend.on("close", () => {
+    backendClosed = true;
+    stop("backend-closed", true);
+    settleWhenClosed();
+  });
 
   function onClientData(chunk: Buffer) {
     stats.up += chunk.length;

@@ -81,12 +81,21 @@ export function dispatch<T>(binding: Binding<T>, socket: net.Socket): ListenEntr
  * Every entry of the address a connection arrived on: several when servers share it
  * by server_name (SNI). The default server (`default_server`, else the first) comes first.
  */
-export function dispatchAll<T>(binding: Binding<T>, socket: net.Socket): ListenEntry<T>[] {
+export function dispatchAll<T>(binding: Binding<T>, socket: net.Socket): readonly ListenEntry<T>[] {
   const chosen = dispatch(binding, socket);
-  const group = binding.entries.filter((e) => e.host === chosen.host);
-  const preferred = group.find((e) => e.listen.default_server) ?? group[0]!;
-  return [preferred, ...group.filter((e) => e !== preferred)];
+  let groups = groupsOf.get(binding) as Map<string, ListenEntry<T>[]> | undefined;
+  if (!groups) groupsOf.set(binding, groups = new Map());
+  let found = groups.get(chosen.host);
+  if (!found) {
+    const group = binding.entries.filter((e) => e.host === chosen.host);
+    const preferred = group.find((e) => e.listen.default_server) ?? group[0]!;
+    groups.set(chosen.host, found = [preferred, ...group.filter((e) => e !== preferred)]);
+  }
+  return found;
 }
+
+/** dispatchAll's answers per binding and address: the same every time, so computed once. */
+const groupsOf = new WeakMap<Binding<unknown>, Map<string, readonly ListenEntry<unknown>[]>>();
 
 /** Open a listening socket for a binding. */
 export function openBinding<T>(

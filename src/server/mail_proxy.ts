@@ -9,7 +9,7 @@ import type { AuthSource } from "../auth/types.ts";
 import { createAuthSource } from "../auth/source.ts";
 import { ConnectionCounter, LimitStores } from "../auth/limits.ts";
 import type { Logger } from "../log/logger.ts";
-import { Session, type TlsUpgrader } from "./session.ts";
+import { Session, type SessionDeps, type TlsUpgrader } from "./session.ts";
 import { applySocketOptions, type Binding, dispatchAll, expandListen, type ListenEntry, openBinding, planBindings } from "./listeners.ts";
 import { createSniTlsUpgrader, createTlsUpgrader, type ServerTlsUpgrader } from "../tls/upgrader.ts";
 import { tlsConfigWarnings } from "../tls/context.ts";
@@ -32,6 +32,12 @@ export interface ServerRuntime {
 interface OpenBinding {
   binding: Binding<ServerRuntime>;
   socket: net.Server;
+}
+
+/** What the sessions of one listen entry share. */
+interface PreparedEntry {
+  labels: { server: string; protocol: string };
+  deps: SessionDeps;
 }
 
 /** The servers sharing one address (SNI), the default first, and their one upgrader. */
@@ -187,7 +193,7 @@ export class MailProxy {
   private shared = new WeakMap<ServerRuntime, Map<string, SharedAddress>>();
 
   /** The servers of a shared address and their SNI upgrader, made once per config. */
-  private sharedAddress(group: ListenEntry<ServerRuntime>[]): SharedAddress {
+  private sharedAddress(group: readonly ListenEntry<ServerRuntime>[]): SharedAddress {
     const runtimes = group.map((e) => e.target);
     const key = runtimes.map((rt) => this.runtimes.indexOf(rt)).join(",");
     let byKey = this.shared.get(runtimes[0]!);
@@ -203,9 +209,7 @@ export class MailProxy {
 
   private accept(holder: OpenBinding, socket: net.Socket): void {
     const group = dispatchAll(holder.binding, socket);
-    const entry = group[0]!;
-    const shared = group.length > 1 ? this.sharedAddress(group) : undefined;
-    const labels = { server: entry.listen.address, protocol: entry.target.server.protocol };
+    const { labels, deps } = this.entryDeps(group);
     if (this.sessions.size >= this.maxConnections) {
       this.logger.warn(`${this.maxConnections} worker_connections are not enough, connection refused`);
       metrics.connectionsRefused.inc(labels);
@@ -214,9 +218,30 @@ export class MailProxy {
     }
     metrics.connectionsAccepted.inc(labels);
     metrics.connectionsActive.inc(labels);
-    applySocketOptions(socket, entry.listen);
+    applySocketOptions(socket, group[0]!.listen);
+    const session = new Session(socket, deps);
+    this.sessions.add(session);
+    session.closed.then(() => {
+      this.sessions.delete(session);
+      metrics.connectionsActive.dec(labels);
+    });
+    session.start();
+  }
+
+  /**
+   * What every session accepted for one listen entry shares, built at its first
+   * connection: one deps object, observer and metric label set for all of them
+   * (fresh ones per connection cost memory for each session's life and a metric key each).
+   */
+  private readonly preparedEntries = new WeakMap<ListenEntry<ServerRuntime>, PreparedEntry>();
+  private entryDeps(group: readonly ListenEntry<ServerRuntime>[]): PreparedEntry {
+    const entry = group[0]!;
+    let prepared = this.preparedEntries.get(entry);
+    if (prepared) return prepared;
+    const shared = group.length > 1 ? this.sharedAddress(group) : undefined;
+    const labels = { server: entry.listen.address, protocol: entry.target.server.protocol };
     const rt = entry.target;
-    const session = new Session(socket, {
+    const deps: SessionDeps = {
       server: rt.server,
       listen: entry.listen,
       auth: rt.auth,
@@ -239,13 +264,10 @@ export class MailProxy {
         : {}),
       observer: sessionObserver(labels, () => this.accessLog),
       connections: this.connections,
-    });
-    this.sessions.add(session);
-    session.closed.then(() => {
-      this.sessions.delete(session);
-      metrics.connectionsActive.dec(labels);
-    });
-    session.start();
+    };
+    prepared = { labels, deps };
+    this.preparedEntries.set(entry, prepared);
+    return prepared;
   }
 
   private warnedUnsupported = new Set<string>();

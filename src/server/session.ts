@@ -19,6 +19,7 @@ import type { SessionObserver } from "../metrics/session_observer.ts";
 import { type ConnectionCounter, tooManyConnections } from "../auth/limits.ts";
 import { relay, type RelayEnd, type RelayHandle } from "../relay/relay.ts";
 import { type Logger, printable, type SessionContext } from "../log/logger.ts";
+import { noDelay } from "../socket_runtime.ts";
 
 export interface SessionDeps {
   server: EffectiveServer;
@@ -74,6 +75,9 @@ export class Session {
   private readonly started = Date.now();
   private clientIp: string;
   private clientPort?: number;
+  /** The proxy's end of the client connection, read once (each read is a getsockname() on Bun). */
+  private readonly localAddr?: string;
+  private readonly localPort?: number;
   private proxyInfo?: ProxyProtocolInfo;
   /** How the session ended, for the access log and metrics. */
   private result = "client-closed";
@@ -95,7 +99,9 @@ export class Session {
     const remote = socket.remoteAddress;
     this.clientIp = remote ? unmapped(remote) : "unix:";
     this.clientPort = socket.remotePort;
-    const local = socket.localAddress ? hostPort(unmapped(socket.localAddress), socket.localPort ?? 0) : deps.listen.address;
+    this.localAddr = socket.localAddress;
+    this.localPort = socket.localPort;
+    const local = this.localAddr ? hostPort(unmapped(this.localAddr), this.localPort ?? 0) : deps.listen.address;
     this.ctx = { conn: this.id, client: this.clientIp, server: local };
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
   }
@@ -107,7 +113,7 @@ export class Session {
   /** Drive the session; never throws. */
   async start(): Promise<void> {
     const socket = this.socket;
-    socket.setNoDelay(true);
+    noDelay(socket);
     socket.on("error", (err) => this.log.info(`client connection error: ${err.message}`, this.ctx));
     socket.on("close", () => this.onClientClosed());
     this.log.info(`client connected to ${this.ctx.server}`, this.ctx);
@@ -264,8 +270,14 @@ export class Session {
     }
   }
 
-  private armPreauthTimer(): void {
+  /** A cleared timer object kept in the field would still cost memory for the session's life. */
+  private clearPreauthTimer(): void {
     clearTimeout(this.preauthTimer);
+    this.preauthTimer = undefined;
+  }
+
+  private armPreauthTimer(): void {
+    this.clearPreauthTimer();
     this.preauthTimer = setTimeout(() => {
       this.result = "timeout";
       this.log.info("client timed out (110: Connection timed out)", this.ctx);
@@ -312,7 +324,7 @@ export class Session {
   private async authenticate(credentials: Credentials, context: LoginContext): Promise<void> {
     this.phase = "auth";
     this.socket.pause();
-    clearTimeout(this.preauthTimer);
+    this.clearPreauthTimer();
     this.attempt++;
     if (credentials.user) this.ctx.login = credentials.user;
     const request: AuthRequest = {
@@ -404,15 +416,15 @@ export class Session {
       clientIp: this.clientIp,
       clientHost: this.clientHost,
       clientPort: this.clientPort,
-      localIp: this.connectionFacts().serverAddr,
-      localPort: this.connectionFacts().serverPort,
+      localIp: this.localAddr && unmapped(this.localAddr),
+      localPort: this.localAddr ? this.localPort : undefined,
       proxySmtpAuth: this.smtpAuthSwitch,
     });
     const addresses = {
       clientAddr: this.clientIp,
       clientPort: this.clientPort,
-      localAddr: this.socket.localAddress,
-      localPort: this.socket.localPort,
+      localAddr: this.localAddr,
+      localPort: this.localPort,
     };
     const proxyHeader = server.proxy_protocol === "on"
       ? proxyHeaderV1(addresses)
@@ -494,7 +506,7 @@ export class Session {
 
   private async startTls(): Promise<void> {
     this.phase = "tls";
-    clearTimeout(this.preauthTimer);
+    this.clearPreauthTimer();
     if (!(await this.upgradeTls())) return;
     this.machine.tlsStarted();
     this.phase = "preauth";
@@ -550,7 +562,7 @@ export class Session {
   private closeAfterWrite(): void {
     if (this.phase === "closing" || this.phase === "closed") return;
     this.phase = "closing";
-    clearTimeout(this.preauthTimer);
+    this.clearPreauthTimer();
     this.socket.end();
     // Bound the flush by `timeout`, like every other write before the relay.
     this.flushTimer = setTimeout(() => this.close(), this.deps.server.timeout);
@@ -558,7 +570,7 @@ export class Session {
   }
 
   private close(): void {
-    clearTimeout(this.preauthTimer);
+    this.clearPreauthTimer();
     clearTimeout(this.writeTimer);
     this.socket.destroy();
   }
@@ -584,7 +596,7 @@ export class Session {
       tls: this.tlsInfo?.protocol,
       result: this.result,
     });
-    clearTimeout(this.preauthTimer);
+    this.clearPreauthTimer();
     clearTimeout(this.writeTimer);
     clearTimeout(this.flushTimer);
     this.releaseConnection?.();
@@ -609,10 +621,9 @@ export class Session {
 
   /** Client port and the proxy's end of the client connection (Client-Port, Server-IP, Server-Port, ID). */
   private connectionFacts(): { clientPort?: number; serverAddr?: string; serverPort?: number } {
-    const local = this.socket.localAddress;
     return {
       ...(this.clientPort !== undefined ? { clientPort: this.clientPort } : {}),
-      ...(local ? { serverAddr: unmapped(local), serverPort: this.socket.localPort } : {}),
+      ...(this.localAddr ? { serverAddr: unmapped(this.localAddr), serverPort: this.localPort } : {}),
     };
   }
 }

@@ -10,6 +10,7 @@ import { ReplyFramer } from "./reply_framer.ts";
 import { printable } from "../log/logger.ts";
 import type { BackendStarttls } from "../protocols/backend_starttls.ts";
 import { handshakeUpstream, type UpstreamTlsSetup } from "./tls_out.ts";
+import { noDelay } from "../socket_runtime.ts";
 
 export interface BackendTarget {
   host: string;
@@ -98,7 +99,7 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
         return;
       }
       socket = shaken.socket;
-      socket.setNoDelay?.(true);
+      noDelay(socket);
       attach(socket);
       next();
     };
@@ -142,7 +143,7 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
       opts.deadlineMs,
     );
 
-    raw.setNoDelay(true);
+    noDelay(raw);
     attach(raw);
     raw.on("connect", () => {
       if (opts.proxyHeader) raw.write(Buffer.from(opts.proxyHeader, "latin1"));
