@@ -2,6 +2,11 @@
  * The byte pump after login (protocols.md §8): unchanged bytes both ways with
  * back-pressure, no half-close, and nginx's proxy_timeout rule (only client-side
  * activity re-arms the idle timer).
+ *
+ * A relay lives as long as its session, often hours and by the thousand, so its
+ * state is one object and its event handlers are shared module functions that find
+ * the relay on the socket (`this` of a listener is the emitting socket): no
+ * closures per session.
  */
 import type { Duplex } from "node:stream";
 
@@ -16,30 +21,101 @@ export type RelayEnd = "client-closed" | "backend-closed" | "client-error" | "ba
 
 export interface RelayHandle {
   stats: RelayStats;
-  /** Resolves once both sockets are closed. */
-  done: Promise<RelayEnd>;
   /** Stop now (fast shutdown). */
   abort(): void;
+}
+
+const RELAY = Symbol("relay");
+type RelaySocket = Duplex & { [RELAY]?: Relay };
+
+/** setTimeout's ceiling; a longer proxy_timeout would fire at once. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+/** Told once, when both sockets are closed, how the relay ended. */
+export interface RelayOwner {
+  relayEnded(end: RelayEnd): void;
 }
 
 /**
  * Start relaying. Sockets must be paused; `pendingUp` (client bytes buffered
  * behind the authenticating command) goes to the backend first.
  */
-export function relay(client: Duplex, backend: Duplex, idleMs: number, pendingUp = ""): RelayHandle {
-  const stats: RelayStats = { up: 0, down: 0 };
-  let finish!: (end: RelayEnd) => void;
-  const done = new Promise<RelayEnd>((resolve) => (finish = resolve));
-  let ended: RelayEnd | null = null;
+export function relay(client: Duplex, backend: Duplex, idleMs: number, pendingUp: string, owner: RelayOwner): RelayHandle {
+  return new Relay(client, backend, idleMs, pendingUp, owner);
+}
 
-  const idle = setTimeout(() => stop("idle-timeout", false), idleMs > 0x7fffffff ? 0x7fffffff : idleMs);
-  const touch = () => idle.refresh();
+class Relay implements RelayHandle {
+  readonly stats: RelayStats = { up: 0, down: 0 };
+  private ended: RelayEnd | null = null;
+  private clientClosed = false;
+  private backendClosed = false;
+  private reported = false;
+  private readonly idle: ReturnType<typeof setTimeout>;
 
-  function stop(reason: RelayEnd, flush: boolean) {
-    if (ended) return;
-    ended = reason;
-    clearTimeout(idle);
-    for (const s of [client, backend]) s.removeListener("data", s === client ? onClientData : onBackendData);
+  constructor(
+    private readonly client: RelaySocket,
+    private readonly backend: RelaySocket,
+    idleMs: number,
+    pendingUp: string,
+    private readonly owner: RelayOwner,
+  ) {
+    this.idle = setTimeout(onIdle, Math.min(idleMs, MAX_TIMER_MS), this);
+    for (const s of [client, backend]) {
+      s[RELAY] = this;
+      s.on("data", onData);
+      s.on("drain", onDrain);
+      s.on("end", onEnd);
+      s.on("error", onError);
+      s.on("close", onClose);
+    }
+    if (pendingUp) {
+      this.stats.up += pendingUp.length;
+      backend.write(Buffer.from(pendingUp, "latin1"));
+    }
+    client.resume();
+    backend.resume();
+  }
+
+  abort(): void {
+    this.stop("shutdown", false);
+  }
+
+  data(from: RelaySocket, chunk: Buffer): void {
+    if (from === this.client) {
+      this.stats.up += chunk.length;
+      this.idle.refresh();
+      if (!this.backend.write(chunk)) this.client.pause();
+    } else {
+      this.stats.down += chunk.length;
+      if (!this.client.write(chunk)) this.backend.pause();
+    }
+  }
+
+  /** `to` can take more: let its peer's bytes flow again. */
+  drain(to: RelaySocket): void {
+    if (to === this.client) this.idle.refresh();
+    if (!this.ended) (to === this.client ? this.backend : this.client).resume();
+  }
+
+  peerEnded(from: RelaySocket, how: "closed" | "error"): void {
+    const side = from === this.client ? "client" : "backend";
+    this.stop(`${side}-${how}`, how === "closed");
+  }
+
+  closed(s: RelaySocket): void {
+    if (s === this.client) this.clientClosed = true;
+    else this.backendClosed = true;
+    this.peerEnded(s, "closed");
+    this.reportWhenClosed();
+  }
+
+  stop(reason: RelayEnd, flush: boolean): void {
+    if (this.ended) return;
+    this.ended = reason;
+    clearTimeout(this.idle);
+    const { client, backend } = this;
+    client.removeListener("data", onData);
+    backend.removeListener("data", onData);
     if (flush) {
       // Finish writing what is already queued in each direction, then close both.
       for (const s of [client, backend]) {
@@ -53,8 +129,8 @@ export function relay(client: Duplex, backend: Duplex, idleMs: number, pendingUp
         s.resume();
         s.end();
         // a peer that never reads must not hold the session forever
-        if (s === client ? clientClosed : backendClosed) continue;
-        const timer = setTimeout(() => s.destroy(), 30_000);
+        if (s === client ? this.clientClosed : this.backendClosed) continue;
+        const timer = setTimeout(destroySocket, 30_000, s);
         timer.unref();
         // ...and once it is closed the timer must not hold the sockets either
         s.once("close", () => clearTimeout(timer));
@@ -63,53 +139,35 @@ export function relay(client: Duplex, backend: Duplex, idleMs: number, pendingUp
       client.destroy();
       backend.destroy();
     }
-    settleWhenClosed();
+    this.reportWhenClosed();
   }
 
-  let clientClosed = false;
-  let backendClosed = false;
-  function settleWhenClosed() {
-    if (ended && clientClosed && backendClosed) finish(ended);
+  private reportWhenClosed(): void {
+    if (!this.ended || !this.clientClosed || !this.backendClosed || this.reported) return;
+    this.reported = true;
+    this.client[RELAY] = this.backend[RELAY] = undefined;
+    this.owner.relayEnded(this.ended);
   }
-  client.on("close", () => {
-    clientClosed = true;
-    stop("client-closed", true);
-    settleWhenClosed();
-  });
-  backend.on("close", () => {
-    backendClosed = true;
-    stop("backend-closed", true);
-    settleWhenClosed();
-  });
+}
 
-  function onClientData(chunk: Buffer) {
-    stats.up += chunk.length;
-    touch();
-    if (!backend.write(chunk)) client.pause();
-  }
-  function onBackendData(chunk: Buffer) {
-    stats.down += chunk.length;
-    if (!client.write(chunk)) backend.pause();
-  }
-
-  client.on("data", onClientData);
-  backend.on("data", onBackendData);
-  backend.on("drain", () => ended || client.resume());
-  client.on("drain", () => {
-    touch();
-    if (!ended) backend.resume();
-  });
-  client.on("end", () => stop("client-closed", true));
-  backend.on("end", () => stop("backend-closed", true));
-  client.on("error", () => stop("client-error", false));
-  backend.on("error", () => stop("backend-error", false));
-
-  if (pendingUp) {
-    stats.up += pendingUp.length;
-    backend.write(Buffer.from(pendingUp, "latin1"));
-  }
-  client.resume();
-  backend.resume();
-
-  return { stats, done, abort: () => stop("shutdown", false) };
+function onData(this: RelaySocket, chunk: Buffer): void {
+  this[RELAY]?.data(this, chunk);
+}
+function onDrain(this: RelaySocket): void {
+  this[RELAY]?.drain(this);
+}
+function onEnd(this: RelaySocket): void {
+  this[RELAY]?.peerEnded(this, "closed");
+}
+function onError(this: RelaySocket): void {
+  this[RELAY]?.peerEnded(this, "error");
+}
+function onClose(this: RelaySocket): void {
+  this[RELAY]?.closed(this);
+}
+function onIdle(relay: Relay): void {
+  relay.stop("idle-timeout", false);
+}
+function destroySocket(s: Duplex): void {
+  s.destroy();
 }

@@ -38,6 +38,7 @@ interface OpenBinding {
 interface PreparedEntry {
   labels: { server: string; protocol: string };
   deps: SessionDeps;
+  closed: (session: Session) => void;
 }
 
 /** The servers sharing one address (SNI), the default first, and their one upgrader. */
@@ -56,6 +57,8 @@ export class MailProxy {
   private maxConnections = Infinity;
   private status?: { address: string; server: StatusServer };
   private accessLog?: AccessLog;
+  /** Set while a graceful stop waits for the last session. */
+  private drained?: () => void;
 
   /** `reusePort`: listeners shared with sibling worker processes (SO_REUSEPORT). */
   constructor(private readonly logger: Logger, private readonly options: { reusePort?: boolean } = {}) {}
@@ -157,7 +160,7 @@ export class MailProxy {
     this.open.clear();
     if (graceful) {
       for (const s of this.sessions) s.shutdown();
-      const all = Promise.all([...this.sessions].map((s) => s.closed));
+      const all = this.sessions.size === 0 ? Promise.resolve() : new Promise<void>((r) => (this.drained = r));
       if (timeoutMs > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([all, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
@@ -209,7 +212,7 @@ export class MailProxy {
 
   private accept(holder: OpenBinding, socket: net.Socket): void {
     const group = dispatchAll(holder.binding, socket);
-    const { labels, deps } = this.entryDeps(group);
+    const { labels, deps, closed } = this.entryDeps(group);
     if (this.sessions.size >= this.maxConnections) {
       this.logger.warn(`${this.maxConnections} worker_connections are not enough, connection refused`);
       metrics.connectionsRefused.inc(labels);
@@ -219,19 +222,15 @@ export class MailProxy {
     metrics.connectionsAccepted.inc(labels);
     metrics.connectionsActive.inc(labels);
     applySocketOptions(socket, group[0]!.listen);
-    const session = new Session(socket, deps);
+    const session = new Session(socket, deps, closed);
     this.sessions.add(session);
-    session.closed.then(() => {
-      this.sessions.delete(session);
-      metrics.connectionsActive.dec(labels);
-    });
     session.start();
   }
 
   /**
    * What every session accepted for one listen entry shares, built at its first
-   * connection: one deps object, observer and metric label set for all of them
-   * (fresh ones per connection cost memory for each session's life and a metric key each).
+   * connection: one deps object, observer, metric label set and close callback for all
+   * of them (fresh ones per connection cost memory for each session's life and a metric key each).
    */
   private readonly preparedEntries = new WeakMap<ListenEntry<ServerRuntime>, PreparedEntry>();
   private entryDeps(group: readonly ListenEntry<ServerRuntime>[]): PreparedEntry {
@@ -265,7 +264,12 @@ export class MailProxy {
       observer: sessionObserver(labels, () => this.accessLog),
       connections: this.connections,
     };
-    prepared = { labels, deps };
+    const closed = (session: Session) => {
+      this.sessions.delete(session);
+      metrics.connectionsActive.dec(labels);
+      if (this.sessions.size === 0) this.drained?.();
+    };
+    prepared = { labels, deps, closed };
     this.preparedEntries.set(entry, prepared);
     return prepared;
   }
