@@ -11,7 +11,10 @@ Environment:
   BENCH_QUICK=1        ~2 minute smoke run (shorter windows, smaller transfers)
   BENCH_ROUNDS=N       rounds per proxy (default 2)
   BENCH_RUNTIMES=...   comma list of nginx,bun,deno (default all three), and `ref`:
-                       BENCH_REF_BINARY, another compiled mailproxy, for before/after runs
+                       BENCH_REF_BINARY, another compiled mailproxy, for before/after runs;
+                       `floor` / `floor-native`: a bare pipe under Bun on node:net
+                       (floor_pipe.ts) / on Bun.listen (floor_native.ts), the least
+                       any proxy on that socket layer costs
   BENCH_WORKERS=...    comma list of worker counts (default 1,2)
   BENCH_SCENARIOS=...  comma list of storm,relay,idle,latency,tls (default all)
   BENCH_PORT_BASE=N    first of 8 loopback ports (default 27100)

@@ -61,7 +61,8 @@ class SharedServices:
 class Proxy:
     """One proxy under test. `runtime` is "nginx", "bun" or "deno"."""
 
-    LABELS = {"nginx": "nginx", "bun": "mailproxy (Bun)", "deno": "mailproxy (Deno)", "ref": "reference (Bun)"}
+    LABELS = {"nginx": "nginx", "bun": "mailproxy (Bun)", "deno": "mailproxy (Deno)", "ref": "reference (Bun)",
+              "floor": "bare node:net pipe (Bun)", "floor-native": "bare Bun.listen pipe"}
 
     def __init__(self, runtime: str, workers: int, ports: config.Ports, cert: tuple[str, str], work: str):
         self.runtime, self.workers, self.ports = runtime, workers, ports
@@ -79,6 +80,15 @@ class Proxy:
             self.argv = [setup.NGINX, "-p", self.dir, "-c", self.conf, "-g", "daemon off;"]
         elif runtime == "bun":
             self.argv = [os.path.join(REPO, "dist", "mailproxy"), "-c", self.conf]
+        elif runtime in ("floor", "floor-native"):
+            # no auth, no dialogue: what a proxy on Bun's node:net (floor_pipe.ts) or on Bun's own
+            # socket API (floor_native.ts) costs at the least
+            p = ports
+            routes = [f"{p.imap}:{p.backend_imap}", f"{p.pop3}:{p.backend_pop3}", f"{p.smtp}:{p.backend_smtp}",
+                      f"{p.imaps}:{p.backend_imap}:tls"]
+            script = "floor_pipe.ts" if runtime == "floor" else "floor_native.ts"
+            self.argv = [os.path.join(REPO, "node_modules", ".bin", "bun"), os.path.join(setup.HERE, script),
+                         str(workers), *cert, *routes]
         elif runtime == "ref":
             # A/B runs: another build of mailproxy (e.g. the commit before an optimisation), BENCH_REF_BINARY
             self.argv = [os.environ["BENCH_REF_BINARY"], "-c", self.conf]

@@ -1,0 +1,89 @@
+/**
+ * The benchmark's other floor: the same bare byte pipe as floor_pipe.ts, on Bun's
+ * own socket API (Bun.listen / Bun.connect) instead of node:net: what a proxy
+ * could cost at the least if it left node:net on Bun. Bun only; a yardstick.
+ *
+ *   bun floor_native.ts WORKERS CERT KEY LISTEN:BACKEND[:tls] ...
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+
+// No type package for Bun's own API here (only @types/node): the few calls used, typed by hand.
+interface NativeSocket {
+  data: Peer;
+  write(chunk: Uint8Array): number;
+  end(): void;
+}
+type Handlers = Record<"open" | "close" | "error", (s: NativeSocket) => void> & {
+  data(s: NativeSocket, chunk: Uint8Array): void;
+};
+declare const Bun: {
+  listen(options: { hostname: string; port: number; reusePort: boolean; tls?: object; socket: Handlers }): unknown;
+  connect(options: { hostname: string; port: number; socket: Handlers }): Promise<unknown>;
+};
+type Peer = { peer?: NativeSocket; early: Uint8Array[] };
+
+const [workersArg, certFile, keyFile, ...routes] = process.argv.slice(2);
+const workers = Number(workersArg);
+const tls = { cert: fs.readFileSync(certFile!, "utf8"), key: fs.readFileSync(keyFile!, "utf8") };
+
+function listen(port: number, backendPort: number, withTls: boolean): void {
+  Bun.listen({
+    hostname: "127.0.0.1",
+    port,
+    reusePort: workers > 1,
+    ...(withTls ? { tls } : {}),
+    socket: {
+      open(client) {
+        client.data = { early: [] };
+        Bun.connect({
+          hostname: "127.0.0.1",
+          port: backendPort,
+          socket: {
+            open(backend) {
+              backend.data = { peer: client, early: [] };
+              client.data.peer = backend;
+              for (const chunk of client.data.early) backend.write(chunk);
+              client.data.early = [];
+            },
+            data(backend, chunk) {
+              backend.data.peer?.write(chunk);
+            },
+            close(backend) {
+              backend.data.peer?.end();
+            },
+            error(backend) {
+              backend.data.peer?.end();
+            },
+          },
+        }).catch(() => client.end());
+      },
+      data(client, chunk) {
+        if (client.data.peer) client.data.peer.write(chunk);
+        else client.data.early.push(new Uint8Array(chunk));
+      },
+      close(client) {
+        client.data.peer?.end();
+      },
+      error(client) {
+        client.data.peer?.end();
+      },
+    },
+  });
+}
+
+for (const route of routes) {
+  const [port, backend, mode] = route.split(":");
+  listen(Number(port), Number(backend), mode === "tls");
+}
+
+const children: ChildProcess[] = [];
+if (workers > 1 && !process.env.FLOOR_WORKER) {
+  for (let i = 1; i < workers; i++) {
+    children.push(spawn(process.execPath, process.argv.slice(1), { env: { ...process.env, FLOOR_WORKER: "1" }, stdio: "inherit" }));
+  }
+}
+process.on("SIGTERM", () => {
+  for (const child of children) child.kill("SIGTERM");
+  process.exit(0);
+});
