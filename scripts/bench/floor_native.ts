@@ -14,14 +14,35 @@ interface NativeSocket {
   write(chunk: Uint8Array): number;
   end(): void;
 }
-type Handlers = Record<"open" | "close" | "error", (s: NativeSocket) => void> & {
+type Handlers = Record<"open" | "close" | "error" | "drain", (s: NativeSocket) => void> & {
   data(s: NativeSocket, chunk: Uint8Array): void;
 };
 declare const Bun: {
   listen(options: { hostname: string; port: number; reusePort: boolean; tls?: object; socket: Handlers }): unknown;
   connect(options: { hostname: string; port: number; socket: Handlers }): Promise<unknown>;
 };
-type Peer = { peer?: NativeSocket; early: Uint8Array[] };
+type Peer = { peer?: NativeSocket; early: Uint8Array[]; queued: Uint8Array[] };
+
+/** Bun's write() may take part of a chunk: the rest waits for `drain` (no back-pressure: a yardstick). */
+function send(to: NativeSocket, chunk: Uint8Array): void {
+  if (to.data.queued.length > 0) {
+    to.data.queued.push(new Uint8Array(chunk));
+    return;
+  }
+  const n = to.write(chunk);
+  if (n < chunk.length) to.data.queued.push(new Uint8Array(chunk.subarray(Math.max(n, 0))));
+}
+function flush(s: NativeSocket): void {
+  const q = s.data.queued;
+  while (q.length > 0) {
+    const n = s.write(q[0]!);
+    if (n < q[0]!.length) {
+      q[0] = q[0]!.subarray(Math.max(n, 0));
+      return;
+    }
+    q.shift();
+  }
+}
 
 const [workersArg, certFile, keyFile, ...routes] = process.argv.slice(2);
 const workers = Number(workersArg);
@@ -35,20 +56,21 @@ function listen(port: number, backendPort: number, withTls: boolean): void {
     ...(withTls ? { tls } : {}),
     socket: {
       open(client) {
-        client.data = { early: [] };
+        client.data = { early: [], queued: [] };
         Bun.connect({
           hostname: "127.0.0.1",
           port: backendPort,
           socket: {
             open(backend) {
-              backend.data = { peer: client, early: [] };
+              backend.data = { peer: client, early: [], queued: [] };
               client.data.peer = backend;
-              for (const chunk of client.data.early) backend.write(chunk);
+              for (const chunk of client.data.early) send(backend, chunk);
               client.data.early = [];
             },
             data(backend, chunk) {
-              backend.data.peer?.write(chunk);
+              if (backend.data.peer) send(backend.data.peer, chunk);
             },
+            drain: flush,
             close(backend) {
               backend.data.peer?.end();
             },
@@ -58,8 +80,9 @@ function listen(port: number, backendPort: number, withTls: boolean): void {
           },
         }).catch(() => client.end());
       },
+      drain: flush,
       data(client, chunk) {
-        if (client.data.peer) client.data.peer.write(chunk);
+        if (client.data.peer) send(client.data.peer, chunk);
         else client.data.early.push(new Uint8Array(chunk));
       },
       close(client) {
@@ -83,7 +106,12 @@ if (workers > 1 && !process.env.FLOOR_WORKER) {
     children.push(spawn(process.execPath, process.argv.slice(1), { env: { ...process.env, FLOOR_WORKER: "1" }, stdio: "inherit" }));
   }
 }
+// Exit only once the workers have: the next proxy under test binds the same ports right after.
 process.on("SIGTERM", () => {
-  for (const child of children) child.kill("SIGTERM");
-  process.exit(0);
+  let running = children.length;
+  if (running === 0) process.exit(0);
+  for (const child of children) {
+    child.once("exit", () => --running === 0 && process.exit(0));
+    child.kill("SIGTERM");
+  }
 });

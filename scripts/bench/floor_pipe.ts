@@ -45,7 +45,12 @@ if (workers > 1 && !process.env.FLOOR_WORKER) {
     children.push(spawn(process.execPath, process.argv.slice(1), { env: { ...process.env, FLOOR_WORKER: "1" }, stdio: "inherit" }));
   }
 }
+// Exit only once the workers have: the next proxy under test binds the same ports right after.
 process.on("SIGTERM", () => {
-  for (const child of children) child.kill("SIGTERM");
-  process.exit(0);
+  let running = children.length;
+  if (running === 0) process.exit(0);
+  for (const child of children) {
+    child.once("exit", () => --running === 0 && process.exit(0));
+    child.kill("SIGTERM");
+  }
 });
