@@ -20,6 +20,7 @@ typedef struct conn {
   size_t literal_left; /* IMAP: literal bytes still to come inside the command */
   buf_t cmd;           /* IMAP: the command so far across literals */
   uint64_t sink_left, source_left;
+  uint64_t sourced; /* bytes of the pattern sent in this relay: where the next write resumes it */
   int close_after_flush;
   uint32_t ev;
 } conn_t;
@@ -30,7 +31,8 @@ typedef struct {
 } listener_t;
 
 #define CHUNK (256 * 1024)
-static char source_chunk[CHUNK];
+/* one 64-byte period longer than a write, so a write can start at any phase of the pattern */
+static char source_chunk[CHUNK + 64];
 static char scratch[CHUNK];
 
 static void say(conn_t *c, const char *s) { buf_append(&c->out, s, strlen(s)); }
@@ -38,6 +40,7 @@ static void say(conn_t *c, const char *s) { buf_append(&c->out, s, strlen(s)); }
 static void start_relay(conn_t *c, const char *arg) {
   c->mode = RELAY;
   c->sink_left = c->source_left = strtoull(arg, NULL, 10);
+  c->sourced = 0;
 }
 
 /* Word `i` (0-based) of a line, upper-cased into `w`. Returns a pointer past it. */
@@ -195,9 +198,10 @@ static int pump(int ep, conn_t *c, uint32_t events) {
     if (w < 0 && errno != EAGAIN) return drop(ep, c), 0;
     if (w > 0) buf_consume(&c->out, w);
   } else if (c->mode == RELAY && c->source_left) {
-    ssize_t w = write(c->fd, source_chunk, c->source_left < CHUNK ? c->source_left : CHUNK);
+    /* a short write must not restart the pattern: the client checks it byte for byte */
+    ssize_t w = write(c->fd, source_chunk + c->sourced % 64, c->source_left < CHUNK ? c->source_left : CHUNK);
     if (w < 0 && errno != EAGAIN) return drop(ep, c), 0;
-    if (w > 0) c->source_left -= w;
+    if (w > 0) c->source_left -= w, c->sourced += w;
   }
   if (c->mode == RELAY && !c->sink_left && !c->source_left) {
     c->mode = CMD;
@@ -221,7 +225,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   raise_nofile();
-  for (size_t i = 0; i < CHUNK; i++) source_chunk[i] = (i % 64 == 63) ? '\n' : (i % 64 == 62 ? '\r' : 'x');
+  for (size_t i = 0; i < sizeof source_chunk; i++) source_chunk[i] = (i % 64 == 63) ? '\n' : (i % 64 == 62 ? '\r' : 'x');
   int ep = epoll_create1(0);
   static listener_t ls[3];
   for (int i = 0; i < 3; i++) {
