@@ -417,7 +417,7 @@ export class Session {
       clientIp: this.clientIp,
       clientHost: this.clientHost,
       clientPort: this.clientPort,
-      localIp: this.localAddr && unmapped(this.localAddr),
+      localIp: this.localAddr ? unmapped(this.localAddr) : undefined,
       localPort: this.localAddr ? this.localPort : undefined,
       proxySmtpAuth: this.smtpAuthSwitch,
     });
@@ -594,6 +594,12 @@ export class Session {
   private finished(): void {
     if (this.phase === "closed") return;
     this.phase = "closed";
+    this.clearPreauthTimer();
+    clearTimeout(this.writeTimer);
+    clearTimeout(this.flushTimer);
+    this.releaseConnection?.();
+    this.onClosed(this);
+    // last: the bookkeeping above must happen even if the access log or metrics fail
     this.deps.observer?.finished({
       start: this.started,
       durationMs: Date.now() - this.started,
@@ -607,11 +613,6 @@ export class Session {
       tls: this.tlsInfo?.protocol,
       result: this.result,
     });
-    this.clearPreauthTimer();
-    clearTimeout(this.writeTimer);
-    clearTimeout(this.flushTimer);
-    this.releaseConnection?.();
-    this.onClosed(this);
   }
 
   /** limit_conn: over the client IP's limit, the protocol's refusal line, then close. */
