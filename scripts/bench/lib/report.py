@@ -70,6 +70,31 @@ def verdict(row: Row, mine, theirs) -> str:
     return f"{ratio:.2f}× {'✓' if ok else '✗'}"
 
 
+def met(row: Row, mine, theirs) -> bool | None:
+    """Whether a target row is met; None when there is nothing to judge."""
+    if not row.target or isinstance(mine, str) or isinstance(theirs, str):
+        return None
+    kind, x = row.target
+    if kind == "plus":
+        return mine - theirs <= x
+    if theirs <= 0:
+        return None
+    return mine / theirs <= x if kind == "le" else mine / theirs >= x
+
+
+def summary(results: dict, runtimes: list[str], labels: dict[str, str], idle_counts: list[int]) -> str:
+    """One line per contestant: how many of the targets it meets in this table."""
+    rows = [r for r in ROWS if r.target and not (r.key.startswith("idle/") and int(r.key[5:]) >= len(idle_counts))]
+    lines = []
+    for rt in (rt for rt in runtimes if rt != "nginx"):
+        verdicts = [met(r, _value(results, rt, r), _value(results, "nginx", r)) for r in rows]
+        judged = [v for v in verdicts if v is not None]
+        if judged:
+            missed = "every target met" if all(judged) else f"{judged.count(False)} missed"
+            lines.append(f"- {labels[rt]}: {judged.count(True)} of {len(judged)} targets met ({missed})")
+    return "\n".join(lines)
+
+
 def target_text(row: Row) -> str:
     if not row.target:
         return ""
@@ -100,7 +125,9 @@ def table(results: dict, runtimes: list[str], labels: dict[str, str], idle_count
             cells += [fmt(v), verdict(row, v, base) if row.target or not isinstance(v, str) else "n/a"]
         cells.append(target_text(row))
         lines.append("| " + " | ".join(cells) + " |")
-    return f"**{workers} worker{'s' if workers > 1 else ''}**\n\n" + "\n".join(lines) + "\n"
+    verdicts = summary(results, runtimes, labels, idle_counts)
+    return (f"**{workers} worker{'s' if workers > 1 else ''}**\n\n" + "\n".join(lines) + "\n"
+            + (f"\n{verdicts}\n" if verdicts else ""))
 
 
 def _value(results: dict, runtime: str, row: Row):
