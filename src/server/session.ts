@@ -75,7 +75,7 @@ export class Session {
   private readonly started = Date.now();
   private clientIp: string;
   private clientPort?: number;
-  /** The proxy's end of the client connection, read once (each read is a getsockname() on Bun). */
+  /** The proxy's end of the client connection, read once: a PROXY-header wrapper stream has none. */
   private readonly localAddr?: string;
   private readonly localPort?: number;
   private proxyInfo?: ProxyProtocolInfo;
