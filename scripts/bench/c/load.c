@@ -13,16 +13,10 @@
  *       one session, COUNT NOOP round trips; p50/p99 in microseconds.
  *       `direct`: PORT is the backend itself (IMAP LOGIN without a proxy)
  * PROTO: imap | pop3 | smtp */
-#include "common.h"
+#include "dialogue.h"
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-typedef enum { EXP_IMAP_GREETING, EXP_IMAP_TAG, EXP_POP_OK, EXP_SMTP } exp_kind;
-typedef struct {
-  const char *send;
-  exp_kind kind;
-  const char *arg; /* IMAP: the tag; SMTP: the first digit expected */
-} step_t;
 
 /* AUTH PLAIN for "\0bench\0secret" */
 static const step_t imap_login[] = {{NULL, EXP_IMAP_GREETING, NULL}, {"a LOGIN bench secret\r\n", EXP_IMAP_TAG, "a"}};
@@ -93,42 +87,14 @@ static void build_script(const char *proto) {
     for (int i = 0; i < nt; i++) script[nsteps++] = tail[i];
 }
 
-/* 1: the expected reply is complete and good (consumed); 0: need more; -1: bad reply. */
-static int check_reply(buf_t *in, const step_t *s) {
-  size_t off = 0;
-  for (;;) {
-    char *eol = memmem(in->p + off, in->len - off, "\r\n", 2);
-    if (!eol) return 0;
-    char *line = in->p + off;
-    size_t len = eol - line;
-    off += len + 2;
-    int verdict = -2; /* -2: not the final line */
-    switch (s->kind) {
-    case EXP_IMAP_GREETING:
-      verdict = len >= 4 && memcmp(line, "* OK", 4) == 0 ? 1 : -1;
-      break;
-    case EXP_POP_OK:
-      verdict = len >= 3 && memcmp(line, "+OK", 3) == 0 ? 1 : -1;
-      break;
-    case EXP_IMAP_TAG: {
-      size_t tl = strlen(s->arg);
-      if (len > tl && memcmp(line, s->arg, tl) == 0 && line[tl] == ' ')
-        verdict = len >= tl + 3 && memcmp(line + tl + 1, "OK", 2) == 0 ? 1 : -1;
-      break;
-    }
-    case EXP_SMTP:
-      if (len < 3) verdict = -1;
-      else if (len == 3 || line[3] == ' ') verdict = line[0] == s->arg[0] ? 1 : -1;
-      break;
-    }
-    if (verdict == -2) continue;
-    if (verdict == -1) {
-      fprintf(stderr, "unexpected reply: %.*s\n", (int)len, line);
-      return -1;
-    }
-    buf_consume(in, off);
-    return 1;
-  }
+
+/* check_reply, telling stderr about a bad reply. */
+static int check_and_report(buf_t *in, const step_t *s) {
+  const char *bad = NULL;
+  size_t bad_len = 0;
+  int v = check_reply(in, s, &bad, &bad_len);
+  if (v < 0) fprintf(stderr, "unexpected reply: %.*s\n", (int)bad_len, bad);
+  return v;
 }
 
 /* >0 bytes, 0 EOF, -1 would block (*want updated), -2 error */
@@ -239,7 +205,7 @@ static void pump(conn_t *c) {
         c->sent += w;
         continue;
       }
-      int v = check_reply(&c->in, s);
+      int v = check_and_report(&c->in, s);
       if (v < 0) return finish(c, 0);
       if (v > 0) {
         c->step++;
@@ -341,7 +307,7 @@ static int cmp_u64(const void *a, const void *b) {
 static int blocking_step(int fd, buf_t *in, const step_t *s) {
   if (s->send && write(fd, s->send, strlen(s->send)) != (ssize_t)strlen(s->send)) return -1;
   for (;;) {
-    int v = check_reply(in, s);
+    int v = check_and_report(in, s);
     if (v) return v > 0 ? 0 : -1;
     buf_reserve(in, 4096);
     ssize_t r = read(fd, in->p + in->len, 4096);

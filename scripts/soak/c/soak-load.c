@@ -17,14 +17,8 @@
  *
  * The dialogues are the benchmark's (scripts/bench/c/load.c), against the
  * benchmark's backend (`RELAY n`: sink n bytes, source n bytes, "DONE"). */
-#include "../../bench/c/common.h"
+#include "../../bench/c/dialogue.h"
 
-typedef enum { EXP_IMAP_GREETING, EXP_IMAP_TAG, EXP_POP_OK, EXP_SMTP } exp_kind;
-typedef struct {
-  const char *send;
-  exp_kind kind;
-  const char *arg; /* IMAP: the tag; SMTP: the first digit expected */
-} step_t;
 
 enum proto { IMAP, POP3, SMTP, NPROTO };
 static const char *proto_name[NPROTO] = {"imap", "pop3", "smtp"};
@@ -177,43 +171,6 @@ static void fail(conn_t *c, const char *why, const char *detail, size_t detail_l
     pending_relays[npending].proto = p, pending_relays[npending++].at_ns = now_ns() + 1000000000ull;
 }
 
-/* 1: the expected reply is complete and good (consumed); 0: need more; -1: bad reply (*bad set). */
-static int check_reply(buf_t *in, const step_t *s, const char **bad, size_t *bad_len) {
-  size_t off = 0;
-  for (;;) {
-    char *eol = memmem(in->p + off, in->len - off, "\r\n", 2);
-    if (!eol) return 0;
-    char *line = in->p + off;
-    size_t len = eol - line;
-    off += len + 2;
-    int verdict = -2; /* -2: not the final line of the reply */
-    switch (s->kind) {
-    case EXP_IMAP_GREETING:
-      verdict = len >= 4 && memcmp(line, "* OK", 4) == 0 ? 1 : -1;
-      break;
-    case EXP_POP_OK:
-      verdict = len >= 3 && memcmp(line, "+OK", 3) == 0 ? 1 : -1;
-      break;
-    case EXP_IMAP_TAG: {
-      size_t tl = strlen(s->arg);
-      if (len > tl && memcmp(line, s->arg, tl) == 0 && line[tl] == ' ')
-        verdict = len >= tl + 3 && memcmp(line + tl + 1, "OK", 2) == 0 ? 1 : -1;
-      break;
-    }
-    case EXP_SMTP:
-      if (len < 3) verdict = -1;
-      else if (len == 3 || line[3] == ' ') verdict = line[0] == s->arg[0] ? 1 : -1;
-      break;
-    }
-    if (verdict == -2) continue;
-    if (verdict == -1) {
-      *bad = line, *bad_len = len > 200 ? 200 : len;
-      return -1;
-    }
-    buf_consume(in, off);
-    return 1;
-  }
-}
 
 static void rearm(conn_t *c, uint32_t want) {
   if (!want) want = EPOLLIN;
@@ -240,7 +197,7 @@ static int run_step(conn_t *c, const step_t *s, uint32_t *want) {
     const char *bad = NULL;
     size_t bad_len = 0;
     int v = check_reply(&c->in, s, &bad, &bad_len);
-    if (v < 0) return fail(c, "unexpected reply", bad, bad_len), -1;
+    if (v < 0) return fail(c, "unexpected reply", bad, bad_len > 200 ? 200 : bad_len), -1;
     if (v > 0) {
       c->sent = 0;
       progress(c);
