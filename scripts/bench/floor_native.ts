@@ -5,8 +5,7 @@
  *
  *   bun floor_native.ts WORKERS CERT KEY LISTEN:BACKEND[:tls] ...
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import fs from "node:fs";
+import { floorArgs, startFloorWorkers } from "./floor_common.ts";
 
 // No type package for Bun's own API here (only @types/node): the few calls used, typed by hand.
 interface NativeSocket {
@@ -44,16 +43,14 @@ function flush(s: NativeSocket): void {
   }
 }
 
-const [workersArg, certFile, keyFile, ...routes] = process.argv.slice(2);
-const workers = Number(workersArg);
-const tls = { cert: fs.readFileSync(certFile!, "utf8"), key: fs.readFileSync(keyFile!, "utf8") };
+const { workers, cert, key, routes } = floorArgs();
 
 function listen(port: number, backendPort: number, withTls: boolean): void {
   Bun.listen({
     hostname: "127.0.0.1",
     port,
     reusePort: workers > 1,
-    ...(withTls ? { tls } : {}),
+    ...(withTls ? { tls: { cert, key } } : {}),
     socket: {
       open(client) {
         client.data = { early: [], queued: [] };
@@ -95,23 +92,6 @@ function listen(port: number, backendPort: number, withTls: boolean): void {
   });
 }
 
-for (const route of routes) {
-  const [port, backend, mode] = route.split(":");
-  listen(Number(port), Number(backend), mode === "tls");
-}
+for (const route of routes) listen(route.port, route.backendPort, route.tls);
+startFloorWorkers(workers);
 
-const children: ChildProcess[] = [];
-if (workers > 1 && !process.env.FLOOR_WORKER) {
-  for (let i = 1; i < workers; i++) {
-    children.push(spawn(process.execPath, process.argv.slice(1), { env: { ...process.env, FLOOR_WORKER: "1" }, stdio: "inherit" }));
-  }
-}
-// Exit only once the workers have: the next proxy under test binds the same ports right after.
-process.on("SIGTERM", () => {
-  let running = children.length;
-  if (running === 0) process.exit(0);
-  for (const child of children) {
-    child.once("exit", () => --running === 0 && process.exit(0));
-    child.kill("SIGTERM");
-  }
-});

@@ -7,13 +7,11 @@
  *
  *   bun floor_pipe.ts WORKERS CERT KEY LISTEN:BACKEND[:tls] ...
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import fs from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
+import { floorArgs, startFloorWorkers } from "./floor_common.ts";
 
-const [workersArg, certFile, keyFile, ...routes] = process.argv.slice(2);
-const workers = Number(workersArg);
+const { workers, cert, key, routes } = floorArgs();
 
 function pipe(client: net.Socket, backendPort: number): void {
   client.pause();
@@ -30,27 +28,10 @@ function pipe(client: net.Socket, backendPort: number): void {
   backend.on("close", () => client.destroy());
 }
 
-const context = { cert: fs.readFileSync(certFile!), key: fs.readFileSync(keyFile!) };
 for (const route of routes) {
-  const [listen, backend, mode] = route.split(":");
-  const onConnection = (socket: net.Socket) => pipe(socket, Number(backend));
-  const server = mode === "tls" ? tls.createServer(context, onConnection) : net.createServer(onConnection);
-  server.listen({ host: "127.0.0.1", port: Number(listen), backlog: 511, reusePort: workers > 1 } as net.ListenOptions);
+  const onConnection = (socket: net.Socket) => pipe(socket, route.backendPort);
+  const server = route.tls ? tls.createServer({ cert, key }, onConnection) : net.createServer(onConnection);
+  server.listen({ host: "127.0.0.1", port: route.port, backlog: 511, reusePort: workers > 1 } as net.ListenOptions);
 }
+startFloorWorkers(workers);
 
-// More workers: the same script again, sharing the ports with SO_REUSEPORT.
-const children: ChildProcess[] = [];
-if (workers > 1 && !process.env.FLOOR_WORKER) {
-  for (let i = 1; i < workers; i++) {
-    children.push(spawn(process.execPath, process.argv.slice(1), { env: { ...process.env, FLOOR_WORKER: "1" }, stdio: "inherit" }));
-  }
-}
-// Exit only once the workers have: the next proxy under test binds the same ports right after.
-process.on("SIGTERM", () => {
-  let running = children.length;
-  if (running === 0) process.exit(0);
-  for (const child of children) {
-    child.once("exit", () => --running === 0 && process.exit(0));
-    child.kill("SIGTERM");
-  }
-});
