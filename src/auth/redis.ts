@@ -7,6 +7,7 @@
  */
 import net from "node:net";
 import { setTimeout } from "node:timers";
+import { noDelay } from "../socket_runtime.ts";
 
 export type RespValue = string | number | null | RespValue[] | RespError;
 
@@ -129,7 +130,7 @@ export class RespClient {
   private connection(): net.Socket {
     if (this.socket && !this.socket.destroyed) return this.socket;
     const socket = net.connect({ host: this.opts.host, port: this.opts.port });
-    socket.setNoDelay(true);
+    noDelay(socket);
     // A limits store must never keep the process alive.
     socket.unref();
     this.parser = new RespParser();

@@ -409,6 +409,7 @@ export class Session {
     const { server } = this.deps;
     this.phase = "login";
     this.ctx.upstream = hostPort(host, port);
+    const facts = this.connectionFacts();
     const login = createBackendLogin(server, {
       user,
       pass,
@@ -417,8 +418,8 @@ export class Session {
       clientIp: this.clientIp,
       clientHost: this.clientHost,
       clientPort: this.clientPort,
-      localIp: this.localAddr ? unmapped(this.localAddr) : undefined,
-      localPort: this.localAddr ? this.localPort : undefined,
+      localIp: facts.serverAddr,
+      localPort: facts.serverPort,
       proxySmtpAuth: this.smtpAuthSwitch,
     });
     const addresses = {
