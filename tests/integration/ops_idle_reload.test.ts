@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
 import { WireClient } from "../support/wire.ts";
 import { freePort } from "./backends.ts";
-import { startChildProxy } from "../ops/support.ts";
+import { capability, startChildProxy } from "../ops/support.ts";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
 
 // No worker_shutdown_timeout: as in nginx, an old worker then waits for its sessions however long they idle.
@@ -29,15 +29,6 @@ mail {
   }
 }
 `;
-}
-
-async function capability(port: number): Promise<string> {
-  const c = await WireClient.connect(port);
-  assert.equal(await c.line(), "* OK IMAP4 ready");
-  c.send("c CAPABILITY\r\n");
-  const line = await c.line();
-  c.close();
-  return line;
 }
 
 describe("IMAP IDLE across a reload", () => {

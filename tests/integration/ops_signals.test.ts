@@ -12,7 +12,7 @@ import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { WireClient } from "../support/wire.ts";
 import { freePort } from "./backends.ts";
-import { type ChildProxy, imapBackend, mailproxyCommand, payload, sha256, startChildProxy } from "../ops/support.ts";
+import { capability, type ChildProxy, imapBackend, loggedIn, mailproxyCommand, payload, sha256, startChildProxy } from "../ops/support.ts";
 
 const SIZE = 1 << 20;
 
@@ -31,23 +31,6 @@ mail {
   }
 }
 `;
-}
-
-async function capability(port: number): Promise<string> {
-  const c = await WireClient.connect(port);
-  assert.equal(await c.line(), "* OK IMAP4 ready");
-  c.send("c CAPABILITY\r\n");
-  const line = await c.line();
-  c.close();
-  return line;
-}
-
-async function loggedIn(port: number): Promise<WireClient> {
-  const c = await WireClient.connect(port);
-  assert.equal(await c.line(), "* OK IMAP4 ready");
-  c.send("a1 LOGIN john secret\r\n");
-  assert.equal(await c.line(), "a1 OK logged in");
-  return c;
 }
 
 function controlSignal(p: ChildProxy, name: string): { status: number | null; output: string } {

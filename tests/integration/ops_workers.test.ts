@@ -17,7 +17,7 @@ import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { WireClient } from "../support/wire.ts";
 import { ensureBinary } from "../support/binary.ts";
 import { freePort } from "./backends.ts";
-import { imapBackend, payload, sha256, startChildProxy } from "../ops/support.ts";
+import { capability, imapBackend, loggedIn, payload, sha256, startChildProxy } from "../ops/support.ts";
 
 const SIZE = 1 << 20;
 
@@ -48,23 +48,6 @@ function startedWorkers(log: string): number[] {
 function lastLoginPid(log: string): number {
   const all = [...log.matchAll(/\[info\] (\d+)#0: \*\d+ client logged in/g)];
   return Number(all[all.length - 1]![1]);
-}
-
-async function capability(port: number): Promise<string> {
-  const c = await WireClient.connect(port);
-  assert.equal(await c.line(), "* OK IMAP4 ready");
-  c.send("c CAPABILITY\r\n");
-  const line = await c.line();
-  c.close();
-  return line;
-}
-
-async function loggedIn(port: number): Promise<WireClient> {
-  const c = await WireClient.connect(port);
-  assert.equal(await c.line(), "* OK IMAP4 ready");
-  c.send("a1 LOGIN john secret\r\n");
-  assert.equal(await c.line(), "a1 OK logged in");
-  return c;
 }
 
 interface Logs {

@@ -3,6 +3,7 @@
  * payload on demand, and mailproxy run as a child process of the same runtime
  * (`bun src/main.ts` / `deno run -A src/main.ts`) so real signals reach it.
  */
+import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -10,6 +11,7 @@ import crypto from "node:crypto";
 import { type ChildProcess, spawn } from "node:child_process";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
 import { waitForPort } from "../support/binary.ts";
+import { WireClient } from "../support/wire.ts";
 import { parseProxyHeader } from "../../src/server/proxy_protocol_in.ts";
 
 const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../..");
@@ -152,4 +154,23 @@ export async function startChildProxy(configText: string, port: number, args: st
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The CAPABILITY line a new connection to `port` gets (the test configs set imap_capabilities). */
+export async function capability(port: number): Promise<string> {
+  const c = await WireClient.connect(port);
+  assert.equal(await c.line(), "* OK IMAP4 ready");
+  c.send("c CAPABILITY\r\n");
+  const line = await c.line();
+  c.close();
+  return line;
+}
+
+/** A session on `port` logged in as john (the ops tests' auth service says OK to anyone). */
+export async function loggedIn(port: number): Promise<WireClient> {
+  const c = await WireClient.connect(port);
+  assert.equal(await c.line(), "* OK IMAP4 ready");
+  c.send("a1 LOGIN john secret\r\n");
+  assert.equal(await c.line(), "a1 OK logged in");
+  return c;
 }
