@@ -5,11 +5,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
 import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
 import { startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
+import type { ScriptedBackend } from "../support/scripted_backend.ts";
+import { authPlain, startXclientBackend } from "../support/smtp_xclient.ts";
 import { freePort } from "./backends.ts";
 import { type DnsAnswer, type DnsServer, startDnsServer } from "../support/dns_server.ts";
 
@@ -19,24 +19,6 @@ import { type DnsAnswer, type DnsServer, startDnsServer } from "../support/dns_s
  */
 const CLIENT_IP = "127.0.0.1";
 
-/** An SMTP client bound to CLIENT_IP: the greeting, one AUTH PLAIN, its reply. */
-function authPlainFrom(port: number, host: string): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host, localAddress: host });
-    let data = "";
-    socket.on("error", reject);
-    socket.on("data", (chunk: Buffer) => {
-      data += chunk.toString("latin1");
-      const lines = data.split("\r\n");
-      if (lines.length === 2) socket.write(`AUTH PLAIN ${Buffer.from("\0alice\0secret").toString("base64")}\r\n`);
-      if (lines.length === 3) {
-        socket.destroy();
-        resolve(lines.slice(0, 2));
-      }
-    });
-  });
-}
-
 describe("SMTP client host lookup through a resolver", () => {
   let backend: ScriptedBackend;
   let auth: AuthServer;
@@ -44,14 +26,7 @@ describe("SMTP client host lookup through a resolver", () => {
   let dns: DnsServer;
 
   before(async () => {
-    backend = await startScriptedBackend((b) => {
-      b.send("220 mta ESMTP\r\n");
-      b.socket.on("data", () => {
-        const got = b.received();
-        if (got.endsWith("EHLO mx.example.com\r\n")) b.send("250-mta\r\n250 XCLIENT NAME ADDR LOGIN\r\n");
-        else if (/XCLIENT [^\r]*\r\n$/.test(got)) b.send("220 mta ESMTP\r\n");
-      });
-    });
+    backend = await startXclientBackend();
     auth = await startAuthServer(() => ({
       headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
     }));
@@ -81,7 +56,7 @@ describe("SMTP client host lookup through a resolver", () => {
     const requests = auth.requests.length;
     const connections = backend.connections.length;
     try {
-      assert.deepEqual(await authPlainFrom(port, client), ["220 mx.example.com ESMTP ready", "235 2.0.0 OK"]);
+      assert.deepEqual(await authPlain(port, client, client), ["220 mx.example.com ESMTP ready", "235 2.0.0 OK"]);
       const got = backend.connections[connections].received();
       return {
         clientHost: auth.requests[requests].header("Client-Host"),

@@ -7,32 +7,14 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
 import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
 import { type RunningProxy, startProxy } from "../support/proxy.ts";
-import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
+import type { ScriptedBackend } from "../support/scripted_backend.ts";
+import { authPlain, startXclientBackend } from "../support/smtp_xclient.ts";
 import { type DnsAnswer, type DnsServer, startDnsServer } from "../support/dns_server.ts";
 import { freePort } from "./backends.ts";
 
 const PTR_NAME = "1.0.0.127.in-addr.arpa";
-
-/** One SMTP session from 127.0.0.1: greeting, AUTH PLAIN, the reply. */
-function authPlain(port: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: "127.0.0.1" });
-    let data = "";
-    socket.on("error", reject);
-    socket.on("data", (chunk: Buffer) => {
-      data += chunk.toString("latin1");
-      const lines = data.split("\r\n");
-      if (lines.length === 2) socket.write(`AUTH PLAIN ${Buffer.from("\0alice\0secret").toString("base64")}\r\n`);
-      if (lines.length === 3) {
-        socket.destroy();
-        resolve(lines.slice(0, 2));
-      }
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,14 +25,7 @@ describe("resolver cache and parameters", () => {
   let answers: (type: string, name: string) => DnsAnswer;
 
   before(async () => {
-    backend = await startScriptedBackend((b) => {
-      b.send("220 mta ESMTP\r\n");
-      b.socket.on("data", () => {
-        const got = b.received();
-        if (got.endsWith("EHLO mx.example.com\r\n")) b.send("250-mta\r\n250 XCLIENT NAME ADDR LOGIN\r\n");
-        else if (/XCLIENT [^\r]*\r\n$/.test(got)) b.send("220 mta ESMTP\r\n");
-      });
-    });
+    backend = await startXclientBackend();
     auth = await startAuthServer(() => ({
       headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
     }));
