@@ -15,6 +15,7 @@ import type { AuthHttpUrl } from "../config/model.ts";
 import type { Logger, SessionContext } from "../log/logger.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "./types.ts";
 import { buildAuthRequest } from "./request.ts";
+import type { Wire } from "../wire/wire.ts";
 import {
   type AuthDecision,
   connectionReuse,
@@ -190,7 +191,7 @@ export class AuthHttpClient implements AuthSource {
    * deadline is armed once, at the start, and covers connect, send and the
    * complete response headers.
    */
-  private async query(target: Target, text: string, decide: (head: ResponseHead) => AuthDecision): Promise<AuthDecision> {
+  private async query(target: Target, text: Wire<"http">, decide: (head: ResponseHead) => AuthDecision): Promise<AuthDecision> {
     const deadline = Date.now() + this.opts.timeoutMs;
     const pooled = this.takeIdle();
     if (pooled) {
@@ -216,7 +217,7 @@ export class AuthHttpClient implements AuthSource {
     socket: net.Socket,
     reused: boolean,
     target: Target,
-    text: string,
+    text: Wire<"http">,
     deadline: number,
     decide: (head: ResponseHead) => AuthDecision,
   ): Promise<Exchange> {

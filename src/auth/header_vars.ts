@@ -5,6 +5,7 @@
  * value without these names goes out exactly as configured. Pure: no I/O.
  */
 import type { AuthRequest } from "./types.ts";
+import { escapeAuthValue } from "../wire/http.ts";
 
 export const HEADER_VARIABLES = ["remote_addr", "remote_port", "server_addr", "server_port", "protocol", "ssl_server_name"] as const;
 type HeaderVariable = (typeof HEADER_VARIABLES)[number];
@@ -38,11 +39,6 @@ export function expandHeaderValue(value: string, req: AuthRequest): string {
     const name = (braced ?? bare)!;
     if (!(HEADER_VARIABLES as readonly string[]).includes(name)) return whole;
     // The SNI name comes from the client: never let it add a header line.
-    return variableValue(name as HeaderVariable, req).replace(/[\x00-\x20%]/g, percentByte);
+    return escapeAuthValue(variableValue(name as HeaderVariable, req));
   });
-}
-
-/** nginx's auth escaping of one byte (request.ts escapeAuthValue). */
-function percentByte(byte: string): string {
-  return "%" + byte.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0");
 }

@@ -6,26 +6,10 @@
 import type { AuthHttpUrl } from "../config/model.ts";
 import type { AuthRequest } from "./types.ts";
 import { expandHeaderValue } from "./header_vars.ts";
+import { escapeAuthValue, HttpRequestHead } from "../wire/http.ts";
+import type { Wire } from "../wire/wire.ts";
 
-const HEX = "0123456789ABCDEF";
-
-/**
- * nginx's mail auth escaping (§2.3): control bytes, space and `%` become `%XX`
- * with uppercase hex; every other byte (also `+`, DEL and UTF-8) is sent raw.
- * @example escapeAuthValue("john doe") // "john%20doe"
- */
-export function escapeAuthValue(binary: string): string {
-  let out = "";
-  for (let i = 0; i < binary.length; i++) {
-    const code = binary.charCodeAt(i);
-    if (code <= 0x20 || code === 0x25) {
-      out += "%" + HEX[(code >> 4) & 0xf] + HEX[code & 0xf];
-    } else {
-      out += binary[i];
-    }
-  }
-  return out;
-}
+export { escapeAuthValue };
 
 /** The `Host:` value: the host as written in `auth_http`, `localhost` for UNIX sockets. */
 export function authHostHeader(url: AuthHttpUrl): string {
@@ -39,7 +23,8 @@ export interface AuthRequestOptions {
 }
 
 /**
- * Build the complete request, header block and final empty line included.
+ * Build the complete request, header block and final empty line included. Every
+ * line goes through HttpRequestHead, which refuses a value that could end its line.
  * `httpVersion` is "1.0" (nginx) or "1.1" (beyond nginx, pooled connections);
  * nothing else changes between the two. `auth_http_header` values have their
  * variables expanded (header_vars.ts).
@@ -51,13 +36,12 @@ export function buildAuthRequest(
   extraHeaders: Array<[string, string]>,
   httpVersion: "1.0" | "1.1",
   options: AuthRequestOptions = {},
-): string {
-  const lines: string[] = [];
-  const header = (name: string, value: string) => lines.push(`${name}: ${value}\r\n`);
+): Wire<"http"> {
+  const head = new HttpRequestHead("GET", url.uri || "/", httpVersion);
+  const header = (name: string, value: string) => head.header(name, value);
   const { credentials } = req;
   const method = credentials.method;
 
-  lines.push(`GET ${url.uri || "/"} HTTP/${httpVersion}\r\n`);
   header("Host", authHostHeader(url));
   header("Auth-Method", method);
   header("Auth-User", method === "none" ? "" : escapeAuthValue(credentials.user));
@@ -107,6 +91,5 @@ export function buildAuthRequest(
   }
 
   for (const [name, value] of extraHeaders) header(name, expandHeaderValue(value, req));
-  lines.push("\r\n");
-  return lines.join("");
+  return head.end();
 }

@@ -9,10 +9,14 @@
  *         (the login machine then sends EHLO again, over TLS, as RFC 3207 requires)
  */
 import type { Protocol } from "../config/model.ts";
+import type { BackendWire } from "../wire/wire.ts";
+import { imapTagged } from "../wire/imap.ts";
+import { pop3Command } from "../wire/pop3.ts";
+import { smtpCommand } from "../wire/smtp.ts";
 
 export type StarttlsStep =
   /** Write this to the backend and wait for the next reply. */
-  | { type: "send"; data: string }
+  | { type: "send"; data: BackendWire }
   /** Nothing to write (an untagged IMAP line); keep reading. */
   | { type: "wait" }
   /** Start the TLS handshake now; then feed `greeting` to the backend login machine. */
@@ -46,9 +50,9 @@ export function createBackendStarttls(protocol: Protocol, serverName: string): B
         const ok = protocol === "imap" ? reply.startsWith("* OK") : protocol === "pop3" ? reply.startsWith("+OK") : reply.startsWith("220");
         if (!ok) return { type: "fail", reply, reason: INVALID };
         greeting = reply;
-        if (protocol === "imap") return { type: "send", data: `${IMAP_TAG}STARTTLS\r\n` };
-        if (protocol === "pop3") return { type: "send", data: "STLS\r\n" };
-        return { type: "send", data: `EHLO ${serverName}\r\n` };
+        if (protocol === "imap") return { type: "send", data: imapTagged(IMAP_TAG, "STARTTLS") };
+        if (protocol === "pop3") return { type: "send", data: pop3Command("STLS") };
+        return { type: "send", data: smtpCommand(`EHLO ${serverName}`) };
       }
       switch (protocol) {
         case "imap": {
@@ -62,7 +66,7 @@ export function createBackendStarttls(protocol: Protocol, serverName: string): B
           if (!ehloDone) {
             if (!reply.startsWith("250")) return { type: "fail", reply, reason: INVALID };
             ehloDone = true;
-            return { type: "send", data: "STARTTLS\r\n" };
+            return { type: "send", data: smtpCommand("STARTTLS") };
           }
           return reply.startsWith("220") ? { type: "upgrade", greeting } : { type: "fail", reply, reason: REFUSED };
       }

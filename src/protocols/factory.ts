@@ -12,6 +12,7 @@ import { SmtpPreauth } from "./smtp/preauth.ts";
 import { SmtpBackendLogin } from "./smtp/backend_login.ts";
 import { isPassthroughOnly, offeredMethods } from "../auth/methods.ts";
 import { backendIdCommand } from "./imap/id.ts";
+import type { Wire } from "../wire/wire.ts";
 
 /** SMTP's answer to a client that talks before the delayed greeting. */
 export const PIPELINING_REFUSED = "503 5.5.0 Improper use of SMTP command pipelining\r\n";
@@ -74,7 +75,7 @@ export function createBackendLogin(server: EffectiveServer, p: BackendLoginParam
 }
 
 /** proxy_imap_id on: the ID line sent before the backend login, else undefined. */
-function imapIdCommand(server: EffectiveServer, p: BackendLoginParams): string | undefined {
+function imapIdCommand(server: EffectiveServer, p: BackendLoginParams): Wire<"imap"> | undefined {
   if (!server.proxy_imap_id) return undefined;
   return backendIdCommand(p.context.imapTag ?? "* ", p.context.imapId ?? [], {
     clientIp: p.clientIp,

@@ -8,6 +8,7 @@
  */
 import type { Protocol } from "../config/model.ts";
 import type { OAuthMechanism } from "./oauth.ts";
+import type { BackendWire } from "../wire/wire.ts";
 
 export type AuthMethod = "plain" | "apop" | "cram-md5" | "external" | "none" | "xoauth2" | "oauthbearer";
 
@@ -154,8 +155,10 @@ export interface LoginRefusal {
 }
 
 export type BackendStep =
-  /** Write this to the backend and wait for the next reply. */
-  | { type: "send"; data: string }
+  /** Write this to the backend and wait for the next reply. Only src/wire/ encoders make `BackendWire`. */
+  | { type: "send"; data: BackendWire }
+  /** Nothing to write; keep reading (the reply was a part of a longer answer). */
+  | { type: "wait" }
   /** Login done: send `toClient` to the client, then relay. */
   | { type: "done"; toClient: string }
   /** The reply did not match; `reply` is the backend's whole reply (for proxy_pass_error_message). */

@@ -7,7 +7,7 @@ import net from "node:net";
 import fs from "node:fs";
 import dns from "node:dns/promises";
 import type { ListenSpec } from "../config/model.ts";
-import { unmapped } from "../upstream/proxy_protocol.ts";
+import { unmapped } from "../wire/proxy_header.ts";
 
 /** One concrete address a server listens on. */
 export interface ListenEntry<T> {

@@ -57,7 +57,8 @@ function parseV1(buf: Buffer): ProxyHeaderResult {
   if (fields.length !== 6 || (fields[1] !== "TCP4" && fields[1] !== "TCP6")) return fail;
   const [, family, src, dst, sport, dport] = fields as [string, string, string, string, string, string];
   const isFamily = family === "TCP4" ? net.isIPv4 : net.isIPv6;
-  if (!isFamily(src) || !isFamily(dst)) return fail;
+  // A zone ID (`fe80::1%eth0`) is no address on the wire: nginx refuses it too.
+  if (!isFamily(src) || !isFamily(dst) || src.includes("%") || dst.includes("%")) return fail;
   const port = (p: string) => (/^\d{1,5}$/.test(p) && Number(p) <= 65535 ? Number(p) : -1);
   const srcPort = port(sport);
   const dstPort = port(dport);

@@ -12,7 +12,7 @@ import { createBackendLogin, createPreauth, PIPELINING_REFUSED } from "../protoc
 import { hostPort, loginToBackend } from "../upstream/backend.ts";
 import { upstreamTlsMode, upstreamTlsSetup, type UpstreamTlsSetup } from "../upstream/tls_out.ts";
 import { createBackendStarttls } from "../protocols/backend_starttls.ts";
-import { proxyHeaderV1, proxyHeaderV2, unmapped } from "../upstream/proxy_protocol.ts";
+import { proxyHeaderV1, proxyHeaderV2, unmapped } from "../wire/proxy_header.ts";
 import { receiveProxyHeader, withHead } from "./proxy_protocol_in.ts";
 import type { TrustedPeers } from "./realip.ts";
 import type { SessionObserver } from "../metrics/session_observer.ts";

@@ -12,6 +12,7 @@ import type { EffectiveServer } from "../config/model.ts";
 import type { TlsUpgrader } from "../server/session.ts";
 import { buildServerTls, type ServerTls, serverUsesTls } from "./context.ts";
 import { describeClient } from "./client_info.ts";
+import { INVALID_SERVER_NAME, isValidServerName } from "./server_name.ts";
 
 type Upgraded = Awaited<ReturnType<TlsUpgrader["upgrade"]>>;
 
@@ -90,6 +91,7 @@ function upgradeSocket(raw: net.Socket, candidates: PreparedTls[]): Promise<Upgr
       ...(candidates.length > 1
         ? {
           SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
+            if (!isValidServerName(name)) return cb(new Error(INVALID_SERVER_NAME));
             sniName = name;
             chosen = pickByServerName(candidates, name);
             cb(null, chosen.secureContext);
@@ -121,7 +123,9 @@ function upgradeSocket(raw: net.Socket, candidates: PreparedTls[]): Promise<Upgr
       try {
         const { info, certLine } = describeClient(secure, chosen.server, chosen.setup.trust);
         const serverName = sniName ?? (secure as unknown as { servername?: string | false | null }).servername;
-        if (serverName) info.serverName = serverName;
+        if (serverName && !isValidServerName(serverName)) return finish({ error: INVALID_SERVER_NAME });
+        // One spelling on every runtime (Deno lower-cases the name, Bun keeps the client's).
+        if (serverName) info.serverName = serverName.toLowerCase();
         finish({
           socket: secure as unknown as net.Socket,
           info,

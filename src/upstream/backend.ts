@@ -11,6 +11,7 @@ import { printable } from "../log/logger.ts";
 import type { BackendStarttls } from "../protocols/backend_starttls.ts";
 import { handshakeUpstream, type UpstreamTlsSetup } from "./tls_out.ts";
 import { noDelay } from "../socket_runtime.ts";
+import { type BackendWire, UnsafeValueError, type Wire } from "../wire/wire.ts";
 
 export interface BackendTarget {
   host: string;
@@ -31,7 +32,7 @@ export interface BackendLoginOptions {
   /** `timeout`: one deadline for connect + login. */
   deadlineMs: number;
   /** PROXY protocol header to write first, in one write (before any TLS). */
-  proxyHeader?: string;
+  proxyHeader?: Wire<"proxy">;
   /** TLS to the backend: implicit right after connect, or after the STARTTLS preamble. */
   tls?: UpstreamTlsSetup;
   /** The protocol's STARTTLS preamble; required with `tls.mode` "starttls". */
@@ -80,8 +81,17 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
       s.removeListener("close", onClose);
       s.removeListener("data", onData);
     };
-    const write = (data: string) => {
-      if (data) socket.write(Buffer.from(data, "latin1"));
+    /** The only write toward the backend before the relay: encoded text only. */
+    const write = (data: BackendWire) => socket.write(Buffer.from(data, "latin1"));
+    /** A login step; a value its wire format cannot carry ends the login instead of reaching the backend. */
+    const step = <T>(next: () => T): T | undefined => {
+      try {
+        return next();
+      } catch (err) {
+        if (!(err instanceof UnsafeValueError)) throw err;
+        finish({ type: "fail", reason: err.message });
+        return undefined;
+      }
     };
 
     /** Replace the plain socket by a TLS one; then `next` runs on it. */
@@ -105,14 +115,15 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
     };
 
     const loginReply = (text: string) => {
-      const step = opts.login.onReply(text);
-      if (step.type === "send") write(step.data);
-      else if (step.type === "done") finish({ type: "ok", socket, toClient: step.toClient });
+      const next = step(() => opts.login.onReply(text));
+      if (next === undefined || next.type === "wait") return;
+      if (next.type === "send") write(next.data);
+      else if (next.type === "done") finish({ type: "ok", socket, toClient: next.toClient });
       else {
         finish({
           type: "fail",
-          reason: `${step.reason}: "${printable(firstLine(step.reply))}" while reading response from ${name}`,
-          reply: step.reply,
+          reason: `${next.reason}: "${printable(firstLine(next.reply))}" while reading response from ${name}`,
+          reply: next.reply,
         });
       }
     };
@@ -125,15 +136,16 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
         return;
       }
       if (!inPreamble) return loginReply(framed.text);
-      const step = preamble!.onReply(framed.text);
-      if (step.type === "send") write(step.data);
-      else if (step.type === "upgrade") {
+      const next = step(() => preamble!.onReply(framed.text));
+      if (next === undefined) return;
+      if (next.type === "send") write(next.data);
+      else if (next.type === "upgrade") {
         inPreamble = false;
-        void startTls(() => loginReply(step.greeting));
-      } else if (step.type === "fail") {
+        void startTls(() => loginReply(next.greeting));
+      } else if (next.type === "fail") {
         finish({
           type: "fail",
-          reason: `${step.reason}: "${printable(firstLine(step.reply))}" while reading response from ${name}`,
+          reason: `${next.reason}: "${printable(firstLine(next.reply))}" while reading response from ${name}`,
         });
       }
     }

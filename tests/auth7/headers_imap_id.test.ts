@@ -150,14 +150,14 @@ describe("ImapPreauth with imap_id", () => {
 });
 
 describe("ImapBackendLogin with an ID line", () => {
-  const id = 'a1 ID ("x-originating-ip" "192.0.2.7")\r\n';
+  const id = backendIdCommand("a1 ", [], { clientIp: "192.0.2.7" });
   test("ID goes first; the login follows the tagged answer, in one reply or two", () => {
     for (const replies of [["* ID NIL\r\na1 OK ID completed\r\n"], ["* ID NIL\r\n", "a1 OK ID completed\r\n"]]) {
       const login = new ImapBackendLogin("a1 ", "john", "pw", undefined, id);
       assert.deepEqual(login.onReply("* OK ready\r\n"), { type: "send", data: id });
       const steps = replies.map((r) => login.onReply(r));
       assert.deepEqual(steps[steps.length - 1], { type: "send", data: "a1 LOGIN {4}\r\n" });
-      if (steps.length === 2) assert.deepEqual(steps[0], { type: "send", data: "" });
+      if (steps.length === 2) assert.deepEqual(steps[0], { type: "wait" });
     }
   });
   test("a backend that refuses ID still gets the login", () => {

@@ -7,6 +7,8 @@
 import type { BackendLogin, BackendStep, Credentials, LoginRefusal } from "../types.ts";
 import { encodeBase64 } from "../sasl.ts";
 import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
+import { commandLine, type Wire } from "../../wire/wire.ts";
+import { imapLiteralBody, imapTagged } from "../../wire/imap.ts";
 
 type Stage = "greeting" | "id" | "user-literal" | "pass-literal" | "oauth" | "oauth-ack" | "result";
 
@@ -19,7 +21,7 @@ const INVALID = "upstream sent invalid response";
  *
  * After the password, one untagged line (`* …`) before the tagged OK is
  * tolerated. If it arrives as a reply of its own, `onReply` answers
- * `{ type: "send", data: "" }` — nothing to write, keep reading — and the line
+ * `{ type: "wait" }` — nothing to write, keep reading — and the line
  * is kept so that `done.toClient` carries both.
  */
 export class ImapBackendLogin implements BackendLogin {
@@ -40,7 +42,7 @@ export class ImapBackendLogin implements BackendLogin {
     private readonly pass: string,
     private readonly oauth?: Credentials["oauth"],
     /** proxy_imap_id: the whole `<tag>ID (...)` line sent before the login (imap/id.ts). */
-    private readonly idCommand?: string,
+    private readonly idCommand?: Wire<"imap">,
   ) {}
 
   /** What the backend sent in answer to ID so far. */
@@ -59,7 +61,7 @@ export class ImapBackendLogin implements BackendLogin {
         // `* ID (...)` then the tagged answer, in one reply or several. OK, NO or BAD:
         // a backend that does not know ID still gets the login.
         this.idReply += reply;
-        if (!this.idReply.split("\r\n").some((line) => line.startsWith(this.tag))) return { type: "send", data: "" };
+        if (!this.idReply.split("\r\n").some((line) => line.startsWith(this.tag))) return { type: "wait" };
         return this.login();
       case "oauth":
         return this.oauthReply(reply);
@@ -68,11 +70,11 @@ export class ImapBackendLogin implements BackendLogin {
       case "user-literal":
         if (!reply.startsWith("+")) return fail(reply);
         this.stage = "pass-literal";
-        return { type: "send", data: `${this.user} {${this.pass.length}}\r\n` };
+        return { type: "send", data: imapLiteralBody(this.user, this.pass.length) };
       case "pass-literal":
         if (!reply.startsWith("+")) return fail(reply);
         this.stage = "result";
-        return { type: "send", data: `${this.pass}\r\n` };
+        return { type: "send", data: imapLiteralBody(this.pass) };
       case "result":
         return this.result(this.untagged + reply);
     }
@@ -82,10 +84,10 @@ export class ImapBackendLogin implements BackendLogin {
   private login(): BackendStep {
     if (this.oauth) {
       this.stage = "oauth";
-      return { type: "send", data: `${this.tag}AUTHENTICATE ${this.oauth.mechanism} ${encodeBase64(this.oauth.payload)}\r\n` };
+      return { type: "send", data: imapTagged(this.tag, `AUTHENTICATE ${this.oauth.mechanism} ${encodeBase64(this.oauth.payload)}`) };
     }
     this.stage = "user-literal";
-    return { type: "send", data: `${this.tag}LOGIN {${this.user.length}}\r\n` };
+    return { type: "send", data: imapTagged(this.tag, `LOGIN {${this.user.length}}`) };
   }
 
   /** The answer to AUTHENTICATE with the OAuth payload. */
@@ -94,7 +96,7 @@ export class ImapBackendLogin implements BackendLogin {
       // The RFC 7628 error challenge: finish the exchange so the refusal arrives tagged.
       this.oauthChallenge = lineText(reply.slice(1));
       this.stage = "oauth-ack";
-      return { type: "send", data: `${OAUTH_DUMMY_RESPONSE}\r\n` };
+      return { type: "send", data: commandLine("imap", OAUTH_DUMMY_RESPONSE) };
     }
     return this.result(this.untagged + reply);
   }
@@ -107,7 +109,7 @@ export class ImapBackendLogin implements BackendLogin {
       tagged = received.slice(lineEnd + 1);
       if (tagged === "") {
         this.untagged = received;
-        return { type: "send", data: "" };
+        return { type: "wait" };
       }
     }
     if (tagged.startsWith(`${this.tag}OK`)) return { type: "done", toClient: received };

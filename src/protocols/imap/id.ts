@@ -4,6 +4,8 @@
  * carrying the client's address the way Dovecot trusts it from
  * `login_trusted_networks`. Pure: no I/O.
  */
+import { imapQuoted, imapTagged } from "../../wire/imap.ts";
+import type { Wire } from "../../wire/wire.ts";
 
 /** Field name → value (null for NIL), in the client's order. Binary strings. */
 export type IdFields = Array<[string, string | null]>;
@@ -37,6 +39,8 @@ export function parseIdArgument(text: string): IdFields | null {
     while (pos < text.length) {
       const c = text[pos++]!;
       if (c === '"') return out;
+      // TEXT-CHAR: no CR, LF or NUL inside a quoted string (RFC 3501 §9).
+      if (c === "\r" || c === "\n" || c === "\0") return null;
       if (c === "\\") {
         const next = text[pos++];
         if (next !== '"' && next !== "\\") return null;
@@ -80,13 +84,13 @@ export function parseIdArgument(text: string): IdFields | null {
 /** The untagged answer to a client's ID: the proxy tells nothing about itself. */
 export const ID_RESPONSE = "* ID NIL\r\n";
 
-/** Fields a client could use to pose as the proxy towards a backend that trusts it. */
-function isTrustedField(name: string): boolean {
-  return name.toLowerCase().startsWith("x-");
-}
-
-function quote(value: string): string {
-  return `"${value.replace(/[\\"]/g, (c) => "\\" + c)}"`;
+/**
+ * Client fields passed on to the backend: printable names without spaces, none of
+ * them `x-*`, which a backend that trusts the proxy would read as the proxy's word
+ * (" x-originating-ip" with a leading space included).
+ */
+function isForwardable(name: string): boolean {
+  return /^[\x21-\x7e]+$/.test(name) && !name.toLowerCase().startsWith("x-");
 }
 
 export interface ConnectionAddresses {
@@ -103,12 +107,13 @@ export interface ConnectionAddresses {
  * @example backendIdCommand("a1 ", [["name", "mutt"]], { clientIp: "192.0.2.7", clientPort: 50412, localIp: "10.0.0.1", localPort: 143 })
  *   // 'a1 ID ("name" "mutt" "x-originating-ip" "192.0.2.7" "x-originating-port" "50412" "x-connected-ip" "10.0.0.1" "x-connected-port" "143")\r\n'
  */
-export function backendIdCommand(tag: string, clientFields: IdFields, addresses: ConnectionAddresses): string {
-  const fields: IdFields = clientFields.filter(([name]) => !isTrustedField(name));
+export function backendIdCommand(tag: string, clientFields: IdFields, addresses: ConnectionAddresses): Wire<"imap"> {
+  const fields: IdFields = clientFields.filter(([name]) => isForwardable(name));
   fields.push(["x-originating-ip", addresses.clientIp]);
   if (addresses.clientPort !== undefined) fields.push(["x-originating-port", String(addresses.clientPort)]);
   if (addresses.localIp !== undefined) fields.push(["x-connected-ip", addresses.localIp]);
   if (addresses.localPort !== undefined) fields.push(["x-connected-port", String(addresses.localPort)]);
-  const list = fields.map(([name, value]) => `${quote(name)} ${value === null ? "NIL" : quote(value)}`).join(" ");
-  return `${tag}ID (${list})\r\n`;
+  const list = fields.map(([name, value]) => `${imapQuoted(name, "an ID field name")} ${value === null ? "NIL" : imapQuoted(value, "an ID value")}`)
+    .join(" ");
+  return imapTagged(tag, `ID (${list})`);
 }

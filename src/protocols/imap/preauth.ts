@@ -7,6 +7,7 @@ import type { EffectiveServer } from "../../config/model.ts";
 import { makeSalt, SaslExchange, saslMechanism, type SaslResult } from "../sasl.ts";
 import type { Action, AuthFailureOptions, CloseReason, PreauthMachine, ProtocolLines } from "../types.ts";
 import { send } from "../types.ts";
+import { credentialsFit } from "../../wire/wire.ts";
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { imapCapabilityLine, imapMechanismEnabled } from "./capabilities.ts";
 import { ImapCommandReader, type ImapReaderEvent } from "./command_reader.ts";
@@ -263,6 +264,10 @@ export class ImapPreauth implements PreauthMachine {
   }
 
   private askAuth(result: Extract<SaslResult, { type: "done" }>, out: Action[]): void {
+    if (!credentialsFit("imap", result.credentials)) {
+      this.reject(this.authTag, out);
+      return;
+    }
     this.oauthLogin = result.credentials.oauth !== undefined;
     this.sasl = null;
     this.phase = "auth";

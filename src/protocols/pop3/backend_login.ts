@@ -6,6 +6,8 @@
 import type { BackendLogin, BackendStep, Credentials, LoginRefusal } from "../types.ts";
 import { encodeBase64 } from "../sasl.ts";
 import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
+import { commandLine } from "../../wire/wire.ts";
+import { pop3Command } from "../../wire/pop3.ts";
 
 type Stage = "greeting" | "user" | "pass" | "oauth" | "oauth-ack" | "finished";
 
@@ -25,7 +27,7 @@ export class Pop3BackendLogin implements BackendLogin {
       // The RFC 7628 error challenge: answer it so the refusal follows.
       this.oauthChallenge = reply.slice(2).replace(/\r?\n$/, "");
       this.stage = "oauth-ack";
-      return { type: "send", data: `${OAUTH_DUMMY_RESPONSE}\r\n` };
+      return { type: "send", data: commandLine("pop3", OAUTH_DUMMY_RESPONSE) };
     }
     if (this.stage === "oauth" || this.stage === "oauth-ack") return this.oauthResult(reply);
     if (this.stage === "finished" || !reply.startsWith("+OK")) {
@@ -41,13 +43,13 @@ export class Pop3BackendLogin implements BackendLogin {
       case "greeting":
         if (this.oauth) {
           this.stage = "oauth";
-          return { type: "send", data: `AUTH ${this.oauth.mechanism} ${encodeBase64(this.oauth.payload)}\r\n` };
+          return { type: "send", data: pop3Command("AUTH", this.oauth.mechanism, encodeBase64(this.oauth.payload)) };
         }
         this.stage = "user";
-        return { type: "send", data: `USER ${this.user}\r\n` };
+        return { type: "send", data: pop3Command("USER", this.user) };
       case "user":
         this.stage = "pass";
-        return { type: "send", data: `PASS ${this.pass}\r\n` };
+        return { type: "send", data: pop3Command("PASS", this.pass) };
       case "pass":
         this.stage = "finished";
         return { type: "done", toClient: reply };

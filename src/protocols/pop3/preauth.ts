@@ -10,6 +10,7 @@ import { isOAuthMechanism, makeSalt, SaslExchange, type SaslResult, saslMechanis
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { type Pop3Command, parsePop3Command } from "./command.ts";
 import { pop3AuthListing, pop3Capa } from "./capabilities.ts";
+import { credentialsFit } from "../../wire/wire.ts";
 
 export interface Pop3PreauthOptions {
   pop3_auth: readonly AuthMethodName[];
@@ -228,6 +229,7 @@ export class Pop3Preauth implements PreauthMachine {
   }
 
   private authenticate(credentials: Credentials, out: Action[]): void {
+    if (!credentialsFit("pop3", credentials)) return this.rejected(out);
     this.state = { kind: "authenticating", oauth: credentials.oauth !== undefined };
     out.push({ type: "auth", credentials, context: {} });
   }

@@ -7,7 +7,9 @@
 import type { AuthMethod, BackendLogin, BackendStep, Credentials, LoginContext, LoginRefusal } from "../types.ts";
 import { encodeBase64 } from "../sasl.ts";
 import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
-import { xtext } from "./xtext.ts";
+import { commandLine, type Wire } from "../../wire/wire.ts";
+import { smtpCommand, xclientCommand } from "../../wire/smtp.ts";
+import { saslPlainToken } from "../../wire/sasl.ts";
 
 export interface SmtpBackendLoginOptions {
   /** The proxy's server_name, used in its own EHLO/HELO. */
@@ -49,7 +51,7 @@ export class SmtpBackendLogin implements BackendLogin {
     if (stage === "auth" && this.opts.oauth && this.oauthChallenge === undefined && reply.startsWith("334 ")) {
       // The RFC 7628 error challenge: answer it so the refusal (535) follows.
       this.oauthChallenge = reply.slice(4).replace(/\r\n$/, "");
-      return { type: "send", data: `${OAUTH_DUMMY_RESPONSE}\r\n` };
+      return { type: "send", data: commandLine("smtp", OAUTH_DUMMY_RESPONSE) };
     }
     if (stage === "finished" || !replyMatches(stage, reply)) {
       if (stage === "auth") {
@@ -61,7 +63,7 @@ export class SmtpBackendLogin implements BackendLogin {
     switch (stage) {
       case "greeting": {
         const ehlo = this.opts.context.smtpEsmtp || this.opts.xclient;
-        return this.send("hello", `${ehlo ? "EHLO" : "HELO"} ${this.opts.serverName}\r\n`);
+        return this.send("hello", smtpCommand(`${ehlo ? "EHLO" : "HELO"} ${this.opts.serverName}`));
       }
       case "hello":
         if (this.opts.xclient) return this.send("xclient", this.xclientLine());
@@ -69,7 +71,7 @@ export class SmtpBackendLogin implements BackendLogin {
       case "xclient": {
         const helo = this.opts.context.smtpHelo ?? "";
         if (helo !== "") {
-          return this.send("client-hello", `${this.opts.context.smtpEsmtp ? "EHLO" : "HELO"} ${helo}\r\n`);
+          return this.send("client-hello", smtpCommand(`${this.opts.context.smtpEsmtp ? "EHLO" : "HELO"} ${helo}`));
         }
         return this.afterHello();
       }
@@ -78,7 +80,7 @@ export class SmtpBackendLogin implements BackendLogin {
       case "auth":
         return this.done(CLIENT_SUCCESS);
       case "mail":
-        return this.send("rcpt", `${this.opts.context.smtpRcpt ?? ""}\r\n`);
+        return this.send("rcpt", smtpCommand(this.opts.context.smtpRcpt ?? ""));
       case "rcpt":
         return this.done(reply);
     }
@@ -86,23 +88,20 @@ export class SmtpBackendLogin implements BackendLogin {
 
   /** The greeting and hello steps are done: authenticate, replay MAIL, or finish. */
   private afterHello(): BackendStep {
-    if (this.opts.method === "none") return this.send("mail", `${this.opts.context.smtpMail ?? ""}\r\n`);
+    if (this.opts.method === "none") return this.send("mail", smtpCommand(this.opts.context.smtpMail ?? ""));
     if (!this.opts.proxySmtpAuth) return this.done(CLIENT_SUCCESS);
     const oauth = this.opts.oauth;
-    if (oauth) return this.send("auth", `AUTH ${oauth.mechanism} ${encodeBase64(oauth.payload)}\r\n`);
+    if (oauth) return this.send("auth", smtpCommand(`AUTH ${oauth.mechanism} ${encodeBase64(oauth.payload)}`));
     if (this.opts.pass === undefined) return this.fail("", "no password available");
-    const token = encodeBase64(`\0${this.opts.user ?? ""}\0${this.opts.pass}`);
-    return this.send("auth", `AUTH PLAIN ${token}\r\n`);
+    return this.send("auth", smtpCommand(`AUTH PLAIN ${saslPlainToken(this.opts.user ?? "", this.opts.pass, "smtp")}`));
   }
 
-  private xclientLine(): string {
+  private xclientLine(): Wire<"smtp"> {
     const { clientAddr, clientHost, user, proxySmtpAuth } = this.opts;
-    const addr = clientAddr.includes(":") ? `IPV6:${clientAddr}` : clientAddr;
-    const login = user && !proxySmtpAuth ? ` LOGIN=${xtext(user)}` : "";
-    return `XCLIENT ADDR=${addr}${login} NAME=${clientHost}\r\n`;
+    return xclientCommand({ addr: clientAddr, name: clientHost, ...(user && !proxySmtpAuth ? { login: user } : {}) });
   }
 
-  private send(next: Stage, data: string): BackendStep {
+  private send(next: Stage, data: Wire<"smtp">): BackendStep {
     this.stage = next;
     return { type: "send", data };
   }

@@ -10,4 +10,4 @@ export { SmtpBackendLogin, type SmtpBackendLoginOptions } from "./backend_login.
 export { type EhloOptions, ehloReply, smtpAuthMechanisms } from "./capabilities.ts";
 export { parseSmtpCommand, SMTP_VERBS, type SmtpCommand, type SmtpVerb } from "./command.ts";
 export { isCompleteSmtpReply, smtpReply } from "./reply.ts";
-export { xtext } from "./xtext.ts";
+export { xtext } from "../../wire/xtext.ts";

@@ -11,6 +11,7 @@ import { isOAuthMechanism, makeSalt, SaslExchange, type SaslResult, saslMechanis
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { parseSmtpCommand, type SmtpCommand } from "./command.ts";
 import { ehloReply } from "./capabilities.ts";
+import { credentialsFit } from "../../wire/wire.ts";
 
 export interface SmtpPreauthOptions {
   smtp_auth: readonly AuthMethodName[];
@@ -44,6 +45,9 @@ export const SMTP_LINES: ProtocolLines = {
 const OK = "250 2.0.0 OK\r\n";
 const INVALID = "500 5.5.1 Invalid command\r\n";
 const INVALID_ARGUMENT = "501 5.5.4 Invalid argument\r\n";
+/** Commands whose text is passed on (HELO name, MAIL and RCPT lines). */
+const CARRIES_TEXT: ReadonlySet<string> = new Set(["HELO", "EHLO", "MAIL", "RCPT"]);
+const CONTROL_BYTE = /[\x00-\x1f\x7f]/;
 const BAD_SEQUENCE = "503 5.5.1 Bad sequence of commands\r\n";
 const AUTH_REQUIRED = "530 5.7.1 Authentication required\r\n";
 const BYE = "221 2.0.0 Bye\r\n";
@@ -149,6 +153,8 @@ export class SmtpPreauth implements PreauthMachine {
   }
 
   private execute({ verb, args }: SmtpCommand, line: string, out: Action[]): void {
+    // These texts go to the auth service (Auth-SMTP-*) and the backend as sent: printable only.
+    if (CARRIES_TEXT.has(verb) && CONTROL_BYTE.test(line)) return void out.push(send(INVALID_ARGUMENT));
     switch (verb) {
       case "HELO":
       case "EHLO":
@@ -237,6 +243,7 @@ export class SmtpPreauth implements PreauthMachine {
   }
 
   private authenticate(credentials: Credentials, context: LoginContext, out: Action[]): void {
+    if (!credentialsFit("smtp", credentials)) return this.rejected(out);
     this.state = { kind: "authenticating", oauth: credentials.oauth !== undefined };
     out.push({ type: "auth", credentials, context });
   }

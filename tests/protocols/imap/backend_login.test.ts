@@ -48,7 +48,7 @@ describe("IMAP backend login (§6.3)", () => {
 
   test("an untagged line arriving on its own is held until the tagged OK", () => {
     const login = atPassword();
-    assert.deepEqual(login.onReply("* CAPABILITY IMAP4rev1 IDLE\r\n"), { type: "send", data: "" });
+    assert.deepEqual(login.onReply("* CAPABILITY IMAP4rev1 IDLE\r\n"), { type: "wait" });
     assert.deepEqual(login.onReply("a2 OK Logged in\r\n"), {
       type: "done",
       toClient: "* CAPABILITY IMAP4rev1 IDLE\r\na2 OK Logged in\r\n",

@@ -399,11 +399,16 @@ describe("IMAP literals", () => {
     assert.equal(client("x LOGIN {4+}\r\njohn {0+}\r\n\r\n"), '[auth plain user="john" pass="" tag="x "]');
   });
 
-  test("literal data may contain CRLF, NUL and any byte", () => {
+  test("literal data may contain CRLF and any byte but NUL", () => {
     assert.equal(
-      client("x LOGIN {4}\r\nj\r\nn {4}\r\n\0\r\n\xff\r\n"),
-      `+ OK\r\n+ OK\r\n[auth plain user=${JSON.stringify("j\r\nn")} pass=${JSON.stringify("\0\r\n\xff")} tag="x "]`,
+      client("x LOGIN {4}\r\nj\r\nn {4}\r\n\x01\r\n\xff\r\n"),
+      `+ OK\r\n+ OK\r\n[auth plain user=${JSON.stringify("j\r\nn")} pass=${JSON.stringify("\x01\r\n\xff")} tag="x "]`,
     );
+  });
+
+  test("a user name or password with NUL is refused before the auth service hears of it (a literal to the backend cannot carry it)", () => {
+    assert.equal(client("x LOGIN {4}\r\nj\0hn {2}\r\npw\r\ny NOOP\r\n"), "+ OK\r\n+ OK\r\n" + BAD("x") + "y OK completed\r\n");
+    assert.equal(client("x LOGIN john {3}\r\np\0w\r\n"), "+ OK\r\n" + BAD("x"));
   });
 
   test("a literal mixed with atoms and quoted strings", () => {

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ehloReply, smtpAuthMechanisms } from "../../../src/protocols/smtp/capabilities.ts";
 import { isCompleteSmtpReply, smtpReply } from "../../../src/protocols/smtp/reply.ts";
-import { xtext } from "../../../src/protocols/smtp/xtext.ts";
+import { xtext } from "../../../src/wire/xtext.ts";
 import type { AuthMethodName, StartTls } from "../../../src/config/model.ts";
 
 function ehlo(starttls: StartTls, tlsActive: boolean, auth: AuthMethodName[] = ["plain", "login"], capabilities: string[] = []) {

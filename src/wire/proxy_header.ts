@@ -1,8 +1,16 @@
 /**
- * PROXY protocol v1 header towards backends (protocols.md §7). Source = the
- * client (after realip), destination = where the proxy accepted the client.
+ * PROXY protocol v1 and v2 headers towards backends (protocols.md §7). Source = the
+ * client (after realip), destination = where the proxy accepted the client. Addresses
+ * are checked IP literals (no zone ID), anything else is `UNKNOWN`/LOCAL; v2 strings
+ * are length-prefixed TLVs, so no byte in them can end the header.
  */
 import net from "node:net";
+import { seal, type Wire } from "./wire.ts";
+
+/** An address the header can carry: an IP literal without a zone ID. */
+function isWireIp(addr: string): boolean {
+  return net.isIP(addr) !== 0 && !addr.includes("%");
+}
 
 export interface ConnectionAddresses {
   clientAddr?: string;
@@ -12,16 +20,16 @@ export interface ConnectionAddresses {
 }
 
 /** `PROXY TCP4 src dst sport dport\r\n`, or `PROXY UNKNOWN\r\n` for UNIX-socket clients. */
-export function proxyHeaderV1(a: ConnectionAddresses): string {
+export function proxyHeaderV1(a: ConnectionAddresses): Wire<"proxy"> {
   const src = a.clientAddr ? unmapped(a.clientAddr) : "";
   const dst = a.localAddr ? unmapped(a.localAddr) : "";
-  if (!net.isIP(src) || !net.isIP(dst) || a.clientPort === undefined || a.localPort === undefined) {
-    return "PROXY UNKNOWN\r\n";
+  if (!isWireIp(src) || !isWireIp(dst) || a.clientPort === undefined || a.localPort === undefined) {
+    return seal("PROXY UNKNOWN\r\n", "proxy");
   }
   const family = net.isIPv6(src) || net.isIPv6(dst) ? "TCP6" : "TCP4";
   const s = family === "TCP6" ? asV6(src) : src;
   const d = family === "TCP6" ? asV6(dst) : dst;
-  return `PROXY ${family} ${s} ${d} ${a.clientPort} ${a.localPort}\r\n`;
+  return seal(`PROXY ${family} ${s} ${d} ${a.clientPort} ${a.localPort}\r\n`, "proxy");
 }
 
 /** `::ffff:1.2.3.4` as sockets on a dual-stack listener report it becomes `1.2.3.4`. */
@@ -85,10 +93,10 @@ function addressBytes(addr: string, asV6: boolean): Buffer {
  * PROXY protocol v2 header (binary, as a latin1 string like all protocol data):
  * signature, PROXY/LOCAL, addresses, TLS TLVs when the client is on TLS, CRC32C last.
  */
-export function proxyHeaderV2(a: ConnectionAddresses, tls?: ClientTlsFacts): string {
+export function proxyHeaderV2(a: ConnectionAddresses, tls?: ClientTlsFacts): Wire<"proxy"> {
   const src = a.clientAddr ? unmapped(a.clientAddr) : "";
   const dst = a.localAddr ? unmapped(a.localAddr) : "";
-  const tcp = net.isIP(src) && net.isIP(dst) && a.clientPort !== undefined && a.localPort !== undefined;
+  const tcp = isWireIp(src) && isWireIp(dst) && a.clientPort !== undefined && a.localPort !== undefined;
   let command = 0x20; // LOCAL
   let family = 0x00;
   let addresses = Buffer.alloc(0);
@@ -121,7 +129,7 @@ export function proxyHeaderV2(a: ConnectionAddresses, tls?: ClientTlsFacts): str
   head.writeUInt16BE(body.length, 2);
   const header = Buffer.concat([V2_SIGNATURE, head, body]);
   header.writeUInt32BE(crc32c(header), header.length - 4);
-  return header.toString("latin1");
+  return seal(header.toString("latin1"), "proxy");
 }
 
 let CRC32C_TABLE: Uint32Array | undefined;
