@@ -4,7 +4,7 @@
  * (CR, LF and NUL above all), so no value can end its line or start another header.
  * DEL and bytes from 0x80 up pass: nginx sends them raw in Auth-User and Auth-Pass.
  */
-import { seal, UnsafeValueError, type Wire } from "./wire.ts";
+import { wireText, UnsafeValueError, type Wire } from "./wire.ts";
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const CONTROL_BUT_TAB = /[\x00-\x08\x0a-\x1f]/;
@@ -33,7 +33,7 @@ export class HttpRequestHead {
 
   /** The head with its closing empty line. */
   end(): Wire<"http"> {
-    return seal(this.lines.join("") + "\r\n", "http");
+    return wireText(this.lines.join("") + "\r\n", "http");
   }
 }
 

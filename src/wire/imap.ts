@@ -3,7 +3,7 @@
  * A literal can carry CR and LF but never NUL (RFC 3501's CHAR8); a quoted string
  * carries neither CR, LF nor NUL.
  */
-import { commandLine, seal, UnsafeValueError, type Wire } from "./wire.ts";
+import { commandLine, wireText, UnsafeValueError, type Wire } from "./wire.ts";
 
 /** The client's tag with its separating space, e.g. "a1 ": tag characters only. */
 const TAG = /^[\x21-\x7e]+ $/;
@@ -25,7 +25,7 @@ export function imapTagged(tag: string, command: string): Wire<"imap"> {
  */
 export function imapLiteralBody(bytes: string, nextLiteralSize?: number): Wire<"imap"> {
   if (bytes.includes("\0")) throw new UnsafeValueError("a literal", "imap");
-  return seal(nextLiteralSize === undefined ? `${bytes}\r\n` : `${bytes} {${nextLiteralSize}}\r\n`, "imap");
+  return wireText(nextLiteralSize === undefined ? `${bytes}\r\n` : `${bytes} {${nextLiteralSize}}\r\n`, "imap");
 }
 
 /**

@@ -5,7 +5,7 @@
  * are length-prefixed TLVs, so no byte in them can end the header.
  */
 import net from "node:net";
-import { seal, type Wire } from "./wire.ts";
+import { wireText, type Wire } from "./wire.ts";
 
 /** An address the header can carry: an IP literal without a zone ID. */
 function isWireIp(addr: string): boolean {
@@ -24,12 +24,12 @@ export function proxyHeaderV1(a: ConnectionAddresses): Wire<"proxy"> {
   const src = a.clientAddr ? unmapped(a.clientAddr) : "";
   const dst = a.localAddr ? unmapped(a.localAddr) : "";
   if (!isWireIp(src) || !isWireIp(dst) || a.clientPort === undefined || a.localPort === undefined) {
-    return seal("PROXY UNKNOWN\r\n", "proxy");
+    return wireText("PROXY UNKNOWN\r\n", "proxy");
   }
   const family = net.isIPv6(src) || net.isIPv6(dst) ? "TCP6" : "TCP4";
   const s = family === "TCP6" ? asV6(src) : src;
   const d = family === "TCP6" ? asV6(dst) : dst;
-  return seal(`PROXY ${family} ${s} ${d} ${a.clientPort} ${a.localPort}\r\n`, "proxy");
+  return wireText(`PROXY ${family} ${s} ${d} ${a.clientPort} ${a.localPort}\r\n`, "proxy");
 }
 
 /** `::ffff:1.2.3.4` as sockets on a dual-stack listener report it becomes `1.2.3.4`. */
@@ -129,7 +129,7 @@ export function proxyHeaderV2(a: ConnectionAddresses, tls?: ClientTlsFacts): Wir
   head.writeUInt16BE(body.length, 2);
   const header = Buffer.concat([V2_SIGNATURE, head, body]);
   header.writeUInt32BE(crc32c(header), header.length - 4);
-  return seal(header.toString("latin1"), "proxy");
+  return wireText(header.toString("latin1"), "proxy");
 }
 
 let CRC32C_TABLE: Uint32Array | undefined;

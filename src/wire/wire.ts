@@ -6,7 +6,7 @@
  * `UnsafeValueError`) or escapes CR, LF and NUL in any value it is handed. A value a
  * client or a certificate can influence therefore cannot reach the auth service or a
  * backend except through its format's encoder. tests/wire/structure.test.ts keeps
- * `seal` from being called anywhere else.
+ * `wireText` from being called anywhere else.
  */
 
 declare const wireFormat: unique symbol;
@@ -41,7 +41,7 @@ const WHERE: Record<WireFormat, string> = {
 };
 
 /** Only encoders call this: the text has been checked for its format. */
-export function seal<F extends WireFormat>(text: string, _format: F): Wire<F> {
+export function wireText<F extends WireFormat>(text: string, _format: F): Wire<F> {
   return text as Wire<F>;
 }
 
@@ -68,7 +68,7 @@ export function lineSafe(value: string, field: string, format: WireFormat): stri
  * @example commandLine("pop3", "STLS") // "STLS\r\n"
  */
 export function commandLine<F extends "imap" | "pop3" | "smtp">(format: F, text: string): Wire<F> {
-  return seal(lineSafe(text, "a command", format) + "\r\n", format);
+  return wireText(lineSafe(text, "a command", format) + "\r\n", format);
 }
 
 /**

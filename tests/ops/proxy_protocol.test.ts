@@ -65,6 +65,9 @@ describe("PROXY header from a balancer", () => {
       "PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n",
       "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",
       "a1 LOGIN john secret\r\n",
+      // An IPv6 zone ID is no address a client can have (nginx refuses it too).
+      "PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n",
+      "PROXY TCP6 ::1 fe80::1%25eth0 1 2\r\n",
     ];
     for (const text of cases) {
       assert.deepEqual(parseProxyHeader(Buffer.from(text)), { type: "broken", data: text }, text);
