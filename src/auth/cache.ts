@@ -18,6 +18,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import type { AuthRequest, AuthResult, AuthSource } from "./types.ts";
+import { yieldOf } from "../protocols/mechanisms.ts";
 
 export interface AuthCacheOptions {
   /** How long an answer is reused, ms. */
@@ -42,8 +43,6 @@ export interface CachedAnswer {
   /** Any other fields of the answer (flags such as a per-login proxy_smtp_auth), kept as they were. */
   extra: Record<string, unknown>;
 }
-
-const CACHEABLE = new Set(["plain", "xoauth2", "oauthbearer"]);
 
 type OkResult = Extract<AuthResult, { type: "ok" }>;
 
@@ -77,7 +76,7 @@ export class CachingAuth implements AuthSource {
   /** null: this request is never cached. */
   private keyOf(request: AuthRequest): string | null {
     const { credentials } = request;
-    if (!CACHEABLE.has(credentials.method)) return null;
+    if (yieldOf(credentials.method) !== "password") return null;
     const hmac = createHmac("sha256", this.salt);
     const parts = [
       credentials.method,

@@ -254,18 +254,6 @@ export class ConnectionCounter {
   }
 }
 
-/** The line a client over `limit_conn` gets before the connection closes. */
-export function tooManyConnections(protocol: Protocol): string {
-  switch (protocol) {
-    case "imap":
-      return "* BYE Too many connections\r\n";
-    case "pop3":
-      return "-ERR Too many connections\r\n";
-    case "smtp":
-      return "421 4.7.0 Too many connections\r\n";
-  }
-}
-
 /**
  * The stores of one mailproxy instance: one in-memory store, one client per
  * `limit_store` URL. Kept across reloads, so counts survive a SIGHUP.

@@ -10,15 +10,7 @@
  * the list returned here, so what is advertised and what is accepted agree.
  */
 import type { AuthMethodName, EffectiveServer } from "../config/model.ts";
-
-/** Methods whose client dialogue yields the password or token itself (SMTP `none` passes no secret). */
-export const PASSWORD_CARRYING: ReadonlySet<AuthMethodName> = new Set<AuthMethodName>([
-  "plain",
-  "login",
-  "xoauth2",
-  "oauthbearer",
-  "none",
-]);
+import { yieldOf } from "../protocols/mechanisms.ts";
 
 type AuthSettings = Pick<EffectiveServer, "auth_http" | "proxy_pass" | "auth_file">;
 
@@ -33,5 +25,5 @@ export function isPassthroughOnly(server: AuthSettings): boolean {
  */
 export function offeredMethods(server: AuthSettings, configured: readonly AuthMethodName[]): AuthMethodName[] {
   if (!isPassthroughOnly(server)) return [...configured];
-  return configured.filter((method) => PASSWORD_CARRYING.has(method));
+  return configured.filter((method) => yieldOf(method) === "password" || yieldOf(method) === "nothing");
 }

@@ -8,6 +8,7 @@ import type { AuthRequest } from "./types.ts";
 import { expandHeaderValue } from "./header_vars.ts";
 import { escapeAuthValue, HttpRequestHead } from "../wire/http.ts";
 import type { Wire } from "../wire/wire.ts";
+import { yieldOf } from "../protocols/mechanisms.ts";
 
 export { escapeAuthValue };
 
@@ -47,7 +48,7 @@ export function buildAuthRequest(
   header("Auth-User", method === "none" ? "" : escapeAuthValue(credentials.user));
   // EXTERNAL never carries a password (nginx may leak an earlier one; we do not).
   header("Auth-Pass", method === "none" || method === "external" ? "" : escapeAuthValue(credentials.pass));
-  if (method === "apop" || method === "cram-md5") header("Auth-Salt", credentials.salt ?? "");
+  if (yieldOf(method) === "digest") header("Auth-Salt", credentials.salt ?? "");
   header("Auth-Protocol", req.protocol);
   header("Auth-Login-Attempt", String(req.attempt));
   header("Client-IP", req.clientIp);

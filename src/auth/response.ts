@@ -10,6 +10,7 @@
 import net from "node:net";
 import type { Protocol } from "../config/model.ts";
 import type { AuthMethod } from "../protocols/types.ts";
+import { yieldOf } from "../protocols/mechanisms.ts";
 import type { AuthResult, UpstreamTlsMode } from "./types.ts";
 
 /** nginx reads the answer into one 1024-byte buffer; a header block that does not fit fails. */
@@ -290,8 +291,6 @@ function isIpLiteral(text: string): boolean {
   return net.isIP(text) !== 0 && !text.includes("%");
 }
 
-/** Methods after which the client's "password" is not a backend password. */
-const NO_BACKEND_PASSWORD: ReadonlySet<AuthMethod> = new Set(["apop", "cram-md5", "external"]);
 
 /**
  * Decide what a complete header block means, in nginx's order: error, WAIT,
@@ -372,7 +371,7 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
     port = String(ctx.defaultBackend.port);
   }
   if (!server || !port) return { type: "internal", reason: `${name} did not send server or port` };
-  if (ctx.protocol !== "smtp" && pass === undefined && NO_BACKEND_PASSWORD.has(ctx.method)) {
+  if (ctx.protocol !== "smtp" && pass === undefined && yieldOf(ctx.method) !== "password") {
     return { type: "internal", reason: `${name} did not send password` };
   }
   const literal = isIpLiteral(server);

@@ -11,6 +11,7 @@
 import { hostname } from "node:os";
 import path from "node:path";
 import { loadUserTable } from "../auth/user_table.ts";
+import { methodsOf } from "../protocols/mechanisms.ts";
 import type { AuthMethodName, Protocol, ResolverSpec, SessionCacheSpec } from "./model.ts";
 import { ValueError } from "./errors.ts";
 import { formatSize, formatTimeMs, formatTimeSec, parseNumber, parseSize, parseTime } from "./units.ts";
@@ -330,10 +331,6 @@ function parseAuthHttpCache(args: string[]): AuthHttpCacheSpec | null {
 }
 
 const PROTOCOLS: readonly Protocol[] = ["imap", "pop3", "smtp"];
-// xoauth2 and oauthbearer go beyond nginx (docs/auth.md).
-const IMAP_METHODS: readonly AuthMethodName[] = ["plain", "login", "cram-md5", "external", "xoauth2", "oauthbearer"];
-const POP3_METHODS: readonly AuthMethodName[] = ["plain", "apop", "cram-md5", "external", "xoauth2", "oauthbearer"];
-const SMTP_METHODS: readonly AuthMethodName[] = ["plain", "login", "cram-md5", "external", "none", "xoauth2", "oauthbearer"];
 const SSL_PROTOCOLS = ["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
 
 /** Every directive, in reference order. */
@@ -692,7 +689,7 @@ export const DIRECTIVES: readonly Directive[] = [
   }),
 
   // ---- ngx_mail_imap_module ----
-  methods("imap_auth", "imap", IMAP_METHODS, ["plain"], "IMAP methods advertised/allowed."),
+  methods("imap_auth", "imap", methodsOf("imap"), ["plain"], "IMAP methods advertised/allowed."),
   words("imap_capabilities", "imap", ["IMAP4", "IMAP4rev1", "UIDPLUS"], "Base IMAP CAPABILITY words."),
   size("imap_client_buffer", "imap", 4096, "Maximum IMAP command size, literals included."),
   flag("imap_id", "imap", false, "Accept `ID` before login (answered `* ID NIL`, the client's fields kept for `proxy_imap_id`); off = nginx, a syntax error.", {
@@ -703,11 +700,11 @@ export const DIRECTIVES: readonly Directive[] = [
   }),
 
   // ---- ngx_mail_pop3_module ----
-  methods("pop3_auth", "pop3", POP3_METHODS, ["plain"], "POP3 methods advertised/allowed."),
+  methods("pop3_auth", "pop3", methodsOf("pop3"), ["plain"], "POP3 methods advertised/allowed."),
   words("pop3_capabilities", "pop3", ["TOP", "USER", "UIDL"], "POP3 CAPA lines."),
 
   // ---- ngx_mail_smtp_module ----
-  methods("smtp_auth", "smtp", SMTP_METHODS, ["plain", "login"], "SMTP methods advertised/allowed; `none` allows no auth."),
+  methods("smtp_auth", "smtp", methodsOf("smtp"), ["plain", "login"], "SMTP methods advertised/allowed; `none` allows no auth."),
   words("smtp_capabilities", "smtp", [], "Extra EHLO lines."),
   size("smtp_client_buffer", "smtp", 4096, "Maximum SMTP command line length."),
   time("smtp_greeting_delay", "smtp", "ms", "0", "Delay before the 220 greeting."),

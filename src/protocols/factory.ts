@@ -2,13 +2,13 @@
  * Picks the protocol's state machines for a server. The only place that knows
  * every protocol; the session stays protocol-neutral.
  */
-import type { EffectiveServer } from "../config/model.ts";
-import type { BackendLogin, Credentials, LoginContext, PreauthMachine } from "./types.ts";
-import { ImapPreauth } from "./imap/preauth.ts";
+import type { EffectiveServer, Protocol } from "../config/model.ts";
+import type { BackendLogin, Credentials, LoginContext, PreauthMachine, ProtocolLines } from "./types.ts";
+import { IMAP_LINES, ImapPreauth } from "./imap/preauth.ts";
 import { ImapBackendLogin } from "./imap/backend_login.ts";
-import { Pop3Preauth } from "./pop3/preauth.ts";
+import { POP3_LINES, Pop3Preauth } from "./pop3/preauth.ts";
 import { Pop3BackendLogin } from "./pop3/backend_login.ts";
-import { SmtpPreauth } from "./smtp/preauth.ts";
+import { SMTP_LINES, SmtpPreauth } from "./smtp/preauth.ts";
 import { SmtpBackendLogin } from "./smtp/backend_login.ts";
 import { isPassthroughOnly, offeredMethods } from "../auth/methods.ts";
 import { backendIdCommand } from "./imap/id.ts";
@@ -16,6 +16,11 @@ import type { Wire } from "../wire/wire.ts";
 
 /** SMTP's answer to a client that talks before the delayed greeting. */
 export const PIPELINING_REFUSED = "503 5.5.0 Improper use of SMTP command pipelining\r\n";
+
+/** The lines the session sends on its own for `protocol`, before or without a machine. */
+export function protocolLines(protocol: Protocol): ProtocolLines {
+  return { imap: IMAP_LINES, pop3: POP3_LINES, smtp: SMTP_LINES }[protocol];
+}
 
 /** The machines see only the methods the server's auth source can check (auth/methods.ts). */
 export function createPreauth(server: EffectiveServer, implicitTls: boolean): PreauthMachine {

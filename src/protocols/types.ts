@@ -85,6 +85,8 @@ export interface ProtocolLines {
   certRequired: string;
   /** Graceful shutdown goodbye. */
   shutdown: string;
+  /** `limit_conn` refused the connection; it closes after this line. */
+  tooManyConnections: string;
 }
 
 export interface AuthFailureOptions {

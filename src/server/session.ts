@@ -8,15 +8,16 @@ import type net from "node:net";
 import type { EffectiveServer, ListenSpec } from "../config/model.ts";
 import type { Action, Credentials, LoginContext, PreauthMachine } from "../protocols/types.ts";
 import type { AuthRequest, AuthSource, ClientTlsInfo, ProxyProtocolInfo, UpstreamTlsMode } from "../auth/types.ts";
-import { createBackendLogin, createPreauth, PIPELINING_REFUSED } from "../protocols/factory.ts";
+import { createBackendLogin, createPreauth, PIPELINING_REFUSED, protocolLines } from "../protocols/factory.ts";
 import { hostPort, loginToBackend } from "../upstream/backend.ts";
 import { upstreamTlsMode, upstreamTlsSetup, type UpstreamTlsSetup } from "../upstream/tls_out.ts";
 import { createBackendStarttls } from "../protocols/backend_starttls.ts";
+import { yieldOf } from "../protocols/mechanisms.ts";
 import { proxyHeaderV1, proxyHeaderV2, unmapped } from "../wire/proxy_header.ts";
 import { receiveProxyHeader, withHead } from "./proxy_protocol_in.ts";
 import type { TrustedPeers } from "./realip.ts";
 import type { SessionObserver } from "../metrics/session_observer.ts";
-import { type ConnectionCounter, tooManyConnections } from "../auth/limits.ts";
+import type { ConnectionCounter } from "../auth/limits.ts";
 import { relay, type RelayEnd, type RelayHandle } from "../relay/relay.ts";
 import { type Logger, printable, type SessionContext } from "../log/logger.ts";
 import { noDelay } from "../socket_runtime.ts";
@@ -375,8 +376,7 @@ export class Session {
 
     const user = result.user ?? credentials.user;
     // After APOP, CRAM-MD5 or EXTERNAL the client's "password" is a digest or nothing, never a backend password.
-    const digest = credentials.method === "apop" || credentials.method === "cram-md5" || credentials.method === "external";
-    const pass = result.pass ?? (digest ? "" : credentials.pass);
+    const pass = result.pass ?? (yieldOf(credentials.method) === "password" ? credentials.pass : "");
     if (result.user !== undefined) this.ctx.login = result.user;
     // An Auth-Pass from the auth source replaces the client's OAuth payload at the backend.
     const loginCredentials = result.pass !== undefined && credentials.oauth ? { ...credentials, oauth: undefined } : credentials;
@@ -627,7 +627,7 @@ export class Session {
     }
     this.result = "too-many-connections";
     this.log.warn(`limit_conn per_ip=${limit.per_ip} reached, connection refused`, this.ctx);
-    this.write(tooManyConnections(this.deps.server.protocol));
+    this.write(protocolLines(this.deps.server.protocol).tooManyConnections);
     this.closeAfterWrite();
     return false;
   }

@@ -11,12 +11,12 @@ import {
   limitKeys,
   LoginLimitedAuth,
   MemoryLimitStore,
-  tooManyConnections,
   tooManyFailures,
 } from "../../src/auth/limits.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "../../src/auth/types.ts";
 import type { Protocol } from "../../src/config/model.ts";
 import { Logger } from "../../src/log/logger.ts";
+import { protocolLines } from "../../src/protocols/factory.ts";
 
 describe("RESP", () => {
   test("commands are arrays of bulk strings", () => {
@@ -168,9 +168,9 @@ describe("LoginLimitedAuth", () => {
 
   test("the temporary failure and the connection refusal in each protocol's words", () => {
     assert.deepEqual(tooManyFailures("pop3"), { text: "[SYS/TEMP] Too many login failures, try again later" });
-    assert.equal(tooManyConnections("imap"), "* BYE Too many connections\r\n");
-    assert.equal(tooManyConnections("pop3"), "-ERR Too many connections\r\n");
-    assert.equal(tooManyConnections("smtp"), "421 4.7.0 Too many connections\r\n");
+    assert.equal(protocolLines("imap").tooManyConnections, "* BYE Too many connections\r\n");
+    assert.equal(protocolLines("pop3").tooManyConnections, "-ERR Too many connections\r\n");
+    assert.equal(protocolLines("smtp").tooManyConnections, "421 4.7.0 Too many connections\r\n");
   });
 });
 

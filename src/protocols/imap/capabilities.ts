@@ -1,33 +1,9 @@
 /**
- * The IMAP CAPABILITY line (protocols.md §3.4) and the SASL mechanism table the
- * AUTHENTICATE dispatcher shares with it, so what is advertised and what is
- * accepted come from one place.
+ * The IMAP CAPABILITY line (protocols.md §3.4); its AUTH= words come from the
+ * mechanism table the AUTHENTICATE dispatcher checks too (../mechanisms.ts).
  */
 import type { AuthMethodName, StartTls } from "../../config/model.ts";
-import type { SaslMechanism } from "../sasl.ts";
-
-/**
- * `imap_auth` methods with an `AUTH=` word, in the fixed advertising order.
- * `mechanism` is the SASL exchange that handles it (XOAUTH2 and OAUTHBEARER go
- * beyond nginx).
- */
-export const IMAP_AUTH_WORDS: ReadonlyArray<{ method: AuthMethodName; word: string; mechanism: SaslMechanism }> = [
-  { method: "plain", word: "AUTH=PLAIN", mechanism: "PLAIN" },
-  { method: "login", word: "AUTH=LOGIN", mechanism: "LOGIN" },
-  { method: "cram-md5", word: "AUTH=CRAM-MD5", mechanism: "CRAM-MD5" },
-  { method: "external", word: "AUTH=EXTERNAL", mechanism: "EXTERNAL" },
-  { method: "xoauth2", word: "AUTH=XOAUTH2", mechanism: "XOAUTH2" },
-  { method: "oauthbearer", word: "AUTH=OAUTHBEARER", mechanism: "OAUTHBEARER" },
-];
-
-/** Mechanisms AUTHENTICATE accepts whatever `imap_auth` says (protocols.md §2). */
-const ALWAYS_ACCEPTED: ReadonlySet<SaslMechanism> = new Set(["PLAIN", "LOGIN"]);
-
-/** Whether AUTHENTICATE accepts `mechanism` with this `imap_auth` list. */
-export function imapMechanismEnabled(mechanism: SaslMechanism, imapAuth: readonly AuthMethodName[]): boolean {
-  if (ALWAYS_ACCEPTED.has(mechanism)) return true;
-  return IMAP_AUTH_WORDS.some((entry) => entry.mechanism === mechanism && imapAuth.includes(entry.method));
-}
+import { advertisedMechanisms } from "../mechanisms.ts";
 
 export interface ImapCapabilityOptions {
   imap_capabilities: readonly string[];
@@ -44,7 +20,7 @@ export interface ImapCapabilityOptions {
  */
 export function imapCapabilityLine(opts: ImapCapabilityOptions): string {
   const words = [...opts.imap_capabilities];
-  const auth = IMAP_AUTH_WORDS.filter((entry) => opts.imap_auth.includes(entry.method)).map((entry) => entry.word);
+  const auth = advertisedMechanisms("imap", opts.imap_auth).map((mechanism) => `AUTH=${mechanism}`);
   if (opts.tls || opts.starttls === "off") words.push(...auth);
   else if (opts.starttls === "on") words.push(...auth, "STARTTLS");
   else words.push("STARTTLS", "LOGINDISABLED");

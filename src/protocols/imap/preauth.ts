@@ -9,7 +9,8 @@ import type { Action, AuthFailureOptions, CloseReason, PreauthMachine, ProtocolL
 import { send } from "../types.ts";
 import { credentialsFit } from "../../wire/wire.ts";
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
-import { imapCapabilityLine, imapMechanismEnabled } from "./capabilities.ts";
+import { imapCapabilityLine } from "./capabilities.ts";
+import { mechanismAccepted } from "../mechanisms.ts";
 import { ImapCommandReader, type ImapReaderEvent } from "./command_reader.ts";
 import { ID_RESPONSE, type IdFields, parseIdArgument } from "./id.ts";
 
@@ -24,6 +25,7 @@ export const IMAP_LINES: ProtocolLines = {
   certError: "* BYE SSL certificate error\r\n",
   certRequired: "* BYE No required SSL certificate\r\n",
   shutdown: "* BYE Server shutting down\r\n",
+  tooManyConnections: "* BYE Too many connections\r\n",
 };
 
 const UNTAGGED = "* ";
@@ -218,7 +220,7 @@ export class ImapPreauth implements PreauthMachine {
 
   private authenticate(tag: string, args: string[], out: Action[]): void {
     const mechanism = args.length > 0 ? saslMechanism(args[0]) : null;
-    if (this.authBlocked() || !mechanism || !imapMechanismEnabled(mechanism, this.opts.imap_auth)) {
+    if (this.authBlocked() || !mechanism || !mechanismAccepted("imap", mechanism, this.opts.imap_auth)) {
       this.reject(tag, out);
       return;
     }

@@ -3,20 +3,7 @@
  * `AUTH` mechanism listing, both derived from `pop3_auth`.
  */
 import type { AuthMethodName, StartTls } from "../../config/model.ts";
-
-/**
- * SASL mechanism names for `pop3_auth`, in nginx's fixed order. `plain` stands
- * for both PLAIN and LOGIN. XOAUTH2/OAUTHBEARER go beyond nginx (src/protocols/oauth.ts).
- */
-export function pop3SaslMechanisms(auth: readonly AuthMethodName[]): string[] {
-  const names: string[] = [];
-  if (auth.includes("plain")) names.push("PLAIN", "LOGIN");
-  if (auth.includes("cram-md5")) names.push("CRAM-MD5");
-  if (auth.includes("external")) names.push("EXTERNAL");
-  if (auth.includes("xoauth2")) names.push("XOAUTH2");
-  if (auth.includes("oauthbearer")) names.push("OAUTHBEARER");
-  return names;
-}
+import { advertisedMechanisms } from "../mechanisms.ts";
 
 export interface Pop3CapaOptions {
   /** `pop3_capabilities` lines. */
@@ -41,7 +28,7 @@ export function pop3Capa(opts: Pop3CapaOptions): string {
     lines.push(...opts.capabilities.filter((c) => c.toUpperCase() !== "USER"));
   } else {
     lines.push(...opts.capabilities);
-    lines.push(["SASL", ...pop3SaslMechanisms(opts.auth)].join(" "));
+    lines.push(["SASL", ...advertisedMechanisms("pop3", opts.auth)].join(" "));
   }
   if (offerStls) lines.push("STLS");
   lines.push(".");
@@ -50,6 +37,6 @@ export function pop3Capa(opts: Pop3CapaOptions): string {
 
 /** The reply to a bare `AUTH`: one mechanism per line. */
 export function pop3AuthListing(auth: readonly AuthMethodName[]): string {
-  const lines = ["+OK methods supported:", ...pop3SaslMechanisms(auth), "."];
+  const lines = ["+OK methods supported:", ...advertisedMechanisms("pop3", auth), "."];
   return lines.map((l) => l + "\r\n").join("");
 }

@@ -11,6 +11,7 @@ import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { type Pop3Command, parsePop3Command } from "./command.ts";
 import { pop3AuthListing, pop3Capa } from "./capabilities.ts";
 import { credentialsFit } from "../../wire/wire.ts";
+import { advertisedMechanisms, anySalted, mechanismAccepted } from "../mechanisms.ts";
 
 export interface Pop3PreauthOptions {
   pop3_auth: readonly AuthMethodName[];
@@ -37,6 +38,7 @@ export const POP3_LINES: ProtocolLines = {
   certError: "-ERR SSL certificate error\r\n",
   certRequired: "-ERR No required SSL certificate\r\n",
   shutdown: "-ERR Server shutting down\r\n",
+  tooManyConnections: "-ERR Too many connections\r\n",
 };
 
 type State =
@@ -64,9 +66,9 @@ export class Pop3Preauth implements PreauthMachine {
 
   constructor(private readonly opts: Pop3PreauthOptions) {
     this.tls = opts.implicitTls;
-    const oauth = opts.pop3_auth.includes("xoauth2") || opts.pop3_auth.includes("oauthbearer");
+    const oauth = advertisedMechanisms("pop3", opts.pop3_auth).some(isOAuthMechanism);
     this.reader = new LineReader(oauth ? POP3_OAUTH_LINE_LIMIT : POP3_LINE_LIMIT);
-    if (opts.pop3_auth.includes("apop") || opts.pop3_auth.includes("cram-md5")) {
+    if (anySalted(opts.pop3_auth)) {
       this.salt = opts.makeSalt ? opts.makeSalt() : makeSalt(opts.server_name);
     }
   }
@@ -201,12 +203,7 @@ export class Pop3Preauth implements PreauthMachine {
       return;
     }
     const mechanism = saslMechanism(args[0]);
-    if (mechanism === null) return this.rejected(out);
-    if (mechanism === "CRAM-MD5" && !this.opts.pop3_auth.includes("cram-md5")) return this.rejected(out);
-    if (mechanism === "EXTERNAL" && !this.opts.pop3_auth.includes("external")) return this.rejected(out);
-    if (isOAuthMechanism(mechanism) && !this.opts.pop3_auth.includes(mechanism === "XOAUTH2" ? "xoauth2" : "oauthbearer")) {
-      return this.rejected(out);
-    }
+    if (mechanism === null || !mechanismAccepted("pop3", mechanism, this.opts.pop3_auth)) return this.rejected(out);
     const exchange = new SaslExchange(mechanism, () => this.salt ?? "");
     this.saslResult(exchange, exchange.begin(args[1], Math.max(0, args.length - 2)), out);
   }

@@ -4,22 +4,7 @@
  */
 import type { AuthMethodName, StartTls } from "../../config/model.ts";
 import { smtpReply } from "./reply.ts";
-
-/**
- * SASL mechanism names advertised on the `AUTH` line, in nginx's fixed order.
- * XOAUTH2/OAUTHBEARER go beyond nginx (src/protocols/oauth.ts). `none` never appears.
- */
-export function smtpAuthMechanisms(auth: readonly AuthMethodName[]): string[] {
-  const order: Array<[AuthMethodName, string]> = [
-    ["plain", "PLAIN"],
-    ["login", "LOGIN"],
-    ["cram-md5", "CRAM-MD5"],
-    ["external", "EXTERNAL"],
-    ["xoauth2", "XOAUTH2"],
-    ["oauthbearer", "OAUTHBEARER"],
-  ];
-  return order.filter(([method]) => auth.includes(method)).map(([, name]) => name);
-}
+import { advertisedMechanisms } from "../mechanisms.ts";
 
 export interface EhloOptions {
   serverName: string;
@@ -38,7 +23,7 @@ export interface EhloOptions {
  */
 export function ehloReply(opts: EhloOptions): string {
   const offerStarttls = !opts.tlsActive && opts.starttls !== "off";
-  const mechanisms = smtpAuthMechanisms(opts.auth);
+  const mechanisms = advertisedMechanisms("smtp", opts.auth);
   const lines = [opts.serverName, ...opts.capabilities];
   const authHidden = offerStarttls && opts.starttls === "only";
   if (!authHidden && mechanisms.length > 0) lines.push(["AUTH", ...mechanisms].join(" "));

@@ -12,6 +12,7 @@ import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { parseSmtpCommand, type SmtpCommand } from "./command.ts";
 import { ehloReply } from "./capabilities.ts";
 import { credentialsFit } from "../../wire/wire.ts";
+import { mechanismAccepted } from "../mechanisms.ts";
 
 export interface SmtpPreauthOptions {
   smtp_auth: readonly AuthMethodName[];
@@ -40,6 +41,7 @@ export const SMTP_LINES: ProtocolLines = {
   certError: "421 4.7.1 SSL certificate error\r\n",
   certRequired: "421 4.7.1 No required SSL certificate\r\n",
   shutdown: "421 4.3.2 Server shutting down\r\n",
+  tooManyConnections: "421 4.7.0 Too many connections\r\n",
 };
 
 const OK = "250 2.0.0 OK\r\n";
@@ -219,12 +221,7 @@ export class SmtpPreauth implements PreauthMachine {
     if (this.opts.starttls === "only" && !this.tls) return this.rejected(out);
     if (args.length === 0) return void out.push(send(INVALID_ARGUMENT));
     const mechanism = saslMechanism(args[0]);
-    if (mechanism === null) return this.rejected(out);
-    if (mechanism === "CRAM-MD5" && !this.opts.smtp_auth.includes("cram-md5")) return this.rejected(out);
-    if (mechanism === "EXTERNAL" && !this.opts.smtp_auth.includes("external")) return this.rejected(out);
-    if (isOAuthMechanism(mechanism) && !this.opts.smtp_auth.includes(mechanism === "XOAUTH2" ? "xoauth2" : "oauthbearer")) {
-      return this.rejected(out);
-    }
+    if (mechanism === null || !mechanismAccepted("smtp", mechanism, this.opts.smtp_auth)) return this.rejected(out);
     const exchange = new SaslExchange(mechanism, () => this.sessionSalt());
     this.saslResult(exchange, exchange.begin(args[1], Math.max(0, args.length - 2)), out);
   }

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { imapCapabilityLine, imapMechanismEnabled } from "../../../src/protocols/imap/capabilities.ts";
+import { imapCapabilityLine } from "../../../src/protocols/imap/capabilities.ts";
 import type { AuthMethodName, StartTls } from "../../../src/config/model.ts";
 
 const BASE = ["IMAP4", "IMAP4rev1", "UIDPLUS"];
@@ -46,14 +46,5 @@ describe("IMAP CAPABILITY line (§3.4)", () => {
   test("imap_capabilities are used verbatim and may be empty", () => {
     assert.equal(line(["plain"], "off", false, ["IMAP4rev1", "ID", "SASL-IR"]), "* CAPABILITY IMAP4rev1 ID SASL-IR AUTH=PLAIN\r\n");
     assert.equal(line([], "off", false, []), "* CAPABILITY\r\n");
-  });
-
-  test("PLAIN and LOGIN are always accepted; CRAM-MD5 and EXTERNAL only when listed", () => {
-    assert.equal(imapMechanismEnabled("PLAIN", []), true);
-    assert.equal(imapMechanismEnabled("LOGIN", []), true);
-    assert.equal(imapMechanismEnabled("CRAM-MD5", ["plain"]), false);
-    assert.equal(imapMechanismEnabled("CRAM-MD5", ["cram-md5"]), true);
-    assert.equal(imapMechanismEnabled("EXTERNAL", ["plain"]), false);
-    assert.equal(imapMechanismEnabled("EXTERNAL", ["external"]), true);
   });
 });

@@ -19,6 +19,7 @@ describe("IMAP greeting and protocol lines", () => {
       certError: "* BYE SSL certificate error\r\n",
       certRequired: "* BYE No required SSL certificate\r\n",
       shutdown: "* BYE Server shutting down\r\n",
+      tooManyConnections: "* BYE Too many connections\r\n",
     });
   });
 });

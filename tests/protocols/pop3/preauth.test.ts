@@ -470,6 +470,7 @@ describe("POP3 session lines", () => {
       certError: "-ERR SSL certificate error\r\n",
       certRequired: "-ERR No required SSL certificate\r\n",
       shutdown: "-ERR Server shutting down\r\n",
+      tooManyConnections: "-ERR Too many connections\r\n",
     });
     assert.equal(pop3()().protocol, "pop3");
   });

@@ -410,6 +410,7 @@ describe("SMTP session lines", () => {
       certError: "421 4.7.1 SSL certificate error\r\n",
       certRequired: "421 4.7.1 No required SSL certificate\r\n",
       shutdown: "421 4.3.2 Server shutting down\r\n",
+      tooManyConnections: "421 4.7.0 Too many connections\r\n",
     });
   });
 });
