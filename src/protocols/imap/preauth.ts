@@ -5,7 +5,7 @@
  */
 import type { EffectiveServer } from "../../config/model.ts";
 import { makeSalt, SaslExchange, saslMechanism, type SaslResult } from "../sasl.ts";
-import type { Action, AuthFailureOptions, CloseReason, PreauthMachine, ProtocolLines } from "../types.ts";
+import type { Action, AuthFailureOptions, CloseReason, Credentials, PreauthMachine, ProtocolLines } from "../types.ts";
 import { send } from "../types.ts";
 import { credentialsFit } from "../../wire/wire.ts";
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
@@ -34,18 +34,19 @@ const BAD = "BAD invalid command\r\n";
 /** The answer to a synchronising literal. */
 const LITERAL_CONTINUATION = "+ OK\r\n";
 
-type Phase =
+/** `tag` is the client's tag with its space ("a1 ") of the LOGIN/AUTHENTICATE in progress. */
+type State =
   /** Reading tagged commands. */
-  | "commands"
+  | { kind: "commands" }
   /** An AUTHENTICATE exchange is waiting for the client's next line. */
-  | "sasl"
+  | { kind: "sasl"; tag: string; exchange: SaslExchange }
   /** An `auth` action was returned; input is only buffered. */
-  | "auth"
+  | { kind: "authenticating"; tag: string; oauth: boolean }
   /** A `starttls` action was returned; plaintext input is dropped until `tlsStarted()`. */
-  | "starttls"
-  /** RFC 7628: the error challenge is out, the client's dummy response comes next. */
-  | "oauth-error"
-  | "closed";
+  | { kind: "starttls" }
+  /** RFC 7628: the error challenge is out; the client's dummy response comes next, then `NO text`. */
+  | { kind: "oauth-error"; tag: string; text: string; closeAfter: boolean }
+  | { kind: "closed" };
 
 /**
  * One client's IMAP dialogue before authentication.
@@ -59,19 +60,12 @@ export class ImapPreauth implements PreauthMachine {
   readonly lines = IMAP_LINES;
 
   private readonly reader: ImapCommandReader;
-  private phase: Phase = "commands";
+  private state: State = { kind: "commands" };
   private tls: boolean;
   private errors = 0;
-  /** Tag (with its space) of the LOGIN/AUTHENTICATE in progress or awaiting the auth service. */
-  private authTag = "";
-  private sasl: SaslExchange | null = null;
   private salt: string | null = null;
   /** The client's ID fields (imap_id on), handed to the backend login for proxy_imap_id. */
   private clientId: IdFields | null = null;
-  /** The login awaiting the auth service used XOAUTH2/OAUTHBEARER. */
-  private oauthLogin = false;
-  /** The failure reply held back until the client answers the error challenge. */
-  private oauthFailure: { text: string; closeAfter: boolean } | null = null;
 
   /** `newSalt` is replaceable for tests; by default `makeSalt` (auth-http.md §2.4). */
   constructor(
@@ -87,10 +81,10 @@ export class ImapPreauth implements PreauthMachine {
   }
 
   feed(bytes: string): Action[] {
-    if (this.phase === "closed" || this.phase === "starttls") return [];
+    if (this.state.kind === "closed" || this.state.kind === "starttls") return [];
     this.reader.push(bytes);
     const actions: Action[] = [];
-    while (this.phase === "commands" || this.phase === "sasl" || this.phase === "oauth-error") {
+    while (this.reading()) {
       const event = this.reader.next();
       if (!event) break;
       this.handle(event, actions);
@@ -99,26 +93,24 @@ export class ImapPreauth implements PreauthMachine {
   }
 
   authFailed(text: string, _errorCode?: string, options: AuthFailureOptions = {}): Action[] {
-    this.sasl = null;
-    if (this.oauthLogin) {
-      this.oauthLogin = false;
-      this.phase = "oauth-error";
-      this.oauthFailure = { text, closeAfter: options.closeAfter === true };
+    const state = this.state;
+    if (state.kind !== "authenticating") return [];
+    if (state.oauth) {
+      this.state = { kind: "oauth-error", tag: state.tag, text, closeAfter: options.closeAfter === true };
       this.reader.expectLine();
       return [send(`+ ${options.oauthChallenge ?? OAUTH_ERROR_CHALLENGE}\r\n`)];
     }
-    this.phase = "commands";
-    return [{ type: "send", data: `${this.authTag}NO ${text}\r\n` }];
+    this.state = { kind: "commands" };
+    return [send(`${state.tag}NO ${text}\r\n`)];
   }
 
   get awaitingFailureAck(): boolean {
-    return this.phase === "oauth-error";
+    return this.state.kind === "oauth-error";
   }
 
   tlsStarted(): void {
     this.tls = true;
-    this.phase = "commands";
-    this.sasl = null;
+    this.state = { kind: "commands" };
     this.reader.reset();
   }
 
@@ -138,8 +130,9 @@ export class ImapPreauth implements PreauthMachine {
         this.syntaxError(event.tag, event.endsInNonSyncLiteral, out);
         return;
       case "line":
-        if (this.phase === "oauth-error") this.oauthFailureReply(out);
-        else this.saslStep(event.text, out);
+        if (this.state.kind === "oauth-error") this.oauthFailureReply(this.state, out);
+        else if (this.state.kind === "sasl") this.saslResult(this.state.tag, this.state.exchange, this.state.exchange.step(event.text), out);
+        else this.reject(UNTAGGED, out);
         return;
       case "command":
         // Never during a SASL exchange: the reader was told to expect a line.
@@ -200,7 +193,7 @@ export class ImapPreauth implements PreauthMachine {
     out.push(send(tag + OK));
     // Defence against command injection: nothing sent before the handshake counts.
     this.reader.reset();
-    this.phase = "starttls";
+    this.state = { kind: "starttls" };
     out.push({ type: "starttls" });
   }
 
@@ -214,8 +207,7 @@ export class ImapPreauth implements PreauthMachine {
       this.reject(tag, out);
       return;
     }
-    this.authTag = tag;
-    this.askAuth({ type: "done", credentials: { method: "plain", user: args[0], pass: args[1] } }, out);
+    this.askAuth(tag, { method: "plain", user: args[0], pass: args[1] }, out);
   }
 
   private authenticate(tag: string, args: string[], out: Action[]): void {
@@ -224,57 +216,44 @@ export class ImapPreauth implements PreauthMachine {
       this.reject(tag, out);
       return;
     }
-    this.authTag = tag;
-    this.sasl = new SaslExchange(mechanism, () => this.sessionSalt());
-    this.saslResult(this.sasl.begin(args[1], Math.max(0, args.length - 2)), out);
+    const exchange = new SaslExchange(mechanism, () => this.sessionSalt());
+    this.saslResult(tag, exchange, exchange.begin(args[1], Math.max(0, args.length - 2)), out);
   }
 
-  private saslStep(line: string, out: Action[]): void {
-    if (this.phase !== "sasl" || !this.sasl) {
-      this.reject(UNTAGGED, out);
-      return;
-    }
-    this.saslResult(this.sasl.step(line), out);
-  }
-
-  private saslResult(result: SaslResult, out: Action[]): void {
+  private saslResult(tag: string, exchange: SaslExchange, result: SaslResult, out: Action[]): void {
     switch (result.type) {
       case "challenge":
-        this.phase = "sasl";
+        this.state = { kind: "sasl", tag, exchange };
         this.reader.expectLine();
         out.push(send(`+ ${result.text}\r\n`));
         return;
       case "invalid":
         // Tagged even after a bad AUTHENTICATE LOGIN user name, where nginx omits the tag.
-        this.reject(this.authTag, out);
+        this.reject(tag, out);
         return;
       case "done":
-        this.askAuth(result, out);
+        this.askAuth(tag, result.credentials, out);
         return;
     }
   }
 
   /** Whatever the client answered to the error challenge (`AQ==`, empty, `*`), the login failed. */
-  private oauthFailureReply(out: Action[]): void {
-    const failure = this.oauthFailure ?? { text: "", closeAfter: false };
-    this.oauthFailure = null;
-    out.push(send(`${this.authTag}NO ${failure.text}\r\n`));
+  private oauthFailureReply(failure: Extract<State, { kind: "oauth-error" }>, out: Action[]): void {
+    out.push(send(`${failure.tag}NO ${failure.text}\r\n`));
     if (failure.closeAfter) {
-      this.phase = "closed";
+      this.state = { kind: "closed" };
       this.reader.reset();
-    } else this.phase = "commands";
+    } else this.state = { kind: "commands" };
   }
 
-  private askAuth(result: Extract<SaslResult, { type: "done" }>, out: Action[]): void {
-    if (!credentialsFit("imap", result.credentials)) {
-      this.reject(this.authTag, out);
+  private askAuth(tag: string, credentials: Credentials, out: Action[]): void {
+    if (!credentialsFit("imap", credentials)) {
+      this.reject(tag, out);
       return;
     }
-    this.oauthLogin = result.credentials.oauth !== undefined;
-    this.sasl = null;
-    this.phase = "auth";
-    const context = this.clientId ? { imapTag: this.authTag, imapId: this.clientId } : { imapTag: this.authTag };
-    out.push({ type: "auth", credentials: result.credentials, context });
+    this.state = { kind: "authenticating", tag, oauth: credentials.oauth !== undefined };
+    const context = this.clientId ? { imapTag: tag, imapId: this.clientId } : { imapTag: tag };
+    out.push({ type: "auth", credentials, context });
   }
 
   /** One salt per session, made at the first CRAM-MD5 (auth-http.md §2.4). */
@@ -302,19 +281,23 @@ export class ImapPreauth implements PreauthMachine {
 
   /** Inside a SASL exchange the reader has no tag of its own: use AUTHENTICATE's. */
   private replyTag(tag: string): string {
-    if (this.phase === "sasl" || this.phase === "oauth-error") return this.authTag;
+    if (this.state.kind === "sasl" || this.state.kind === "oauth-error") return this.state.tag;
     return tag === "" ? UNTAGGED : tag;
   }
 
+  /** Commands and SASL lines are read only in these states; auth, STARTTLS and close stop the loop. */
+  private reading(): boolean {
+    const kind = this.state.kind;
+    return kind === "commands" || kind === "sasl" || kind === "oauth-error";
+  }
+
   private resetState(): void {
-    this.phase = "commands";
-    this.sasl = null;
+    this.state = { kind: "commands" };
   }
 
   private close(out: Action[], data: string, reason: CloseReason): void {
     out.push(send(data), { type: "close", reason });
-    this.phase = "closed";
-    this.sasl = null;
+    this.state = { kind: "closed" };
     // Nothing after a close is ever interpreted or forwarded.
     this.reader.reset();
   }

@@ -1,13 +1,15 @@
 /**
  * The SMTP pre-authentication state machine (protocols.md §5), free of socket
- * I/O: fed client bytes, returns actions. The greeting delay and its pipelining
- * check live in the session layer (it only needs SMTP_PIPELINING_REFUSED).
+ * I/O: fed client bytes, returns actions. The dialogue it shares with POP3
+ * (SASL, auth, STARTTLS, errors) is a LineDialogue; here are SMTP's commands.
+ * The greeting delay and its pipelining check live in the session layer (it only
+ * needs SMTP_PIPELINING_REFUSED).
  */
 import type { AuthMethodName, Protocol, StartTls } from "../../config/model.ts";
-import type { Action, AuthFailureOptions, CloseReason, Credentials, LoginContext, PreauthMachine, ProtocolLines } from "../types.ts";
+import type { Action, AuthFailureOptions, PreauthMachine, ProtocolLines } from "../types.ts";
 import { send } from "../types.ts";
-import { LineReader } from "../line_reader.ts";
-import { isOAuthMechanism, makeSalt, SaslExchange, type SaslResult, saslMechanism } from "../sasl.ts";
+import { LineDialogue } from "../line_dialogue.ts";
+import { makeSalt, SaslExchange, saslMechanism } from "../sasl.ts";
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
 import { parseSmtpCommand, type SmtpCommand } from "./command.ts";
 import { ehloReply } from "./capabilities.ts";
@@ -58,25 +60,12 @@ const DEFAULT_AUTH_ERROR_CODE = "535 5.7.0";
 /** RFC 4954 "authentication credentials invalid", what Gmail answers after the OAuth error challenge. */
 const DEFAULT_OAUTH_ERROR_CODE = "535 5.7.8";
 
-type State =
-  | { kind: "initial" }
-  | { kind: "sasl"; exchange: SaslExchange }
-  /** An `auth` action is out; input is buffered until authFailed() or the relay. */
-  | { kind: "authenticating"; oauth: boolean }
-  /** RFC 7628: the error challenge is out; the failure reply follows the client's dummy response. */
-  | { kind: "oauth-error"; reply: string; closeAfter: boolean }
-  /** A `starttls` action is out; plaintext input is discarded until tlsStarted(). */
-  | { kind: "tls-wait" }
-  | { kind: "closed" };
-
 export class SmtpPreauth implements PreauthMachine {
   readonly protocol: Protocol = "smtp";
   readonly lines = SMTP_LINES;
 
-  private readonly reader: LineReader;
-  private state: State = { kind: "initial" };
+  private readonly dialogue: LineDialogue;
   private tls: boolean;
-  private errors = 0;
   /** The last HELO/EHLO argument ("" when none). */
   private helo = "";
   /** True once the client used EHLO; survives STARTTLS like nginx's `esmtp` flag. */
@@ -89,7 +78,14 @@ export class SmtpPreauth implements PreauthMachine {
 
   constructor(private readonly opts: SmtpPreauthOptions) {
     this.tls = opts.implicitTls;
-    this.reader = new LineReader(opts.smtp_client_buffer);
+    this.dialogue = new LineDialogue({
+      lineLimit: opts.smtp_client_buffer,
+      maxErrors: opts.max_errors,
+      words: { invalid: INVALID, challenge: (text) => `334 ${text}\r\n` },
+      execute: (line, out) => this.execute(line, out),
+      credentialsFit: (credentials) => credentialsFit("smtp", credentials),
+      loginContext: () => ({ smtpHelo: this.helo, smtpEsmtp: this.esmtp }),
+    });
   }
 
   greeting(): Action[] {
@@ -97,64 +93,34 @@ export class SmtpPreauth implements PreauthMachine {
   }
 
   feed(bytes: string): Action[] {
-    const kind = this.state.kind;
-    if (kind === "closed" || kind === "tls-wait") return [];
-    this.reader.push(bytes);
-    const out: Action[] = [];
-    while (this.accepting()) {
-      const event = this.reader.next();
-      if (event === null) break;
-      if (event.type === "too-long") {
-        out.push(send(INVALID), this.close("too-long"));
-      } else if (event.bareCr) {
-        this.syntaxError(out);
-      } else if (this.state.kind === "sasl") {
-        this.saslResult(this.state.exchange, this.state.exchange.step(event.text), out);
-      } else if (this.state.kind === "oauth-error") {
-        // Whatever the client answered to the error challenge, the login failed.
-        out.push(send(this.state.reply));
-        this.state = this.state.closeAfter ? { kind: "closed" } : { kind: "initial" };
-      } else {
-        const command = parseSmtpCommand(event.text);
-        if (command === null) this.syntaxError(out);
-        else this.execute(command, event.text, out);
-      }
-    }
-    return out;
+    return this.dialogue.feed(bytes);
   }
 
   /** The HELO name and a stored MAIL survive; the RCPT that triggered `none` is dropped. */
   authFailed(text: string, errorCode?: string, options: AuthFailureOptions = {}): Action[] {
-    if (this.state.kind === "authenticating" && this.state.oauth) {
-      const reply = `${errorCode || DEFAULT_OAUTH_ERROR_CODE} ${text}\r\n`;
-      this.state = { kind: "oauth-error", reply, closeAfter: options.closeAfter === true };
-      return [send(`334 ${options.oauthChallenge ?? OAUTH_ERROR_CHALLENGE}\r\n`)];
-    }
-    if (this.state.kind !== "closed") this.state = { kind: "initial" };
     this.rcpt = "";
-    return [send(`${errorCode || DEFAULT_AUTH_ERROR_CODE} ${text}\r\n`)];
+    const challenge = `334 ${options.oauthChallenge ?? OAUTH_ERROR_CHALLENGE}\r\n`;
+    const code = errorCode || (this.dialogue.oauthPending ? DEFAULT_OAUTH_ERROR_CODE : DEFAULT_AUTH_ERROR_CODE);
+    return this.dialogue.authFailed(`${code} ${text}\r\n`, challenge, options.closeAfter === true);
   }
 
   get awaitingFailureAck(): boolean {
-    return this.state.kind === "oauth-error";
+    return this.dialogue.awaitingFailureAck;
   }
 
   tlsStarted(): void {
     this.tls = true;
-    if (this.state.kind === "tls-wait") this.state = { kind: "initial" };
+    this.dialogue.tlsStarted();
   }
 
   takePending(): string {
-    return this.reader.takeRest();
+    return this.dialogue.takePending();
   }
 
-  /** Commands are read only in the dialogue states; auth, STARTTLS and close stop the loop. */
-  private accepting(): boolean {
-    const kind = this.state.kind;
-    return kind === "initial" || kind === "sasl" || kind === "oauth-error";
-  }
-
-  private execute({ verb, args }: SmtpCommand, line: string, out: Action[]): void {
+  private execute(line: string, out: Action[]): void {
+    const command = parseSmtpCommand(line);
+    if (command === null) return this.dialogue.syntaxError(out);
+    const { verb, args } = command;
     // These texts go to the auth service (Auth-SMTP-*) and the backend as sent: printable only.
     if (CARRIES_TEXT.has(verb) && CONTROL_BYTE.test(line)) return void out.push(send(INVALID_ARGUMENT));
     switch (verb) {
@@ -183,7 +149,7 @@ export class SmtpPreauth implements PreauthMachine {
         if (this.mail === "") return void out.push(send(BAD_SEQUENCE));
         if (args.length === 0) return void out.push(send(INVALID_ARGUMENT));
         this.rcpt = commandText(line);
-        return this.authenticate(
+        return this.dialogue.authenticate(
           { method: "none", user: "", pass: "", smtp: { helo: this.helo, from: this.mail, to: this.rcpt } },
           { smtpHelo: this.helo, smtpEsmtp: this.esmtp, smtpMail: this.mail, smtpRcpt: this.rcpt },
           out,
@@ -197,7 +163,7 @@ export class SmtpPreauth implements PreauthMachine {
         out.push(send(OK));
         return;
       case "QUIT":
-        out.push(send(BYE), this.close("quit"));
+        out.push(send(BYE), this.dialogue.close("quit"));
         return;
       case "STARTTLS":
         if (this.tls || this.opts.starttls === "off") return void out.push(send(INVALID));
@@ -205,10 +171,7 @@ export class SmtpPreauth implements PreauthMachine {
         this.helo = "";
         this.mail = "";
         this.rcpt = "";
-        this.reader.clear();
-        this.state = { kind: "tls-wait" };
-        out.push(send(START_TLS), { type: "starttls" });
-        return;
+        return this.dialogue.startTls(START_TLS, out);
       case "VRFY":
       case "EXPN":
       case "HELP":
@@ -218,31 +181,12 @@ export class SmtpPreauth implements PreauthMachine {
   }
 
   private auth(args: string[], out: Action[]): void {
-    if (this.opts.starttls === "only" && !this.tls) return this.rejected(out);
+    if (this.opts.starttls === "only" && !this.tls) return this.dialogue.rejected(out);
     if (args.length === 0) return void out.push(send(INVALID_ARGUMENT));
     const mechanism = saslMechanism(args[0]);
-    if (mechanism === null || !mechanismAccepted("smtp", mechanism, this.opts.smtp_auth)) return this.rejected(out);
+    if (mechanism === null || !mechanismAccepted("smtp", mechanism, this.opts.smtp_auth)) return this.dialogue.rejected(out);
     const exchange = new SaslExchange(mechanism, () => this.sessionSalt());
-    this.saslResult(exchange, exchange.begin(args[1], Math.max(0, args.length - 2)), out);
-  }
-
-  private saslResult(exchange: SaslExchange, result: SaslResult, out: Action[]): void {
-    switch (result.type) {
-      case "challenge":
-        this.state = { kind: "sasl", exchange };
-        out.push(send(`334 ${result.text}\r\n`));
-        return;
-      case "done":
-        return this.authenticate(result.credentials, { smtpHelo: this.helo, smtpEsmtp: this.esmtp }, out);
-      case "invalid":
-        return this.rejected(out);
-    }
-  }
-
-  private authenticate(credentials: Credentials, context: LoginContext, out: Action[]): void {
-    if (!credentialsFit("smtp", credentials)) return this.rejected(out);
-    this.state = { kind: "authenticating", oauth: credentials.oauth !== undefined };
-    out.push({ type: "auth", credentials, context });
+    this.dialogue.saslResult(exchange, exchange.begin(args[1], Math.max(0, args.length - 2)), out);
   }
 
   private sessionSalt(): string {
@@ -258,25 +202,6 @@ export class SmtpPreauth implements PreauthMachine {
       starttls: this.opts.starttls,
       tlsActive: this.tls,
     });
-  }
-
-  /** A known command refused (or a failed SASL step): answered, not counted, SASL aborted. */
-  private rejected(out: Action[]): void {
-    this.state = { kind: "initial" };
-    out.push(send(INVALID));
-  }
-
-  /** Rejected by the line parser: counted toward max_errors. */
-  private syntaxError(out: Action[]): void {
-    this.state = { kind: "initial" };
-    this.errors++;
-    out.push(send(INVALID));
-    if (this.errors >= this.opts.max_errors) out.push(this.close("too-many-errors"));
-  }
-
-  private close(reason: CloseReason): Action {
-    this.state = { kind: "closed" };
-    return { type: "close", reason };
   }
 }
 
