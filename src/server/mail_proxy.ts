@@ -154,13 +154,35 @@ export class MailProxy {
     return this.sessions.size;
   }
 
-  /** Stop accepting; graceful: let sessions finish within `timeoutMs`, then drop the rest. */
-  async stop(graceful: boolean, timeoutMs = 0): Promise<void> {
+  /**
+   * Stop accepting. Graceful: say goodbye to the sessions that have not logged in,
+   * let the relays finish within `timeoutMs` (0: unbounded), then drop the rest.
+   * Not graceful: drop every session now. Called while a stop or retirement is
+   * under way, it only does that to the sessions left, within the first call's bound.
+   */
+  stop(graceful: boolean, timeoutMs = 0): Promise<void> {
+    for (const s of this.sessions) {
+      if (graceful) s.shutdown();
+      else s.abort();
+    }
+    return this.stopping ??= this.windDown(graceful, timeoutMs);
+  }
+
+  /**
+   * A reload's old generation: stop accepting and let every session finish, those
+   * still logging in included, as the single process keeps them across a reload;
+   * bounded by `timeoutMs` (worker_shutdown_timeout; 0: unbounded).
+   */
+  retire(timeoutMs = 0): Promise<void> {
+    return this.stopping ??= this.windDown(true, timeoutMs);
+  }
+
+  private stopping?: Promise<void>;
+  private async windDown(wait: boolean, timeoutMs: number): Promise<void> {
     for (const o of this.open.values()) o.socket.close();
     this.open.clear();
-    if (graceful) {
-      for (const s of this.sessions) s.shutdown();
-      const all = this.sessions.size === 0 ? Promise.resolve() : new Promise<void>((r) => (this.drained = r));
+    if (wait && this.sessions.size > 0) {
+      const all = new Promise<void>((r) => (this.drained = r));
       if (timeoutMs > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([all, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);

@@ -3,7 +3,7 @@
  * (`SELF __worker`, each binding the listeners with SO_REUSEPORT), writes the
  * pid file, restarts a worker that dies, and turns signals into nginx's
  * process moves: HUP = validate the config here, start a new generation of
- * workers on it, then QUIT the old ones so their sessions finish untouched;
+ * workers on it, then retire the old ones (WINCH) so their sessions finish untouched;
  * QUIT/TERM/INT/USR1 are passed on to every worker.
  */
 import fs from "node:fs";
@@ -224,7 +224,8 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
       logger.open(logTargets(config, opts.errorLog));
       for (const w of old) {
         w.state = "retiring";
-        signal(w, "SIGQUIT");
+        // WINCH, not QUIT: a retired worker lets sessions still logging in finish too (nginx loses none at reload)
+        void w.started.then((r) => r.ok && signal(w, "SIGWINCH"));
       }
       // Only the new generation accepts from here on.
       await Promise.all(old.map((w) => w.draining));

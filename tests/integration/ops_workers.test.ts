@@ -187,6 +187,38 @@ describe("worker processes", () => {
     }
   });
 
+  test("HUPs during sequential logins lose no session, not even one greeted before a HUP that logs in after it", async () => {
+    const port = await freePort();
+    const p = await startChildProxy(config(auth.url, port, "OLDCAP", "", "30s"), port);
+    /** Log in (the backend knows tag a1 only) and out on a greeted connection: the replies. */
+    const fullSession = async (c: WireClient, tag: string): Promise<string[]> => {
+      c.send("a1 LOGIN john secret\r\n");
+      const login = await c.line();
+      c.send(`${tag} LOGOUT\r\n`);
+      const out = [login, await c.line(), await c.line()];
+      c.close();
+      return out;
+    };
+    try {
+      for (let round = 1; round <= 4; round++) {
+        const greetedBefore = await WireClient.connect(port);
+        assert.equal(await greetedBefore.line(), "* OK IMAP4 ready");
+        p.kill("SIGHUP");
+        // logins racing the reload: accepted by old or new workers while the old ones retire
+        for (let i = 0; i < 5; i++) {
+          const c = await WireClient.connect(port);
+          assert.equal(await c.line(), "* OK IMAP4 ready");
+          assert.deepEqual(await fullSession(c, `r${round}i${i}`), ["a1 OK logged in", "* BYE", `r${round}i${i} OK`]);
+        }
+        await p.waitForLog("configuration reloaded", round, 30_000);
+        // its worker is retired by now: it speaks for the first time
+        assert.deepEqual(await fullSession(greetedBefore, `g${round}`), ["a1 OK logged in", "* BYE", `g${round} OK`]);
+      }
+    } finally {
+      await p.cleanup();
+    }
+  });
+
   test("a bad config on HUP is refused, no worker is replaced and the old config keeps serving", async () => {
     const port = await freePort();
     const p = await startChildProxy(config(auth.url, port, "OLDCAP"), port);
