@@ -128,7 +128,7 @@ export class MailProxy {
     }
     if (config.access_log) {
       if (this.accessLog) this.accessLog.reopen(config.access_log);
-      else this.accessLog = new AccessLog(config.access_log);
+      else this.accessLog = new AccessLog(config.access_log, (message) => this.logger.log("alert", message));
     } else {
       this.accessLog?.close();
       this.accessLog = undefined;
