@@ -82,7 +82,7 @@ export async function runWorker(): Promise<number> {
   const { config, errorLog } = JSON.parse(await readStdin()) as WorkerEnvelope;
   const logger = new Logger(logTargets(config, errorLog));
   logCrashes(logger);
-  const proxy = new MailProxy(logger, { reusePort: true });
+  const proxy = new MailProxy(logger, { reusePort: true, serverLogs: !errorLog });
   let finish!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (finish = resolve));
   let started: Promise<void> = Promise.resolve();
