@@ -15,6 +15,9 @@ import { logTargets, type RunOptions } from "../cli/run.ts";
 import { selfCommand } from "../cli/self.ts";
 import { WORKER_SUBCOMMAND, type WorkerEnvelope, type WorkerMessage, workerCount } from "./workers.ts";
 import { startMasterStatusServer } from "./worker_status.ts";
+import { identity } from "./privileges.ts";
+import { effectiveServers } from "../config/load.ts";
+import { isSyslogTarget } from "../log/syslog.ts";
 import type { StatusServer } from "../metrics/status_server.ts";
 
 /** One worker process as the master sees it. */
@@ -111,6 +114,34 @@ function signal(w: Worker, sig: NodeJS.Signals): void {
     process.kill(w.pid, sig);
   } catch {
     // already gone
+  }
+}
+
+/**
+ * Workers reopen their log files by name after dropping privileges: as nginx's
+ * master does, create each (a rotation just renamed it) and give it to the
+ * workers' user before they are told to reopen.
+ */
+function handLogFilesToWorkers(config: Config, errorLog: string | undefined, logger: Logger): void {
+  const id = identity(config.user);
+  if (!id || "error" in id) return;
+  const targets = [
+    ...logTargets(config, errorLog),
+    ...(errorLog ? [] : effectiveServers(config).flatMap((s) => s.error_log)),
+    ...(config.access_log ? [config.access_log] : []),
+  ];
+  for (const file of new Set(targets.map((t) => t.path))) {
+    if (file === "stderr" || file === "stdout" || isSyslogTarget(file)) continue;
+    try {
+      const fd = fs.openSync(file, "a");
+      try {
+        if (fs.fstatSync(fd).uid !== id.uid) fs.fchownSync(fd, id.uid, fs.fstatSync(fd).gid);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (err) {
+      logger.log("alert", `cannot give "${file}" to user "${id.user}": ${(err as Error).message}`);
+    }
   }
 }
 
@@ -239,6 +270,7 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
   process.on("SIGUSR1", () => {
     logger.notice("reopening logs");
     logger.open(logTargets(config, opts.errorLog));
+    handLogFilesToWorkers(config, opts.errorLog, logger);
     for (const w of workers) signal(w, "SIGUSR1");
   });
 

@@ -130,14 +130,12 @@ export async function runWorker(): Promise<number> {
     send({ type: "failed", message });
     return 1;
   }
-  if (config.user) {
-    const problem = dropPrivileges(config.user);
-    if (problem) {
-      logger.emerg(problem);
-      send({ type: "failed", message: problem });
-      await proxy.stop(false);
-      return 1;
-    }
+  const problem = dropPrivileges(config.user);
+  if (problem) {
+    logger.emerg(problem);
+    send({ type: "failed", message: problem });
+    await proxy.stop(false);
+    return 1;
   }
   warnIfFewFiles(config, logger);
   send({ type: "ready", statusPort: proxy.statusAddress()?.port });
