@@ -135,7 +135,8 @@ function handLogFilesToWorkers(config: Config, errorLog: string | undefined, log
     try {
       const fd = fs.openSync(file, "a");
       try {
-        if (fs.fstatSync(fd).uid !== id.uid) fs.fchownSync(fd, id.uid, fs.fstatSync(fd).gid);
+        const owner = fs.fstatSync(fd);
+        if (owner.uid !== id.uid) fs.fchownSync(fd, id.uid, owner.gid);
       } finally {
         fs.closeSync(fd);
       }
