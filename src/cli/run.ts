@@ -35,7 +35,7 @@ export async function runServer(initial: Config, opts: RunOptions): Promise<numb
     logger.warn(`worker_processes ${initial.worker_processes}: ${reason}, running one process`);
   }
   logCrashes(logger);
-  const proxy = new MailProxy(logger);
+  const proxy = new MailProxy(logger, { serverLogs: !opts.errorLog });
   let config = initial;
   let pidFile: string | undefined;
   let finish!: (code: number) => void;

@@ -20,6 +20,7 @@ import { parseAuthHttpUrl, parseProxyPass } from "./values/urls.ts";
 import { formatResolver, parseResolver } from "./values/resolver.ts";
 import { formatLimitConn, formatLimitLogin, parseLimitConn, parseLimitLogin, parseLimitStore } from "./values/limits.ts";
 import {
+  checkSyslogTarget,
   formatErrorLog,
   formatSessionCache,
   parseErrorLog,
@@ -355,10 +356,10 @@ export const DIRECTIVES: readonly Directive[] = [
     args: [1, 3],
     kind: "error_log",
     repeat: "append",
-    syntax: "error_log file | stderr [level] [json]",
+    syntax: "error_log file | stderr | syslog:server=address[,parameter=value] [level] [json]",
     default: () => [],
     defaultText: "the top-level log",
-    doc: "Log destination and level; `json` (a mailproxy addition) writes JSON lines. Several may be given.",
+    doc: "Log destination and level: a file, `stderr` or `syslog:server=...` (nginx's parameters; UDP or `unix:` datagram socket, tag `nginx` by default). Several may be given, each with its own level; in `mail {}` or `server {}` they replace the top-level log for those sessions. `json` (a mailproxy addition) writes JSON lines.",
     parse: (args) => [parseErrorLog(args)],
     format: (value) => (value as LogTarget[]).map(formatErrorLog),
   }),
@@ -394,11 +395,12 @@ export const DIRECTIVES: readonly Directive[] = [
     args: [1, 2],
     // words like `user`: TOML takes "FILE" or "FILE json" (or an array) and writes it back the same way
     kind: "user",
-    syntax: "access_log file [json]",
+    syntax: "access_log file | syslog:server=address[,parameter=value] [json]",
     extension: true,
     doc: "One line per finished session: start, duration, client, server, protocol, login, upstream, bytes each way, TLS version, result. Main context only (in `mail {}` it stays \"not allowed here\", as in nginx).",
     parse: ([path, format]) => {
       if (format !== undefined && format.toLowerCase() !== "json") throw new ValueError("invalid_value", `invalid value "${format}"`);
+      checkSyslogTarget(path!);
       return { path: path!, json: format !== undefined };
     },
     format: (value) => {

@@ -1,10 +1,12 @@
 /**
  * nginx-style error log: `YYYY/MM/DD HH:MM:SS [level] PID#0: *CONN message, client: ...`
- * or one JSON object per line. Secrets never reach here: callers pass user names
+ * or one JSON object per line, to files, stderr or syslog (the whole line after the
+ * syslog header, as nginx sends it). Secrets never reach here: callers pass user names
  * only through `SessionContext.login`, never passwords or SASL payloads.
  */
 import fs from "node:fs";
 import { LOG_LEVELS, type LogLevel, type LogTarget } from "../config/model.ts";
+import { isSyslogTarget, parseSyslogTarget, SyslogSender } from "./syslog.ts";
 
 /** What nginx appends to every session message. */
 export interface SessionContext {
@@ -21,9 +23,32 @@ const RANK: Record<LogLevel, number> = Object.fromEntries(LOG_LEVELS.map((l, i) 
   number
 >;
 
+/** One destination of a log: a file (stderr, stdout) or a syslog server. */
 interface Sink {
   target: LogTarget;
-  fd: number;
+  /** `line` ends with a newline. */
+  write(level: LogLevel, line: string): void;
+  close(): void;
+}
+
+function fileSink(target: LogTarget): Sink {
+  const fd = target.path === "stderr" ? 2 : target.path === "stdout" ? 1 : fs.openSync(target.path, "a");
+  return {
+    target,
+    write(_level, line) {
+      try {
+        fs.writeSync(fd, line);
+      } catch {
+        // a full disk or a closed stderr must not take the proxy down
+      }
+    },
+    close: () => fd > 2 && fs.closeSync(fd),
+  };
+}
+
+/** The Logger owns the sender, which outlives a reopen. */
+function syslogSink(target: LogTarget, sender: SyslogSender): Sink {
+  return { target, write: (level, line) => sender.write(level, line.slice(0, -1)), close: () => {} };
 }
 
 function pad(n: number): string {
@@ -44,21 +69,47 @@ export function printable(binary: string): string {
 
 export class Logger {
   private sinks: Sink[] = [];
+  /** One socket per syslog server, shared by the targets naming it and kept when reopening. */
+  private senders = new Map<string, SyslogSender>();
   private minRank = RANK.emerg;
 
   constructor(targets: LogTarget[] = [{ path: "stderr", level: "error", json: false }]) {
     this.open(targets);
   }
 
-  /** (Re)open the targets; used at start and on USR1 (logrotate). */
+  /**
+   * (Re)open the targets; used at start and on USR1 (logrotate). Files are opened
+   * again, a syslog server the targets still name keeps its socket.
+   */
   open(targets: LogTarget[]): void {
     const old = this.sinks;
-    this.sinks = targets.map((target) => ({
-      target,
-      fd: target.path === "stderr" ? 2 : target.path === "stdout" ? 1 : fs.openSync(target.path, "a"),
-    }));
+    const oldSenders = this.senders;
+    this.senders = new Map();
+    this.sinks = targets.map((target) => {
+      if (!isSyslogTarget(target.path)) return fileSink(target);
+      let sender = this.senders.get(target.path) ?? oldSenders.get(target.path);
+      if (!sender) {
+        const parsed = parseSyslogTarget(target.path);
+        // the configuration was checked: only a target built by hand gets here
+        if ("error" in parsed) throw new Error(parsed.error);
+        sender = new SyslogSender(parsed, (message) => this.log("alert", message));
+      }
+      this.senders.set(target.path, sender);
+      return syslogSink(target, sender);
+    });
     this.minRank = Math.min(...this.sinks.map((s) => RANK[s.target.level]), RANK.emerg);
-    for (const s of old) if (s.fd > 2) fs.closeSync(s.fd);
+    for (const s of old) s.close();
+    for (const [path, sender] of oldSenders) if (!this.senders.has(path)) sender.close();
+  }
+
+  /** USR1: the same targets, files opened again. */
+  reopen(): void {
+    this.open(this.sinks.map((s) => s.target));
+  }
+
+  /** Close every destination (a server's own log that no session uses any more). */
+  close(): void {
+    this.open([]);
   }
 
   enabled(level: LogLevel): boolean {
@@ -72,7 +123,6 @@ export class Logger {
     let json: string | undefined;
     for (const sink of this.sinks) {
       if (RANK[level] < RANK[sink.target.level]) continue;
-      let line: string;
       if (sink.target.json) {
         json ??= JSON.stringify({
           time: now.toISOString(),
@@ -83,16 +133,8 @@ export class Logger {
           ...(ctx?.upstream ? { upstream: ctx.upstream } : {}),
           message,
         }) + "\n";
-        line = json;
-      } else {
-        plain ??= formatLine(now, level, message, ctx);
-        line = plain;
-      }
-      try {
-        fs.writeSync(sink.fd, line);
-      } catch {
-        // a full disk or a closed stderr must not take the proxy down
-      }
+        sink.write(level, json);
+      } else sink.write(level, plain ??= formatLine(now, level, message, ctx));
     }
   }
 

@@ -21,9 +21,9 @@ export type DnsOutcome =
    * see expandIpv6); `ttl`: the smallest of their TTLs, seconds.
    */
   | { type: "ok"; records: string[]; ttl: number }
-  /** NXDOMAIN, or an answer without a record of the asked type. */
+  /** NXDOMAIN, or an answer without a record of the asked type (for PTR: without any record). */
   | { type: "not-found" }
-  /** Timeout, SERVFAIL, REFUSED, a truncated or malformed answer, a socket error. */
+  /** Timeout, SERVFAIL, REFUSED, a truncated or malformed answer, a socket error, a PTR answer of other types. */
   | { type: "failed"; reason: string };
 
 export interface NameServer {
@@ -178,7 +178,10 @@ function parseAnswer(msg: Buffer, id: number, qtype: number): DnsOutcome | null 
       }
       offset = data + length;
     }
-    return records.length > 0 ? { type: "ok", records, ttl } : { type: "not-found" };
+    if (records.length > 0) return { type: "ok", records, ttl };
+    // nginx: no answer at all is NXDOMAIN, answers of other types (a CNAME alone) are not, for PTR
+    if (qtype === DNS_PTR && msg.readUInt16BE(6) > 0) return { type: "failed", reason: "no PTR type in DNS response" };
+    return { type: "not-found" };
   } catch (err) {
     return { type: "failed", reason: `malformed answer: ${(err as Error).message}` };
   }

@@ -19,10 +19,15 @@ import { metrics } from "../metrics/mail_metrics.ts";
 import { sessionObserver } from "../metrics/session_observer.ts";
 import { startStatusServer, type StatusServer } from "../metrics/status_server.ts";
 import { AccessLog } from "../log/access_log.ts";
+import { Generation } from "./generation.ts";
 
 /** What every connection accepted for one `server {}` needs. */
 export interface ServerRuntime {
   server: EffectiveServer;
+  /** The server's own error_log (in `server {}` or `mail {}`), else the top-level log. */
+  logger: Logger;
+  /** The configuration it was built from, which its sessions belong to. */
+  generation: Generation<Session>;
   auth: AuthSource;
   tls?: ServerTlsUpgrader;
   resolveClientHost?: (ip: string) => Promise<string>;
@@ -60,8 +65,19 @@ export class MailProxy {
   /** Set while a graceful stop waits for the last session. */
   private drained?: () => void;
 
-  /** `reusePort`: listeners shared with sibling worker processes (SO_REUSEPORT). */
-  constructor(private readonly logger: Logger, private readonly options: { reusePort?: boolean } = {}) {}
+  /** The configuration applied last, then older ones whose sessions are not all done. */
+  private generations: Generation<Session>[] = [];
+  /** worker_shutdown_timeout of the configuration applied last: bounds its sessions once a reload replaces it. */
+  private shutdownTimeoutMs = 0;
+
+  /**
+   * `reusePort`: listeners shared with sibling worker processes (SO_REUSEPORT).
+   * `serverLogs: false` (`-e FILE`, which overrides every error_log): sessions log to `logger` only.
+   */
+  constructor(
+    private readonly logger: Logger,
+    private readonly options: { reusePort?: boolean; serverLogs?: boolean } = {},
+  ) {}
 
   /** Bind every listener of the config; rejects (binding nothing new) if one cannot be bound. */
   async start(config: Config): Promise<void> {
@@ -71,10 +87,17 @@ export class MailProxy {
   /**
    * Apply a new config: listeners with the same address keep their socket and get
    * the new servers; new addresses are bound; removed ones are closed. Sessions in
-   * progress keep the config they started with.
+   * progress keep the config they started with (bounded by its worker_shutdown_timeout).
    */
   async apply(config: Config): Promise<void> {
-    const runtimes = await Promise.all(effectiveServers(config).map((s) => this.buildRuntime(s)));
+    const generation = new Generation<Session>();
+    let runtimes: ServerRuntime[];
+    try {
+      runtimes = await Promise.all(effectiveServers(config).map((s) => this.buildRuntime(s, generation)));
+    } catch (err) {
+      generation.end();
+      throw err;
+    }
     const entries: ListenEntry<ServerRuntime>[] = [];
     for (const rt of runtimes) {
       for (const listen of rt.server.listen) entries.push(...(await expandListen(listen, rt)));
@@ -92,6 +115,7 @@ export class MailProxy {
     } catch (err) {
       for (const o of opened) o.socket.close();
       for (const rt of runtimes) rt.auth.close();
+      generation.end();
       throw err;
     }
     const keep = new Set(plan.map((b) => b.key));
@@ -108,6 +132,9 @@ export class MailProxy {
     for (const o of opened) this.open.set(o.binding.key, o);
     for (const old of this.runtimes) old.auth.close();
     this.runtimes = runtimes;
+    this.generations[0]?.retire(this.shutdownTimeoutMs);
+    this.generations = [generation, ...this.generations.filter((g) => !g.ended)];
+    this.shutdownTimeoutMs = config.worker_shutdown_timeout ?? 0;
     this.maxConnections = config.worker_connections > 0 ? config.worker_connections : Infinity;
     await this.applyObservability(config);
     for (const rt of runtimes) this.warnUnsupported(rt.server);
@@ -128,16 +155,17 @@ export class MailProxy {
     }
     if (config.access_log) {
       if (this.accessLog) this.accessLog.reopen(config.access_log);
-      else this.accessLog = new AccessLog(config.access_log);
+      else this.accessLog = new AccessLog(config.access_log, (message) => this.logger.log("alert", message));
     } else {
       this.accessLog?.close();
       this.accessLog = undefined;
     }
   }
 
-  /** USR1: reopen the access log (the error log belongs to the Logger). */
+  /** USR1: reopen the access log and the servers' own error logs (the top-level log belongs to the caller). */
   reopenLogs(): void {
     this.accessLog?.reopen();
+    for (const g of this.generations) g.reopenLogs();
   }
 
   /** The status listener's address, for tests that use port 0. */
@@ -154,13 +182,35 @@ export class MailProxy {
     return this.sessions.size;
   }
 
-  /** Stop accepting; graceful: let sessions finish within `timeoutMs`, then drop the rest. */
-  async stop(graceful: boolean, timeoutMs = 0): Promise<void> {
+  /**
+   * Stop accepting. Graceful: say goodbye to the sessions that have not logged in,
+   * let the relays finish within `timeoutMs` (0: unbounded), then drop the rest.
+   * Not graceful: drop every session now. Called while a stop or retirement is
+   * under way, it only does that to the sessions left, within the first call's bound.
+   */
+  stop(graceful: boolean, timeoutMs = 0): Promise<void> {
+    for (const s of this.sessions) {
+      if (graceful) s.shutdown();
+      else s.abort();
+    }
+    return this.stopping ??= this.windDown(graceful, timeoutMs);
+  }
+
+  /**
+   * A reload's old generation: stop accepting and let every session finish, those
+   * still logging in included, as the single process keeps them across a reload;
+   * bounded by `timeoutMs` (worker_shutdown_timeout; 0: unbounded).
+   */
+  retire(timeoutMs = 0): Promise<void> {
+    return this.stopping ??= this.windDown(true, timeoutMs);
+  }
+
+  private stopping?: Promise<void>;
+  private async windDown(wait: boolean, timeoutMs: number): Promise<void> {
     for (const o of this.open.values()) o.socket.close();
     this.open.clear();
-    if (graceful) {
-      for (const s of this.sessions) s.shutdown();
-      const all = this.sessions.size === 0 ? Promise.resolve() : new Promise<void>((r) => (this.drained = r));
+    if (wait && this.sessions.size > 0) {
+      const all = new Promise<void>((r) => (this.drained = r));
       if (timeoutMs > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([all, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
@@ -168,6 +218,7 @@ export class MailProxy {
       } else await all;
     }
     for (const s of this.sessions) s.abort();
+    for (const g of this.generations) g.end();
     for (const rt of this.runtimes) rt.auth.close();
     this.limitStores.close();
     await this.status?.server.close();
@@ -176,15 +227,18 @@ export class MailProxy {
     this.accessLog = undefined;
   }
 
-  private async buildRuntime(server: EffectiveServer): Promise<ServerRuntime> {
+  private async buildRuntime(server: EffectiveServer, generation: Generation<Session>): Promise<ServerRuntime> {
+    const logger = this.options.serverLogs === false ? this.logger : generation.logger(server.error_log, this.logger);
     return {
       server,
+      logger,
+      generation,
       auth: this.limitStores.guard(
         server,
-        createAuthSource(server, this.logger, {
+        createAuthSource(server, logger, {
           onCacheLookup: (hit) => (hit ? metrics.authCacheHits : metrics.authCacheMisses).inc({ server: server.listen[0]?.address ?? "", protocol: server.protocol }),
         }),
-        this.logger,
+        logger,
       ),
       tls: await createTlsUpgrader(server),
       resolveClientHost: server.protocol === "smtp" ? await createClientHostResolver(server) : undefined,
@@ -224,6 +278,7 @@ export class MailProxy {
     applySocketOptions(socket, group[0]!.listen);
     const session = new Session(socket, deps, closed);
     this.sessions.add(session);
+    group[0]!.target.generation.add(session);
     session.start();
   }
 
@@ -244,7 +299,7 @@ export class MailProxy {
       server: rt.server,
       listen: entry.listen,
       auth: rt.auth,
-      logger: this.logger,
+      logger: rt.logger,
       tls: shared ? shared.tls : rt.tls,
       resolveClientHost: rt.resolveClientHost,
       trustedPeers: rt.trustedPeers,
@@ -254,6 +309,7 @@ export class MailProxy {
             const picked = shared.runtimes.find((r) => r.server === server);
             return picked && {
               server: picked.server,
+              logger: picked.logger,
               auth: picked.auth,
               resolveClientHost: picked.resolveClientHost,
               trustedPeers: picked.trustedPeers,
@@ -266,6 +322,7 @@ export class MailProxy {
     };
     const closed = (session: Session) => {
       this.sessions.delete(session);
+      rt.generation.remove(session);
       metrics.connectionsActive.dec(labels);
       if (this.sessions.size === 0) this.drained?.();
     };

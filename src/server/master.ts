@@ -3,7 +3,7 @@
  * (`SELF __worker`, each binding the listeners with SO_REUSEPORT), writes the
  * pid file, restarts a worker that dies, and turns signals into nginx's
  * process moves: HUP = validate the config here, start a new generation of
- * workers on it, then QUIT the old ones so their sessions finish untouched;
+ * workers on it, then retire the old ones (WINCH) so their sessions finish untouched;
  * QUIT/TERM/INT/USR1 are passed on to every worker.
  */
 import fs from "node:fs";
@@ -15,6 +15,9 @@ import { logTargets, type RunOptions } from "../cli/run.ts";
 import { selfCommand } from "../cli/self.ts";
 import { WORKER_SUBCOMMAND, type WorkerEnvelope, type WorkerMessage, workerCount } from "./workers.ts";
 import { startMasterStatusServer } from "./worker_status.ts";
+import { identity } from "./privileges.ts";
+import { effectiveServers } from "../config/load.ts";
+import { isSyslogTarget } from "../log/syslog.ts";
 import type { StatusServer } from "../metrics/status_server.ts";
 
 /** One worker process as the master sees it. */
@@ -111,6 +114,35 @@ function signal(w: Worker, sig: NodeJS.Signals): void {
     process.kill(w.pid, sig);
   } catch {
     // already gone
+  }
+}
+
+/**
+ * Workers reopen their log files by name after dropping privileges: as nginx's
+ * master does, create each (a rotation just renamed it) and give it to the
+ * workers' user before they are told to reopen.
+ */
+function handLogFilesToWorkers(config: Config, errorLog: string | undefined, logger: Logger): void {
+  const id = identity(config.user);
+  if (!id || "error" in id) return;
+  const targets = [
+    ...logTargets(config, errorLog),
+    ...(errorLog ? [] : effectiveServers(config).flatMap((s) => s.error_log)),
+    ...(config.access_log ? [config.access_log] : []),
+  ];
+  for (const file of new Set(targets.map((t) => t.path))) {
+    if (file === "stderr" || file === "stdout" || isSyslogTarget(file)) continue;
+    try {
+      const fd = fs.openSync(file, "a");
+      try {
+        const owner = fs.fstatSync(fd);
+        if (owner.uid !== id.uid) fs.fchownSync(fd, id.uid, owner.gid);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (err) {
+      logger.log("alert", `cannot give "${file}" to user "${id.user}": ${(err as Error).message}`);
+    }
   }
 }
 
@@ -224,7 +256,8 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
       logger.open(logTargets(config, opts.errorLog));
       for (const w of old) {
         w.state = "retiring";
-        signal(w, "SIGQUIT");
+        // WINCH, not QUIT: a retired worker lets sessions still logging in finish too (nginx loses none at reload)
+        void w.started.then((r) => r.ok && signal(w, "SIGWINCH"));
       }
       // Only the new generation accepts from here on.
       await Promise.all(old.map((w) => w.draining));
@@ -238,6 +271,7 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
   process.on("SIGUSR1", () => {
     logger.notice("reopening logs");
     logger.open(logTargets(config, opts.errorLog));
+    handLogFilesToWorkers(config, opts.errorLog, logger);
     for (const w of workers) signal(w, "SIGUSR1");
   });
 

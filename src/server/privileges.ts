@@ -1,6 +1,6 @@
 /**
- * `user USER [GROUP]` and `worker_rlimit_nofile N` as far as node: APIs reach:
- * switching user and group after the listeners are bound, and reading back the
+ * `user USER [GROUP]` (nginx's `nobody` without it) and `worker_rlimit_nofile N` as
+ * far as node: APIs reach: switching user and group after the listeners are bound, and reading back the
  * open files limit (node has no setrlimit; the master raises it with `ulimit`
  * before a worker starts, see master.ts).
  */
@@ -14,41 +14,76 @@ type Ids = typeof process & {
   getuid?: () => number;
 };
 
+/** nginx's NGX_USER: the user its workers run as when started as root without `user`. */
+const DEFAULT_USER = "nobody";
+
 /**
- * Become `user` (and `group`, else the user's own group) for good. Returns an
- * error message to log, or undefined once done. Not root: nothing to drop, as
- * nginx does ("the "user" directive makes sense only if the master process runs
- * with super-user privileges").
+ * nginx's NGX_GROUP, which its configure script picks on the build host: "nobody"
+ * where such a group exists, else "nogroup" (Debian, Ubuntu).
  */
-export function dropPrivileges(target: { user: string; group?: string }): string | undefined {
+function defaultGroup(): string {
+  return databaseId("/etc/group", "nobody", 2) !== undefined ? "nobody" : "nogroup";
+}
+
+/** Whom a process started as root becomes, by name and id. */
+export interface Identity {
+  user: string;
+  group: string;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The identity for `user USER [GROUP]` (GROUP defaults to the group named like
+ * USER, as nginx looks it up), or nginx's `nobody` and its group without the
+ * directive; an error message in nginx's words when a name is unknown; undefined
+ * when not running as root, as nginx ("the "user" directive makes sense only if
+ * the master process runs with super-user privileges").
+ */
+export function identity(configured: { user: string; group?: string } | undefined): Identity | { error: string } | undefined {
+  if ((process as Ids).getuid?.() !== 0) return undefined;
+  const user = configured?.user ?? DEFAULT_USER;
+  const group = configured ? configured.group ?? configured.user : defaultGroup();
+  const uid = databaseId("/etc/passwd", user, 2);
+  if (uid === undefined) return { error: `getpwnam("${user}") failed` };
+  const gid = databaseId("/etc/group", group, 2);
+  if (gid === undefined) return { error: `getgrnam("${group}") failed` };
+  return { user, group, uid, gid };
+}
+
+/** Become `identity(configured)` for good. Returns an error message to log, or undefined once done (or when not root). */
+export function dropPrivileges(configured: { user: string; group?: string } | undefined): string | undefined {
+  const id = identity(configured);
+  if (!id) return undefined;
+  if ("error" in id) return id.error;
   const p = process as Ids;
   if (typeof p.setuid !== "function" || typeof p.setgid !== "function") {
-    return `"user ${target.user}" cannot be applied: process.setuid/setgid are not available on ${runtimeName()}`;
+    return `"user ${id.user}" cannot be applied: process.setuid/setgid are not available on ${runtimeName()}`;
   }
-  if (p.getuid?.() !== 0) return undefined;
-  const group = target.group ?? primaryGroupOf(target.user);
-  if (group === undefined) return `getpwnam("${target.user}") failed`;
   try {
-    p.setgid(/^\d+$/.test(group) ? Number(group) : group);
+    p.setgid(id.gid);
     // Supplementary groups of root must not survive; Deno has no initgroups and keeps them (README).
-    if (typeof p.initgroups === "function") p.initgroups(target.user, /^\d+$/.test(group) ? Number(group) : group);
-    p.setuid(/^\d+$/.test(target.user) ? Number(target.user) : target.user);
+    if (typeof p.initgroups === "function") p.initgroups(id.user, id.gid);
+    p.setuid(id.uid);
   } catch (err) {
-    return `cannot switch to user "${target.user}" group "${group}": ${(err as Error).message}`;
+    return `cannot switch to user "${id.user}" group "${id.group}": ${(err as Error).message}`;
   }
   return undefined;
 }
 
-/** The group a user name belongs to by /etc/passwd, as a gid string. */
-function primaryGroupOf(user: string): string | undefined {
-  if (/^\d+$/.test(user)) return user;
+/**
+ * The id of `name` in /etc/passwd or /etc/group (field `field`), as getpwnam and
+ * getgrnam find it in files; a number stands for itself.
+ */
+function databaseId(file: string, name: string, field: number): number | undefined {
+  if (/^\d+$/.test(name)) return Number(name);
   try {
-    for (const line of fs.readFileSync("/etc/passwd", "utf8").split("\n")) {
+    for (const line of fs.readFileSync(file, "utf8").split("\n")) {
       const f = line.split(":");
-      if (f[0] === user && f[3] !== undefined) return f[3];
+      if (f[0] === name && /^\d+$/.test(f[field] ?? "")) return Number(f[field]);
     }
   } catch {
-    // no /etc/passwd: let setuid name the problem
+    // no such file: nobody is known
   }
   return undefined;
 }

@@ -53,7 +53,7 @@ export interface TlsUpgrader {
 }
 
 /** What a session takes from the server it serves; swapped when SNI picks another server. */
-export type ServerDeps = Pick<SessionDeps, "server" | "auth" | "resolveClientHost" | "trustedPeers">;
+export type ServerDeps = Pick<SessionDeps, "server" | "logger" | "auth" | "resolveClientHost" | "trustedPeers">;
 
 type Phase = "greeting" | "preauth" | "auth" | "tls" | "login" | "relay" | "closing" | "closed";
 

@@ -4,7 +4,8 @@
  * config as JSON on stdin, so a respawned worker serves exactly what its
  * siblings serve even if the file changed on disk; binds the listeners with
  * SO_REUSEPORT next to its siblings, drops privileges, and talks back to the
- * master as JSON lines on fd 3 (ready / failed / draining).
+ * master as JSON lines on fd 3 (ready / failed / draining). The master retires
+ * a worker at reload with WINCH (sessions finish, none is told goodbye).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -81,27 +82,34 @@ export async function runWorker(): Promise<number> {
   const { config, errorLog } = JSON.parse(await readStdin()) as WorkerEnvelope;
   const logger = new Logger(logTargets(config, errorLog));
   logCrashes(logger);
-  const proxy = new MailProxy(logger, { reusePort: true });
+  const proxy = new MailProxy(logger, { reusePort: true, serverLogs: !errorLog });
   let finish!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (finish = resolve));
   let started: Promise<void> = Promise.resolve();
   let stopping = false;
-  const stop = async (graceful: boolean) => {
+  /**
+   * QUIT: graceful, TERM/INT: fast, WINCH: retired by a reload (every session may
+   * finish, see MailProxy.retire). A later signal still reaches the sessions left.
+   */
+  const stop = async (how: "graceful" | "fast" | "retire") => {
+    await started.catch(() => {});
+    const stopped = how === "retire"
+      ? proxy.retire(config.worker_shutdown_timeout ?? 0)
+      : proxy.stop(how === "graceful", config.worker_shutdown_timeout ?? 0);
     if (stopping) return;
     stopping = true;
-    await started.catch(() => {});
-    logger.notice(graceful ? "gracefully shutting down" : "exiting");
-    const stopped = proxy.stop(graceful, config.worker_shutdown_timeout ?? 0);
-    // proxy.stop closed the listeners first thing: the master may now count this worker out of accepting
+    logger.notice(how === "fast" ? "exiting" : "gracefully shutting down");
+    // the listeners closed first thing: the master may now count this worker out of accepting
     await new Promise((r) => setImmediate(r));
     send({ type: "draining" });
     await stopped;
     logger.notice("exit");
     finish(0);
   };
-  process.on("SIGQUIT", () => stop(true));
-  process.on("SIGTERM", () => stop(false));
-  process.on("SIGINT", () => stop(false));
+  process.on("SIGQUIT", () => stop("graceful"));
+  process.on("SIGTERM", () => stop("fast"));
+  process.on("SIGINT", () => stop("fast"));
+  process.on("SIGWINCH", () => stop("retire"));
   process.on("SIGUSR1", () => {
     logger.open(logTargets(config, errorLog));
     proxy.reopenLogs();
@@ -122,18 +130,16 @@ export async function runWorker(): Promise<number> {
     send({ type: "failed", message });
     return 1;
   }
-  if (config.user) {
-    const problem = dropPrivileges(config.user);
-    if (problem) {
-      logger.emerg(problem);
-      send({ type: "failed", message: problem });
-      await proxy.stop(false);
-      return 1;
-    }
+  const problem = dropPrivileges(config.user);
+  if (problem) {
+    logger.emerg(problem);
+    send({ type: "failed", message: problem });
+    await proxy.stop(false);
+    return 1;
   }
   warnIfFewFiles(config, logger);
   send({ type: "ready", statusPort: proxy.statusAddress()?.port });
-  watchMaster(() => stop(true));
+  watchMaster(() => stop("graceful"));
   return await exited;
 }
 

@@ -56,25 +56,31 @@ function pemCertificates(text: string, file: string): crypto.X509Certificate[] {
  * hand the runtime plain PKCS#8: passphrase handling then does not depend on the runtime.
  */
 function loadKeys(server: EffectiveServer): string[] {
-  const passphrases = server.ssl_password_file
+  return server.ssl_certificate_key.map((file) => loadKey(file, passphrasesOf(server)));
+}
+
+function passphrasesOf(server: EffectiveServer): string[] {
+  return server.ssl_password_file
     ? readText(server.ssl_password_file, "password file").split(/\r?\n/).filter((l) => l.length > 0)
     : [];
-  return server.ssl_certificate_key.map((file) => {
-    if (/^(engine|store):/.test(file)) {
-      throw new Error(`cannot load certificate key "${file}": "engine:" and "store:" keys are not supported`);
+}
+
+/** One key file, opened with the first passphrase that works. */
+function loadKey(file: string, passphrases: string[]): string {
+  if (/^(engine|store):/.test(file)) {
+    throw new Error(`cannot load certificate key "${file}": "engine:" and "store:" keys are not supported`);
+  }
+  const pem = readText(file, "certificate key");
+  for (const passphrase of [undefined, ...passphrases]) {
+    try {
+      const key = crypto.createPrivateKey({ key: pem, passphrase: passphrase ?? "" });
+      return key.export({ type: "pkcs8", format: "pem" }) as string;
+    } catch {
+      // try the next passphrase
     }
-    const pem = readText(file, "certificate key");
-    for (const passphrase of [undefined, ...passphrases]) {
-      try {
-        const key = crypto.createPrivateKey({ key: pem, passphrase: passphrase ?? "" });
-        return key.export({ type: "pkcs8", format: "pem" }) as string;
-      } catch {
-        // try the next passphrase
-      }
-    }
-    const why = passphrases.length ? "no passphrase in ssl_password_file opens it" : "bad key or missing ssl_password_file";
-    throw new Error(`cannot load certificate key "${file}": ${why}`);
-  });
+  }
+  const why = passphrases.length ? "no passphrase in ssl_password_file opens it" : "bad key or missing ssl_password_file";
+  throw new Error(`cannot load certificate key "${file}": ${why}`);
 }
 
 /** ssl_session_ticket_key files: 48 (AES-128) or 80 (AES-256) bytes each. */
@@ -88,9 +94,16 @@ function loadTicketKeys(server: EffectiveServer): Buffer[] {
   });
 }
 
-/** What ssl_conf_command can express in node:tls, as context options; undefined = cannot. */
-function confCommand(name: string, value: string, runtime: TlsRuntime): tls.SecureContextOptions | undefined {
+/**
+ * What ssl_conf_command can express in node:tls, as context options; undefined = cannot.
+ * Certificate and PrivateKey read their file (as OpenSSL does, replacing the pair).
+ */
+function confCommand(name: string, value: string, runtime: TlsRuntime, server: EffectiveServer): tls.SecureContextOptions | undefined {
   switch (name.toLowerCase()) {
+    case "certificate":
+      return { cert: readText(value, "certificate") };
+    case "privatekey":
+      return { key: loadKey(value, passphrasesOf(server)) };
     case "minprotocol":
       return VERSION_ORDER.includes(value as never) ? { minVersion: value as tls.SecureVersion } : undefined;
     case "maxprotocol":
@@ -101,6 +114,9 @@ function confCommand(name: string, value: string, runtime: TlsRuntime): tls.Secu
     case "curves":
       return runtime.ecdhCurves ? { ecdhCurve: value } : undefined;
     case "options":
+      // tickets are on unless turned off, which only some runtimes can
+      if (value === "SessionTicket") return runtime.disableTickets ? { secureOptions: 0 } : {};
+      if (value === "-SessionTicket") return runtime.disableTickets ? { secureOptions: crypto.constants.SSL_OP_NO_TICKET } : undefined;
       if (!runtime.serverCipherPreference) return undefined;
       if (value === "ServerPreference") return { honorCipherOrder: true };
       if (value === "-ServerPreference") return { honorCipherOrder: false };
@@ -131,7 +147,7 @@ export function buildServerTls(server: EffectiveServer, runtime: TlsRuntime = tl
   if (server.ssl_dhparam) context.dhparam = readText(server.ssl_dhparam, "dhparam");
   if (!server.ssl_session_tickets) context.secureOptions = crypto.constants.SSL_OP_NO_TICKET;
   if (server.ssl_client_certificate) context.ca = readText(server.ssl_client_certificate, "certificate");
-  for (const [name, value] of server.ssl_conf_command) context = { ...context, ...confCommand(name, value, runtime) };
+  for (const [name, value] of server.ssl_conf_command) context = { ...context, ...confCommand(name, value, runtime, server) };
 
   const requestCert = server.ssl_verify_client !== "off";
   let trust: ClientTrust | undefined;
@@ -181,7 +197,7 @@ function runtimeProblems(server: EffectiveServer, runtime: TlsRuntime): string[]
     ((p === "TLSv1" || p === "TLSv1.1") && !runtime.legacyProtocols));
   if (legacy.length) out.push(unsupported(runtime, `"ssl_protocols ${legacy.join(" ")}"`, "has no such protocol versions"));
   for (const [name, value] of server.ssl_conf_command) {
-    if (!confCommand(name, value, runtime)) {
+    if (!expressible(name, value, runtime, server)) {
       out.push(`"ssl_conf_command ${name} ${value}" is not supported on ${runtime.name}: node:tls on ` +
         `${runtime.library} can express only ${supportedConfCommands(runtime).join(", ")}`);
     }
@@ -189,9 +205,19 @@ function runtimeProblems(server: EffectiveServer, runtime: TlsRuntime): string[]
   return out;
 }
 
+/** Whether the runtime can apply the command; a file it cannot read is buildServerTls's to report. */
+function expressible(name: string, value: string, runtime: TlsRuntime, server: EffectiveServer): boolean {
+  try {
+    return confCommand(name, value, runtime, server) !== undefined;
+  } catch {
+    return true;
+  }
+}
+
 /** The ssl_conf_command names this runtime applies. */
 export function supportedConfCommands(runtime: TlsRuntime = tlsRuntime()): string[] {
-  const names = ["MinProtocol", "MaxProtocol"];
+  const names = ["MinProtocol", "MaxProtocol", "Certificate", "PrivateKey", "Options SessionTicket"];
+  if (runtime.disableTickets) names.push("Options -SessionTicket");
   if (runtime.cipherList) names.push("CipherString");
   if (runtime.ecdhCurves) names.push("Groups", "Curves");
   if (runtime.serverCipherPreference) names.push("Options ServerPreference", "Options -ServerPreference");

@@ -16,11 +16,12 @@ import { capability, type ChildProxy, imapBackend, loggedIn, mailproxyCommand, p
 
 const SIZE = 1 << 20;
 
-function config(authUrl: string, port: number, capability: string, extra = ""): string {
+/** `shutdownTimeout`: worker_shutdown_timeout, or "" for none. */
+function config(authUrl: string, port: number, capability: string, extra = "", shutdownTimeout = "1500ms"): string {
   return `daemon off;
 pid %PID%;
 error_log %LOG% info;
-worker_shutdown_timeout 1500ms;
+${shutdownTimeout ? `worker_shutdown_timeout ${shutdownTimeout};` : ""}
 mail {
   auth_http ${authUrl};
   imap_capabilities IMAP4rev1 ${capability};
@@ -55,15 +56,15 @@ describe("signals", () => {
     await backend.close();
   });
 
-  test("HUP gives new connections the new config while a transfer in progress goes on byte for byte", async () => {
+  test("HUP without worker_shutdown_timeout gives new connections the new config while a transfer in progress goes on byte for byte", async () => {
     const port = await freePort();
-    const p = await startChildProxy(config(auth.url, port, "OLDCAP"), port);
+    const p = await startChildProxy(config(auth.url, port, "OLDCAP", "", ""), port);
     try {
       assert.equal(await capability(port), "* CAPABILITY IMAP4rev1 OLDCAP AUTH=PLAIN");
       const c = await loggedIn(port);
       c.send("a2 FETCH\r\n");
       const first = await c.bytes(65536);
-      p.rewrite(config(auth.url, port, "NEWCAP"));
+      p.rewrite(config(auth.url, port, "NEWCAP", "", ""));
       p.kill("SIGHUP");
       await p.waitForLog("configuration reloaded");
       assert.equal(await capability(port), "* CAPABILITY IMAP4rev1 NEWCAP AUTH=PLAIN");
@@ -73,6 +74,27 @@ describe("signals", () => {
       c.send("a3 NOOP\r\n");
       assert.equal(await c.line(), "a3 OK");
       c.close();
+    } finally {
+      await p.cleanup();
+    }
+  });
+
+  test("HUP with worker_shutdown_timeout closes the sessions begun before it once that expires, and only those", async () => {
+    const port = await freePort();
+    const p = await startChildProxy(config(auth.url, port, "OLDCAP", "", "1s"), port);
+    try {
+      const relayed = await loggedIn(port);
+      const greeted = await WireClient.connect(port);
+      assert.equal(await greeted.line(), "* OK IMAP4 ready");
+      p.kill("SIGHUP");
+      await p.waitForLog("configuration reloaded");
+      const after = await loggedIn(port);
+      // closed without a word, as nginx's shutdown timer closes them
+      assert.equal(await relayed.rest(), "");
+      assert.equal(await greeted.rest(), "");
+      after.send("a2 NOOP\r\n");
+      assert.equal(await after.line(), "a2 OK");
+      after.close();
     } finally {
       await p.cleanup();
     }

@@ -17,7 +17,7 @@ import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { WireClient } from "../support/wire.ts";
 import { ensureBinary } from "../support/binary.ts";
 import { freePort } from "./backends.ts";
-import { capability, imapBackend, loggedIn, payload, sha256, startChildProxy } from "../ops/support.ts";
+import { capability, imapBackend, loggedIn, mailproxyCommand, payload, sha256, startChildProxy } from "../ops/support.ts";
 
 const SIZE = 1 << 20;
 
@@ -187,6 +187,38 @@ describe("worker processes", () => {
     }
   });
 
+  test("HUPs during sequential logins lose no session, not even one greeted before a HUP that logs in after it", async () => {
+    const port = await freePort();
+    const p = await startChildProxy(config(auth.url, port, "OLDCAP", "", "30s"), port);
+    /** Log in (the backend knows tag a1 only) and out on a greeted connection: the replies. */
+    const fullSession = async (c: WireClient, tag: string): Promise<string[]> => {
+      c.send("a1 LOGIN john secret\r\n");
+      const login = await c.line();
+      c.send(`${tag} LOGOUT\r\n`);
+      const out = [login, await c.line(), await c.line()];
+      c.close();
+      return out;
+    };
+    try {
+      for (let round = 1; round <= 4; round++) {
+        const greetedBefore = await WireClient.connect(port);
+        assert.equal(await greetedBefore.line(), "* OK IMAP4 ready");
+        p.kill("SIGHUP");
+        // logins racing the reload: accepted by old or new workers while the old ones retire
+        for (let i = 0; i < 5; i++) {
+          const c = await WireClient.connect(port);
+          assert.equal(await c.line(), "* OK IMAP4 ready");
+          assert.deepEqual(await fullSession(c, `r${round}i${i}`), ["a1 OK logged in", "* BYE", `r${round}i${i} OK`]);
+        }
+        await p.waitForLog("configuration reloaded", round, 30_000);
+        // its worker is retired by now: it speaks for the first time
+        assert.deepEqual(await fullSession(greetedBefore, `g${round}`), ["a1 OK logged in", "* BYE", `g${round} OK`]);
+      }
+    } finally {
+      await p.cleanup();
+    }
+  });
+
   test("a bad config on HUP is refused, no worker is replaced and the old config keeps serving", async () => {
     const port = await freePort();
     const p = await startChildProxy(config(auth.url, port, "OLDCAP"), port);
@@ -263,6 +295,56 @@ describe("worker processes", () => {
       await p.waitForLog("client logged in");
     } finally {
       await p.cleanup();
+    }
+  });
+
+  test("started as root without a user directive, workers run as nobody and nginx's group for it (nogroup here), the master stays root", async () => {
+    const port = await freePort();
+    const p = await startChildProxy(config(auth.url, port, "OLDCAP"), port);
+    try {
+      const root = process.getuid?.() === 0;
+      const ids = (pid: number, field: string) => /^(\S+):\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith(`${field}:`))!)!.slice(2).join(" ");
+      const nogroup = /^nobody:/m.test(fs.readFileSync("/etc/group", "utf8")) ? "nobody" : "nogroup";
+      const gid = /^\S+:[^:]*:(\d+):/m.exec(fs.readFileSync("/etc/group", "utf8").split("\n").find((l) => l.startsWith(`${nogroup}:`))!)![1];
+      for (const w of startedWorkers(p.log())) {
+        assert.equal(ids(w, "Uid"), root ? "65534 65534 65534 65534" : ids(p.child.pid!, "Uid"));
+        assert.equal(ids(w, "Gid"), root ? `${gid} ${gid} ${gid} ${gid}` : ids(p.child.pid!, "Gid"));
+      }
+      assert.equal(ids(p.child.pid!, "Uid"), [0, 0, 0, 0].map(() => process.getuid?.()).join(" "));
+      (await loggedIn(port)).close();
+      await p.waitForLog("client logged in");
+    } finally {
+      await p.cleanup();
+    }
+  });
+
+  test("user without a group takes the group of the same name, as nginx: www-data runs as www-data, nobody fails where no group nobody exists", async () => {
+    // premises: privileges are dropped only from root (the suite runs as root, as CI does); Debian names nobody's group nogroup
+    assert.equal(process.getuid?.(), 0);
+    assert.doesNotMatch(fs.readFileSync("/etc/group", "utf8"), /^nobody:/m);
+    const port = await freePort();
+    const p = await startChildProxy(config(auth.url, port, "OLDCAP", "user www-data;"), port);
+    try {
+      for (const w of startedWorkers(p.log())) {
+        const status = fs.readFileSync(`/proc/${w}/status`, "utf8");
+        assert.match(status, /^Uid:\s+33\s+33\s+33\s+33$/m);
+        assert.match(status, /^Gid:\s+33\s+33\s+33\s+33$/m);
+      }
+    } finally {
+      await p.cleanup();
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-user-"));
+    try {
+      const confFile = path.join(dir, "mailproxy.conf");
+      const logFile = path.join(dir, "error.log");
+      fs.writeFileSync(confFile, config(auth.url, await freePort(), "OLDCAP", "user nobody;").replaceAll("%LOG%", logFile).replaceAll("%PID%", path.join(dir, "pid")));
+      const [cmd, ...args] = mailproxyCommand();
+      const child = spawn(cmd!, [...args, "-c", confFile], { stdio: "ignore" });
+      const code = await new Promise((resolve) => child.on("exit", (c, sig) => resolve(c ?? sig)));
+      assert.equal(code, 1);
+      assert.match(fs.readFileSync(logFile, "latin1"), /\[emerg\] \d+#0: getgrnam\("nobody"\) failed\n/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

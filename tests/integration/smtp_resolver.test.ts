@@ -91,6 +91,20 @@ describe("SMTP client host lookup through a resolver", () => {
     assert.equal(r.xclient, "XCLIENT ADDR=127.0.0.1 LOGIN=alice NAME=[UNAVAILABLE]");
   });
 
+  test("a PTR answer with no record of type PTR (a CNAME alone) gives [TEMPUNAVAIL], as nginx's \"no PTR type in DNS response\"", async () => {
+    answers = (type) => (type === "PTR" ? { cname: "1.0-25.0.0.127.in-addr.arpa" } : { a: ["127.0.0.1"] });
+    const r = await loginThrough();
+    assert.deepEqual(r.questions, ["PTR 1.0.0.127.in-addr.arpa"]);
+    assert.equal(r.clientHost, "[TEMPUNAVAIL]");
+    assert.equal(r.xclient, "XCLIENT ADDR=127.0.0.1 LOGIN=alice NAME=[TEMPUNAVAIL]");
+  });
+
+  test("a PTR answer with no records at all gives [UNAVAILABLE], as nginx takes it for NXDOMAIN", async () => {
+    answers = () => ({ a: ["127.0.0.1"] }); // no record of the PTR question's type: an empty answer section
+    const r = await loginThrough();
+    assert.equal(r.clientHost, "[UNAVAILABLE]");
+  });
+
   test("a forward lookup that does not contain the client's address gives [UNAVAILABLE]", async () => {
     answers = (type) => (type === "PTR" ? { ptr: "liar.example.test" } : { a: ["192.0.2.1"] });
     const r = await loginThrough();

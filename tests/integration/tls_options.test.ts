@@ -45,6 +45,8 @@ describe("TLS settings through mailproxy", () => {
       pair: `ssl_certificate ${pki.rsaCert}; ssl_certificate_key ${pki.rsaKey}; ${ec}`,
       encrypted: `ssl_certificate ${pki.ecCert}; ssl_certificate_key ${pki.encryptedKey}; ssl_password_file ${pki.passwordFile};`,
       conf: `${ec} ssl_conf_command MinProtocol TLSv1.3;`,
+      confpair: `${ec} ssl_conf_command Certificate ${pki.rsaCert}; ssl_conf_command PrivateKey ${pki.rsaKey};`,
+      ...(runtime.disableTickets ? { confnotickets: `${ec} ssl_conf_command Options -SessionTicket;` } : {}),
       ...(runtime.cipherList ? {
         ciphers: `${ec} ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;`,
         prefer: `${ec} ssl_prefer_server_ciphers on; ssl_ciphers ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256;`,
@@ -181,6 +183,29 @@ describe("TLS settings through mailproxy", () => {
     const [problem] = problems(pki, "ssl_conf_command Options PrioritizeChaCha;");
     assert.match(problem, new RegExp(`^"ssl_conf_command Options PrioritizeChaCha" is not supported on ${runtime.name}: ` +
       `node:tls on ${runtime.library} can express only MinProtocol, MaxProtocol`));
+  });
+
+  test("ssl_conf_command Certificate and PrivateKey replace the certificate pair, as in OpenSSL", async () => {
+    assert.match((await opensslOnce(port.confpair, [])).output, /^subject=CN = rsa\.localhost$/m);
+    assert.deepEqual(problems(pki, `ssl_conf_command Certificate ${pki.rsaCert}; ssl_conf_command PrivateKey ${pki.rsaKey};`), []);
+    assert.deepEqual(problems(pki, `ssl_conf_command Certificate ${pki.dir}/missing.pem;`), [
+      `cannot load certificate "${pki.dir}/missing.pem": no such file`,
+    ]);
+  });
+
+  test("ssl_conf_command Options -SessionTicket turns tickets off where the runtime can, else the config check says so", async () => {
+    if (runtime.disableTickets) {
+      const file = `${pki.dir}/session-conf-notickets`;
+      await opensslOnce(port.confnotickets, ["-tls1_2", "-sess_out", file]);
+      const second = await opensslOnce(port.confnotickets, ["-tls1_2", "-sess_in", file]);
+      assert.equal(negotiated(second.output)[0], "New");
+      assert.deepEqual(problems(pki, "ssl_conf_command Options -SessionTicket;"), []);
+    } else {
+      assert.match(problems(pki, "ssl_conf_command Options -SessionTicket;")[0], new RegExp(
+        `^"ssl_conf_command Options -SessionTicket" is not supported on ${runtime.name}: node:tls on ${runtime.library} can express only `,
+      ));
+    }
+    assert.deepEqual(problems(pki, "ssl_conf_command Options SessionTicket;"), []);
   });
 
   test("ssl_verify_client on needs ssl_client_certificate or ssl_trusted_certificate; optional_no_ca does not", () => {

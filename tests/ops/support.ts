@@ -108,6 +108,8 @@ export function mailproxyCommand(): string[] {
  */
 export async function startChildProxy(configText: string, port: number, args: string[] = []): Promise<ChildProxy> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-ops-"));
+  // as /var/log/nginx: workers started as root run as nobody and reopen their logs here by name
+  fs.chmodSync(dir, 0o755);
   const logFile = path.join(dir, "error.log");
   const pidFile = path.join(dir, "mailproxy.pid");
   const confFile = path.join(dir, "mailproxy.conf");

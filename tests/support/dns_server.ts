@@ -1,6 +1,6 @@
 /**
  * A scripted UDP name server on 127.0.0.1 for resolver tests: each question goes
- * to a handler that answers PTR/A/AAAA records (with a TTL), NXDOMAIN, or nothing.
+ * to a handler that answers PTR/A/AAAA/CNAME records (with a TTL), NXDOMAIN, or nothing.
  */
 import dgram from "node:dgram";
 
@@ -9,6 +9,8 @@ export type DnsAnswer =
   | { a: string[]; ttl?: number }
   /** Full IPv6 addresses as 8 groups. */
   | { aaaa: string[]; ttl?: number }
+  /** A CNAME record, whatever the question's type. */
+  | { cname: string; ttl?: number }
   | "nxdomain"
   /** Never answer. */
   | "drop";
@@ -60,6 +62,7 @@ export function startDnsServer(handler: (type: string, name: string) => DnsAnswe
       records.push(head, rdata);
     };
     if (typeof answer === "object" && "ptr" in answer && q.type === 12) record(12, encodeName(answer.ptr));
+    if (typeof answer === "object" && "cname" in answer) record(5, encodeName(answer.cname));
     if (typeof answer === "object" && "a" in answer && q.type === 1) {
       for (const ip of answer.a) record(1, Buffer.from(ip.split(".").map(Number)));
     }

@@ -3,10 +3,12 @@
 import { LOG_LEVELS, type LogLevel, type LogTarget, type SessionCacheSpec } from "../model.ts";
 import { ValueError } from "../errors.ts";
 import { formatSize, parseNumber, parseSize } from "../units.ts";
+import { isSyslogTarget, parseSyslogTarget } from "../../log/syslog.ts";
 
 /** `error_log FILE [LEVEL] [json]`; the level defaults to `error`. */
 export function parseErrorLog(args: string[]): LogTarget {
   const target: LogTarget = { path: args[0]!, level: "error", json: false };
+  checkSyslogTarget(target.path);
   let sawLevel = false;
   for (const word of args.slice(1)) {
     if (word === "json" && !target.json) target.json = true;
@@ -16,6 +18,13 @@ export function parseErrorLog(args: string[]): LogTarget {
     } else throw new ValueError("invalid_value", `invalid log level "${word}"`);
   }
   return target;
+}
+
+/** A `syslog:` target of error_log or access_log, checked as nginx checks it when it reads the configuration. */
+export function checkSyslogTarget(path: string): void {
+  if (!isSyslogTarget(path)) return;
+  const target = parseSyslogTarget(path);
+  if ("error" in target) throw new ValueError("invalid_value", target.error);
 }
 
 export function formatErrorLog(target: LogTarget): string[] {

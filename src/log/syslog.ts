@@ -1,0 +1,151 @@
+/**
+ * `syslog:server=ADDR[:PORT][,facility=F][,severity=S][,tag=T][,nohostname]` as a
+ * log target of `error_log` and `access_log`, as nginx writes it: one RFC 3164
+ * datagram per line, `<PRI>Mmm dd HH:MM:SS HOSTNAME TAG: line`, over UDP (default
+ * port 514) or to a UNIX datagram socket (`server=unix:/dev/log`). The tag
+ * defaults to "nginx", as nginx's does: existing syslog filters match on it.
+ */
+import dgram from "node:dgram";
+import dns from "node:dns";
+import net from "node:net";
+import os from "node:os";
+import { LOG_LEVELS, type LogLevel } from "../config/model.ts";
+import { openUnixDatagram } from "./unix_datagram.ts";
+
+export interface SyslogTarget {
+  server: { host: string; port: number } | { unix: string };
+  /** RFC 3164 facility number; local7 (23) by default. */
+  facility: number;
+  /** The severity of access_log lines (info when absent); ignored by error_log, as nginx ignores it. */
+  severity?: LogLevel;
+  tag: string;
+  hostname: boolean;
+}
+
+const PREFIX = "syslog:";
+const FACILITIES = [
+  "kern", "user", "mail", "daemon", "auth", "intern", "lpr", "news", "uucp", "clock", "authpriv", "ftp", "ntp",
+  "audit", "alert", "cron", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+];
+/** nginx's NGX_SYSLOG_MAX_STR less the header: longer lines are cut, as nginx cuts them. */
+const MAX_LINE = 2048;
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+export function isSyslogTarget(path: string): boolean {
+  return path.startsWith(PREFIX);
+}
+
+/** Parse `syslog:...` (nginx's ngx_syslog_parse_args); a message in nginx's words when it is wrong. */
+export function parseSyslogTarget(spec: string): SyslogTarget | { error: string } {
+  const target: Partial<SyslogTarget> = { facility: 23, tag: "nginx", hostname: true };
+  const seen = new Set<string>();
+  const rest = spec.slice(PREFIX.length);
+  for (const part of rest === "" ? [] : rest.split(",")) {
+    const eq = part.indexOf("=");
+    const key = eq < 0 ? part : part.slice(0, eq);
+    const value = part.slice(eq + 1);
+    if (eq < 0 ? key !== "nohostname" : !["server", "facility", "severity", "tag"].includes(key)) {
+      return { error: `unknown syslog parameter "${part}"` };
+    }
+    if (seen.has(key) && key !== "nohostname") return { error: `duplicate syslog "${key}"` };
+    seen.add(key);
+    if (key === "server") {
+      const server = parseServer(value);
+      if ("error" in server) return server;
+      target.server = server;
+    } else if (key === "facility") {
+      const n = FACILITIES.indexOf(value);
+      if (n < 0) return { error: `unknown syslog facility "${value}"` };
+      target.facility = n;
+    } else if (key === "severity") {
+      if (!(LOG_LEVELS as readonly string[]).includes(value)) return { error: `unknown syslog severity "${value}"` };
+      target.severity = value as LogLevel;
+    } else if (key === "tag") {
+      if (value.length > 32) return { error: "syslog tag length exceeds 32" };
+      if (!/^\w*$/.test(value)) return { error: 'syslog "tag" only allows alphanumeric characters and underscore' };
+      target.tag = value;
+    } else target.hostname = false;
+  }
+  if (!target.server) return { error: "no syslog server specified" };
+  return target as SyslogTarget;
+}
+
+/** `unix:PATH`, `HOST`, `HOST:PORT` or `[IPV6]:PORT` (nginx's ngx_parse_url, default port 514). */
+function parseServer(value: string): SyslogTarget["server"] | { error: string } {
+  if (value.startsWith("unix:")) return { unix: value.slice(5) };
+  const m = /^(?:\[([^\]]*)\]|([^:]*))(?::(.*))?$/.exec(value);
+  const host = m?.[1] ?? m?.[2];
+  if (!host) return { error: `no host in syslog server "${value}"` };
+  const port = m![3] === undefined ? 514 : /^\d{1,5}$/.test(m![3]) ? Number(m![3]) : 0;
+  if (port < 1 || port > 65535) return { error: `invalid port in syslog server "${value}"` };
+  return { host, port };
+}
+
+/** `<PRI>Mmm dd HH:MM:SS HOSTNAME TAG: ` in local time, as ngx_syslog_add_header writes it. */
+export function syslogHeader(target: SyslogTarget, level: LogLevel, now: Date): string {
+  // syslog severities run from emerg (0) to debug (7): LOG_LEVELS backwards
+  const pri = target.facility * 8 + LOG_LEVELS.length - 1 - LOG_LEVELS.indexOf(level);
+  const two = (n: number) => String(n).padStart(2, "0");
+  const time = `${MONTHS[now.getMonth()]} ${String(now.getDate()).padStart(2, " ")} ` +
+    `${two(now.getHours())}:${two(now.getMinutes())}:${two(now.getSeconds())}`;
+  return target.hostname ? `<${pri}>${time} ${os.hostname().toLowerCase()} ${target.tag}: ` : `<${pri}>${time} ${target.tag}: `;
+}
+
+/** Sends log lines to one syslog server; lines written while it is still opening wait for it. */
+export class SyslogSender {
+  private send?: (data: Buffer) => void;
+  private closeTransport?: () => void;
+  private waiting: Buffer[] | undefined = [];
+  private closed = false;
+
+  constructor(readonly target: SyslogTarget, onError: (message: string) => void) {
+    this.openTransport().then(
+      ({ send, close }) => {
+        if (this.closed) return close();
+        this.send = send;
+        this.closeTransport = close;
+        for (const data of this.waiting ?? []) send(data);
+        this.waiting = undefined;
+      },
+      (err) => {
+        this.waiting = undefined;
+        onError(`syslog server ${describe(target)} cannot be used: ${(err as Error).message}`);
+      },
+    );
+  }
+
+  /**
+   * `line` without its newline, with the severity of `level`: an error_log line's
+   * own (nginx ignores `severity=` there), `severity=` or info for access_log.
+   */
+  write(level: LogLevel, line: string, now = new Date()): void {
+    const data = Buffer.from(syslogHeader(this.target, level, now) + line.slice(0, MAX_LINE));
+    if (this.send) this.send(data);
+    else if (this.waiting && this.waiting.length < 1000) this.waiting.push(data);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.closeTransport?.();
+  }
+
+  private async openTransport(): Promise<{ send: (data: Buffer) => void; close: () => void }> {
+    const server = this.target.server;
+    if ("unix" in server) return await openUnixDatagram(server.unix);
+    // resolved once, as nginx resolves it when it reads the configuration
+    const address = net.isIP(server.host)
+      ? { address: server.host, family: net.isIP(server.host) }
+      : await dns.promises.lookup(server.host);
+    const socket = dgram.createSocket(address.family === 6 ? "udp6" : "udp4");
+    socket.on("error", () => {});
+    socket.unref();
+    return {
+      send: (data) => socket.send(data, server.port, address.address),
+      close: () => socket.close(),
+    };
+  }
+}
+
+function describe(target: SyslogTarget): string {
+  return "unix" in target.server ? `unix:${target.server.unix}` : `${target.server.host}:${target.server.port}`;
+}
