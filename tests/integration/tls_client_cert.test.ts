@@ -11,6 +11,7 @@ import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { freePort } from "./backends.ts";
 import { ecCertificate, startTlsWorld, type TlsWorld } from "../tls/setup.ts";
+import { NASTY_CN } from "../tls/pki.ts";
 
 describe("client certificates through mailproxy", () => {
   let world: TlsWorld;
@@ -52,11 +53,18 @@ describe("client certificates through mailproxy", () => {
   });
 
   const read = (file: string) => fs.readFileSync(file, "latin1");
-  const as = (who: "alice" | "mallory" | "bob" | "carol") => {
+  const as = (who: "alice" | "mallory" | "bob" | "carol" | "forged" | "dave" | "nasty") => {
     const { pki } = world;
-    const files = { alice: [pki.aliceCert, pki.aliceKey], mallory: [pki.malloryCert, pki.malloryKey], bob: [pki.bobCert, pki.bobKey], carol: [pki.carolCert, pki.carolKey] }[who];
-    const cert = read(files[0]) + (who === "bob" ? read(pki.bobChain) : "");
-    return { cert, key: read(files[1]) };
+    const files = {
+      alice: [pki.aliceCert, pki.aliceKey],
+      mallory: [pki.malloryCert, pki.malloryKey],
+      bob: [pki.bobCert, pki.bobKey, pki.bobChain],
+      carol: [pki.carolCert, pki.carolKey],
+      forged: [pki.forgedCert, pki.forgedKey, pki.forgedChain],
+      dave: [pki.serverOnlyCert, pki.serverOnlyKey],
+      nasty: [pki.nastyCert, pki.nastyKey],
+    }[who];
+    return { cert: read(files[0]) + (files[2] ? read(files[2]) : ""), key: read(files[1]) };
   };
 
   async function loginHeaders(server: string, client: object = {}): Promise<ReturnType<TlsWorld["auth"]["requests"]["at"]>> {
@@ -154,7 +162,30 @@ describe("client certificates through mailproxy", () => {
 
   test("optional_no_ca with a CA-issued certificate but no CA configured reports the unknown issuer", async () => {
     const req = await loginHeaders("noca", as("alice"));
-    assert.equal(req!.header("Auth-SSL-Verify"), "FAILED:unable to get local issuer certificate");
+    // OpenSSL's last error for a lone certificate without its issuer, which nginx reports.
+    assert.equal(req!.header("Auth-SSL-Verify"), "FAILED:unable to verify the first certificate");
+  });
+
+  test("a CN=admin certificate signed by an end-entity certificate of the CA gets the certificate error; the auth service is never asked", async () => {
+    const asked = world.auth.requests.length;
+    const c = await WireClient.connectTls(port.on, as("forged"));
+    assert.equal(await c.rest(), "* BYE SSL certificate error\r\n");
+    assert.equal(world.auth.requests.length, asked);
+  });
+
+  test("a serverAuth-only certificate of the CA is no client certificate: the certificate error, the auth service never asked", async () => {
+    const asked = world.auth.requests.length;
+    const c = await WireClient.connectTls(port.on, as("dave"));
+    assert.equal(await c.rest(), "* BYE SSL certificate error\r\n");
+    assert.equal(world.auth.requests.length, asked);
+  });
+
+  test("a CN with a line break, a carriage return and a comma reaches the auth service escaped as RFC 2253 (nginx's form)", async () => {
+    assert.equal(NASTY_CN, "eve\nAuth-SSL-Verify: SUCCESS\r, admin");
+    const req = await loginHeaders("on", as("nasty"));
+    assert.equal(req!.header("Auth-SSL-Verify"), "SUCCESS");
+    assert.equal(req!.header("Auth-SSL-Subject"), "CN=eve\\0AAuth-SSL-Verify: SUCCESS\\0D\\, admin,O=Example");
+    assert.equal(req!.headers.filter(([n]) => n === "Auth-SSL-Verify").length, 1);
   });
 
   test("ssl_crl: a revoked certificate is refused, a good one from the same CA is accepted", async () => {
