@@ -12,15 +12,25 @@ import { WireClient } from "../support/wire.ts";
 import { freePort } from "./backends.ts";
 import { ecCertificate, startTlsWorld, type TlsWorld } from "../tls/setup.ts";
 import { NASTY_CN } from "../tls/pki.ts";
+import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
 
 describe("client certificates through mailproxy", () => {
   let world: TlsWorld;
   let proxy: RunningProxy;
+  /** A backend that only records what arrives (the PROXY v2 header), and the auth server sending alice there. */
+  let headerSink: ScriptedBackend;
+  let sinkConnection: Promise<ScriptedConnection>;
+  let sinkAuth: AuthServer;
   const port: Record<string, number> = {};
 
   before(async () => {
     world = await startTlsWorld();
     const { pki } = world;
+    let connected: (c: ScriptedConnection) => void;
+    sinkConnection = new Promise((resolve) => (connected = resolve));
+    headerSink = await startScriptedBackend((c) => connected(c));
+    sinkAuth = await startAuthServer(defaultAuthHandler({ alice: { password: "secret", backend: { host: "127.0.0.1", port: headerSink.port } } }));
     const servers: Record<string, string> = {
       on: `listen ssl; protocol imap; ssl_verify_client on; ssl_client_certificate ${pki.caFile}; auth_http_pass_client_cert on;`,
       trusted: `listen ssl; protocol imap; ssl_verify_client on; ssl_trusted_certificate ${pki.caFile};`,
@@ -31,6 +41,7 @@ describe("client certificates through mailproxy", () => {
       starttls: `listen; protocol imap; starttls on; ssl_verify_client on; ssl_client_certificate ${pki.caFile};`,
       pop3: `listen ssl; protocol pop3; ssl_verify_client on; ssl_client_certificate ${pki.caFile};`,
       smtp: `listen ssl; protocol smtp; ssl_verify_client on; ssl_client_certificate ${pki.caFile};`,
+      pp2: `listen ssl; protocol imap; ssl_verify_client on; ssl_client_certificate ${pki.caFile}; proxy_protocol v2; auth_http ${sinkAuth.url};`,
     };
     let text = "";
     for (const [name, body] of Object.entries(servers)) {
@@ -49,6 +60,8 @@ describe("client certificates through mailproxy", () => {
 
   after(async () => {
     await proxy.stop();
+    await sinkAuth.close();
+    await headerSink.close();
     await world.close();
   });
 
@@ -186,6 +199,17 @@ describe("client certificates through mailproxy", () => {
     assert.equal(req!.header("Auth-SSL-Verify"), "SUCCESS");
     assert.equal(req!.header("Auth-SSL-Subject"), "CN=eve\\0AAuth-SSL-Verify: SUCCESS\\0D\\, admin,O=Example");
     assert.equal(req!.headers.filter(([n]) => n === "Auth-SSL-Verify").length, 1);
+  });
+
+  test("the PROXY v2 header to the backend carries the certificate's CN exactly, in the SSL TLV's CN field", async () => {
+    const c = await WireClient.connectTls(port.pp2, as("nasty"));
+    assert.equal(await c.line(), "* OK IMAP4 ready");
+    c.send("a1 LOGIN alice secret\r\n");
+    const cnField = "\x22" + "\x00" + String.fromCharCode(NASTY_CN.length) + NASTY_CN;
+    const backend = await sinkConnection;
+    await backend.waitFor(cnField);
+    c.close();
+    backend.socket.destroy();
   });
 
   test("ssl_crl: a revoked certificate is refused, a good one from the same CA is accepted", async () => {
