@@ -27,7 +27,7 @@ import { sameName } from "./x509_name.ts";
 
 export interface ClientTrust {
   /** Trust anchors: ssl_client_certificate + ssl_trusted_certificate. */
-  anchors: crypto.X509Certificate[];
+  anchors: Certificate[];
   /** ssl_crl; when present every certificate of the chain needs a CRL from its issuer. */
   crls?: Crl[];
   /** ssl_verify_depth: intermediate CAs allowed between the client certificate and an anchor. */
@@ -74,11 +74,8 @@ export const UNTRUSTED_ISSUER_CODES: ReadonlySet<VerifyCode> = new Set<VerifyCod
 
 export type VerifyResult = { ok: true } | { ok: false; code: VerifyCode; reason: string };
 
-/** A chain member: the parsed facts and the DER for signature checks. */
-type Member = Certificate;
-
 /** OpenSSL's ossl_x509_likely_issued: names, key identifiers and key type agree (no signature check). */
-function likelyIssued(issuer: Member, subject: Member): boolean {
+function likelyIssued(issuer: Certificate, subject: Certificate): boolean {
   if (issuer.invalid || subject.invalid || !sameName(issuer.subject, subject.issuer)) return false;
   const akid = subject.authorityKeyId;
   if (akid?.keyId !== undefined && issuer.subjectKeyId !== undefined && akid.keyId !== issuer.subjectKeyId) return false;
@@ -87,29 +84,30 @@ function likelyIssued(issuer: Member, subject: Member): boolean {
   return sig !== undefined && (sig === issuer.keyFamily || (sig === "rsa-pss" && issuer.keyFamily === "rsa"));
 }
 
-const selfSigned = (c: Member) => likelyIssued(c, c);
-const sameDer = (a: Member, b: Member) => Buffer.compare(a.der, b.der) === 0;
+const selfSigned = (c: Certificate) => likelyIssued(c, c);
+const sameDer = (a: Certificate, b: Certificate) => Buffer.compare(a.der, b.der) === 0;
 
-/** Validity as OpenSSL compares it: whole seconds, notBefore <= now < notAfter. */
-function timeError(c: Member, now: number): VerifyCode | undefined {
-  if (c.notBefore.getTime() > now) return "CERT_NOT_YET_VALID";
-  if (c.notAfter.getTime() <= now) return "CERT_HAS_EXPIRED";
-  return undefined;
+/** Validity errors as OpenSSL finds them: whole seconds, valid while notBefore <= now < notAfter. */
+function timeErrors(c: Certificate, now: number): VerifyCode[] {
+  const errors: VerifyCode[] = [];
+  if (c.notBefore.getTime() > now) errors.push("CERT_NOT_YET_VALID");
+  if (c.notAfter.getTime() <= now) errors.push("CERT_HAS_EXPIRED");
+  return errors;
 }
 
 /** The issuer among candidates: a currently valid one first, else the one expiring last (get1_issuer). */
-function pickIssuer(candidates: Member[], subject: Member, now: number): Member | undefined {
-  let fallback: Member | undefined;
+function pickIssuer(candidates: Certificate[], subject: Certificate, now: number): Certificate | undefined {
+  let fallback: Certificate | undefined;
   for (const c of candidates) {
     if (!likelyIssued(c, subject)) continue;
-    if (!timeError(c, now)) return c;
+    if (timeErrors(c, now).length === 0) return c;
     if (!fallback || c.notAfter > fallback.notAfter) fallback = c;
   }
   return fallback;
 }
 
 /** X509_check_ca: 0 = not a CA, 1 = basicConstraints CA, 3 = v1 root, 4 = keyUsage only, 5 = Netscape CA. */
-function caKind(c: Member): number {
+function caKind(c: Certificate): number {
   if (c.invalid) return 0;
   if (c.keyUsage !== undefined && !(c.keyUsage & KU_KEY_CERT_SIGN)) return 0;
   if (c.basicConstraints) return c.basicConstraints.ca ? 1 : 0;
@@ -120,7 +118,7 @@ function caKind(c: Member): number {
 }
 
 /** X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, requireCa): false only on a definite refusal. */
-function suitsSslClient(c: Member, requireCa: boolean): boolean {
+function suitsSslClient(c: Certificate, requireCa: boolean): boolean {
   if (c.invalid) return true; // OpenSSL answers -1, which only strict mode refuses
   if (c.extKeyUsage && !c.extKeyUsage.includes(EKU_CLIENT_AUTH)) return false;
   if (requireCa) {
@@ -133,7 +131,7 @@ function suitsSslClient(c: Member, requireCa: boolean): boolean {
 }
 
 /** build_chain: the chain from the leaf towards a self-signed anchor, and what stopped it. */
-function buildChain(leaf: Member, pool: Member[], anchors: Member[], depth: number, now: number, report: (e: VerifyCode) => void): Member[] {
+function buildChain(leaf: Certificate, pool: Certificate[], anchors: Certificate[], depth: number, now: number, report: (e: VerifyCode) => void): Certificate[] {
   const maxDepth = Math.min(depth, 1000) + 1;
   const chain = [leaf];
   let numUntrusted = 1;
@@ -161,7 +159,7 @@ function buildChain(leaf: Member, pool: Member[], anchors: Member[], depth: numb
     const current = chain[chain.length - 1];
     const issuer = selfSigned(current) || chain.length > maxDepth
       ? undefined
-      : pickIssuer(pool.filter((c) => !chain.includes(c)), current, now);
+      : pickIssuer(pool, current, now);
     if (!issuer) {
       searchUntrusted = false;
       searchTrusted = true;
@@ -181,7 +179,7 @@ function buildChain(leaf: Member, pool: Member[], anchors: Member[], depth: numb
 }
 
 /** check_extensions: critical extensions, CA flags, purpose and path length of every member. */
-function checkExtensions(chain: Member[], report: (e: VerifyCode) => void): void {
+function checkExtensions(chain: Certificate[], report: (e: VerifyCode) => void): void {
   let pathLength = 0;
   chain.forEach((c, i) => {
     if (c.unhandledCritical) report("UNHANDLED_CRITICAL_EXTENSION");
@@ -197,10 +195,11 @@ function checkExtensions(chain: Member[], report: (e: VerifyCode) => void): void
 }
 
 /** check_revocation with CRL_CHECK_ALL, as ssl_crl sets it: every member needs its issuer's CRL. */
-function checkRevocation(chain: Member[], crls: Crl[], now: number, report: (e: VerifyCode) => void): void {
+function checkRevocation(chain: Certificate[], crls: Crl[], now: number, report: (e: VerifyCode) => void): void {
   chain.forEach((c, i) => {
     const issuer = chain[Math.min(i + 1, chain.length - 1)];
-    const crl = crls.find((candidate) => crlSignedBy(candidate, new crypto.X509Certificate(issuer.der)));
+    const issuerX509 = new crypto.X509Certificate(issuer.der);
+    const crl = crls.find((candidate) => crlSignedBy(candidate, issuerX509));
     if (!crl) return report("UNABLE_TO_GET_CRL");
     if (issuer.keyUsage !== undefined && !(issuer.keyUsage & KU_CRL_SIGN)) report("KEYUSAGE_NO_CRL_SIGN");
     if (crl.nextUpdate && crl.nextUpdate.getTime() <= now) report("CRL_HAS_EXPIRED");
@@ -208,7 +207,7 @@ function checkRevocation(chain: Member[], crls: Crl[], now: number, report: (e: 
   });
 }
 
-function signedBy(subject: Member, issuer: Member): boolean | "no key" {
+function signedBy(subject: Certificate, issuer: Certificate): boolean | "no key" {
   let key: crypto.KeyObject;
   try {
     key = new crypto.X509Certificate(issuer.der).publicKey;
@@ -223,7 +222,7 @@ function signedBy(subject: Member, issuer: Member): boolean | "no key" {
 }
 
 /** internal_verify: signatures (and the issuer's keyUsage) and validity, from the top down. */
-function checkSignaturesAndTimes(chain: Member[], now: number, report: (e: VerifyCode) => void): void {
+function checkSignaturesAndTimes(chain: Certificate[], now: number, report: (e: VerifyCode) => void): void {
   let n = chain.length - 1;
   let issuer = chain[n];
   let subject = issuer;
@@ -241,8 +240,7 @@ function checkSignaturesAndTimes(chain: Member[], now: number, report: (e: Verif
       if (signed === "no key") report("UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY");
       else if (!signed) report("CERT_SIGNATURE_FAILURE");
     }
-    if (subject.notBefore.getTime() > now) report("CERT_NOT_YET_VALID");
-    if (subject.notAfter.getTime() <= now) report("CERT_HAS_EXPIRED");
+    timeErrors(subject, now).forEach(report);
     if (--n < 0) return;
     issuer = subject;
     subject = chain[n];
@@ -252,7 +250,7 @@ function checkSignaturesAndTimes(chain: Member[], now: number, report: (e: Verif
 /**
  * Build and check the chain from the client's certificate (first of `presented`) to an
  * anchor, using the other presented certificates as untrusted intermediates.
- * @example verifyClientChain([leafDer], { anchors: [ca], depth: 1 })
+ * @example verifyClientChain([leafDer], { anchors: [parseCertificate(caDer)], depth: 1 })
  */
 export function verifyClientChain(presented: Uint8Array[], trust: ClientTrust, at = new Date()): VerifyResult {
   const now = Math.floor(at.getTime() / 1000) * 1000;
@@ -267,9 +265,8 @@ export function verifyClientChain(presented: Uint8Array[], trust: ClientTrust, a
   });
   const leaf = parsed[0];
   if (!leaf) return { ok: false, code: "UNSPECIFIED", reason: VERIFY_ERRORS.UNSPECIFIED };
-  const pool = parsed.slice(1).filter((c): c is Member => c !== undefined);
-  const anchors = trust.anchors.map((a) => parseCertificate(a.raw));
-  const chain = buildChain(leaf, pool, anchors, trust.depth, now, report);
+  const pool = parsed.slice(1).filter((c): c is Certificate => c !== undefined);
+  const chain = buildChain(leaf, pool, trust.anchors, trust.depth, now, report);
   checkExtensions(chain, report);
   if (trust.crls) checkRevocation(chain, trust.crls, now, report);
   checkSignaturesAndTimes(chain, now, report);

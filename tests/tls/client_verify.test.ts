@@ -9,6 +9,7 @@ import crypto from "node:crypto";
 import { type ChainCase, ChainFactory, EXT, libsslVerdict, opensslVerifyAccepts, type Verdict } from "./chain_matrix.ts";
 import { type ClientTrust, verifyClientChain } from "../../src/tls/client_verify.ts";
 import { parseCrls } from "../../src/tls/crl.ts";
+import { parseCertificate } from "../../src/tls/x509.ts";
 
 const CASES: ChainCase[] = [
   { title: "a client certificate issued by the CA", leaf: "alice", anchors: ["root"] },
@@ -130,7 +131,7 @@ describe("client certificate chains are judged as OpenSSL judges them for nginx"
 
   function ours(c: ChainCase): Verdict {
     const trust: ClientTrust = {
-      anchors: c.anchors.flatMap((n) => pemBlocks(f.read(n)).map((b) => new crypto.X509Certificate(b))),
+      anchors: c.anchors.flatMap(der).map((d) => parseCertificate(d)),
       depth: c.depth ?? 1,
     };
     if (c.crls) trust.crls = c.crls.flatMap((n) => parseCrls(f.read(n, "crl")));

@@ -1,7 +1,7 @@
 /**
- * Certificate names from the DER: the RFC 2253 text equals what OpenSSL prints for nginx
- * (`openssl x509 -subject -nameopt RFC2253`) for awkward names, and the common name for
- * PROXY v2 is the decoded text.
+ * Certificate names and serials from the DER: the RFC 2253 text equals what OpenSSL prints
+ * for nginx (`openssl x509 -subject -nameopt RFC2253`) for awkward names, the serial what
+ * `openssl x509 -serial` prints, and the common name for PROXY v2 is the decoded text.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -90,6 +90,16 @@ describe("certificate names in RFC 2253 form from the DER", () => {
     const text = rfc2253(parseCertificate(certificate("/O=Example/CN=a\r\nb, c")).subject);
     assert.equal(text, "CN=a\\0D\\0Ab\\, c,O=Example");
     assert.equal(rfc2253(parseCertificate(certificate("/CN=Jürgen")).subject), "CN=J\\C3\\BCrgen");
+  });
+
+  test("serial numbers read as OpenSSL prints them (every byte, no sign byte, \"-\" when negative)", () => {
+    for (const serial of ["0x03E6E71F", "0x80FF", "0", "-5", "0x00C07AD56B846B5BFF"]) {
+      const out = path.join(dir, `${crypto.randomUUID()}.pem`);
+      openssl("req", "-x509", "-config", path.join(dir, "utf8.cnf"), "-key", key(), "-days", "1", "-subj", "/CN=s",
+        "-set_serial", serial, "-out", out);
+      const der = new Uint8Array(new crypto.X509Certificate(fs.readFileSync(out)).raw);
+      assert.equal(`serial=${parseCertificate(der).serial}`, openssl("x509", "-in", out, "-noout", "-serial").trim(), serial);
+    }
   });
 
   test("the common name is the most specific CN, decoded from any string type", () => {
