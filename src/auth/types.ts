@@ -23,6 +23,8 @@ export interface ClientTlsInfo {
   issuer?: string;
   serial?: string;
   fingerprint?: string;
+  /** The subject's most specific CN, decoded from the DER: for PROXY v2, not the auth request. */
+  commonName?: string;
   /** PEM, sent only with auth_http_pass_client_cert on. */
   certPem?: string;
   /** SNI name the client asked for. */

@@ -438,7 +438,7 @@ export class Session {
         alpn: (this.socket as { alpnProtocol?: string | false }).alpnProtocol || undefined,
         clientCert: this.tlsInfo.verify !== undefined && this.tlsInfo.verify !== "NONE",
         verify: this.tlsInfo.verify === undefined || this.tlsInfo.verify === "NONE" ? 1 : this.tlsInfo.verify === "SUCCESS" ? 0 : 1,
-        clientCn: /(?:^|,)CN=([^,]*)/.exec(this.tlsInfo.subject ?? "")?.[1],
+        clientCn: this.tlsInfo.commonName,
       })
       : undefined;
     const tlsMode = upstreamTlsMode(server, sslUpstream);

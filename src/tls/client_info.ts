@@ -7,6 +7,8 @@ import type tls from "node:tls";
 import type { EffectiveServer } from "../config/model.ts";
 import type { ClientTlsInfo } from "../auth/types.ts";
 import { type ClientTrust, UNTRUSTED_ISSUER_CODES, verifyClientChain } from "./client_verify.ts";
+import { parseCertificate } from "./x509.ts";
+import { commonName, rfc2253 } from "./x509_name.ts";
 
 export type CertLine = "error" | "required";
 
@@ -21,11 +23,6 @@ function presentedChain(secure: tls.TLSSocket): Uint8Array[] {
     cert = cert.issuerCertificate;
   }
   return out;
-}
-
-/** RFC 2253 form, most specific first: "O=Example\nCN=alice" -> "CN=alice,O=Example". */
-export function rfc2253(name: string): string {
-  return name.split("\n").filter((l) => l.length > 0).reverse().join(",");
 }
 
 /** PEM as PEM_write_bio_X509 writes it: 64-column base64 and a final newline. */
@@ -50,7 +47,6 @@ export function describeClient(
     info.verify = "NONE";
     return { info, certLine: server.ssl_verify_client === "on" ? "required" : undefined };
   }
-  const leaf = new crypto.X509Certificate(chain[0]);
   const result = verifyClientChain(chain, trust);
   let certLine: CertLine | undefined;
   if (result.ok) info.verify = "SUCCESS";
@@ -59,9 +55,15 @@ export function describeClient(
     const tolerated = server.ssl_verify_client === "optional_no_ca" && UNTRUSTED_ISSUER_CODES.has(result.code);
     if (!tolerated) certLine = "error";
   }
-  info.subject = rfc2253(leaf.subject);
-  info.issuer = rfc2253(leaf.issuer);
-  info.serial = leaf.serialNumber.toUpperCase();
+  try {
+    const leaf = parseCertificate(chain[0]);
+    info.subject = rfc2253(leaf.subject);
+    info.issuer = rfc2253(leaf.issuer);
+    info.serial = leaf.serial;
+    info.commonName = commonName(leaf.subject);
+  } catch {
+    // Not a certificate we can read: verification has already refused it.
+  }
   info.fingerprint = crypto.createHash("sha1").update(chain[0]).digest("hex");
   if (server.auth_http_pass_client_cert) info.certPem = derToPem(chain[0]);
   return { info, certLine };

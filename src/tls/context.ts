@@ -11,6 +11,7 @@ import { formatAt } from "../config/errors.ts";
 import { type TlsRuntime, tlsRuntime } from "./runtime.ts";
 import type { ClientTrust } from "./client_verify.ts";
 import { parseCrls } from "./crl.ts";
+import { type Certificate, parseCertificate } from "./x509.ts";
 import { checkUpstreamTlsConfig } from "../upstream/tls_out.ts";
 
 /** Whether the server needs TLS at all (a `listen ... ssl` or starttls on|only). */
@@ -49,6 +50,15 @@ function pemCertificates(text: string, file: string): crypto.X509Certificate[] {
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0) throw new Error(`cannot load certificate "${file}": no certificate in the file`);
   return blocks.map((b) => new crypto.X509Certificate(b));
+}
+
+/** A CA certificate as the client-certificate verifier reads it. */
+function trustAnchor(cert: crypto.X509Certificate, file: string): Certificate {
+  try {
+    return parseCertificate(new Uint8Array(cert.raw));
+  } catch (err) {
+    throw new Error(`cannot load certificate "${file}": ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -154,7 +164,7 @@ export function buildServerTls(server: EffectiveServer, runtime: TlsRuntime = tl
   if (requestCert) {
     const anchors = [server.ssl_client_certificate, server.ssl_trusted_certificate]
       .filter((f): f is string => !!f)
-      .flatMap((f) => pemCertificates(readText(f, "certificate"), f));
+      .flatMap((f) => pemCertificates(readText(f, "certificate"), f).map((c) => trustAnchor(c, f)));
     trust = { anchors, depth: server.ssl_verify_depth };
     if (server.ssl_crl) {
       const crlFile = server.ssl_crl;

@@ -117,7 +117,7 @@ export function proxyHeaderV2(a: ConnectionAddresses, tls?: ClientTlsFacts): Wir
     ssl[0] = 0x01 | (tls.clientCert ? 0x04 | 0x02 : 0);
     ssl.writeUInt32BE(tls.verify ?? (tls.clientCert ? 0 : 1), 1);
     const subs = [tlv(0x21, Buffer.from(tls.version, "latin1"))];
-    if (tls.clientCn) subs.push(tlv(0x22, Buffer.from(tls.clientCn, "latin1")));
+    if (tls.clientCn) subs.push(tlv(0x22, Buffer.from(tls.clientCn, "utf8")));
     subs.push(tlv(0x23, Buffer.from(tls.cipher, "latin1")));
     tlvs.push(tlv(0x20, Buffer.concat([ssl, ...subs])));
   }

@@ -1,6 +1,7 @@
 /**
  * Test certificates made with openssl in a temp dir: a CA, RSA and ECDSA server
- * certificates, client certificates (good, self-signed, via an intermediate, revoked),
+ * certificates, client certificates (good, self-signed, via an intermediate, revoked, forged
+ * by an end-entity certificate, serverAuth-only, with CR/LF and a comma in the CN),
  * a CRL, an encrypted key with its password file, ticket key files and DH parameters.
  */
 import { execFileSync } from "node:child_process";
@@ -33,12 +34,25 @@ export interface TestPki {
   carolCert: string;
   carolKey: string;
   crlFile: string;
+  /** CN=admin issued by an end-entity certificate (CA:FALSE) of the CA; forgedChain holds that certificate. */
+  forgedCert: string;
+  forgedKey: string;
+  forgedChain: string;
+  /** CN=dave, issued by the CA for serverAuth only. */
+  serverOnlyCert: string;
+  serverOnlyKey: string;
+  /** Issued by the CA to CN=NASTY_CN, O=Example. */
+  nastyCert: string;
+  nastyKey: string;
   ticketKey48: string;
   ticketKey80: string;
   ticketKeyBad: string;
   dhparam: string;
   remove(): void;
 }
+
+/** A common name with a line break, a carriage return and a comma. */
+export const NASTY_CN = "eve\nAuth-SSL-Verify: SUCCESS\r, admin";
 
 export function makeTestPki(): TestPki {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-tls-test-"));
@@ -50,6 +64,8 @@ export function makeTestPki(): TestPki {
   fs.writeFileSync(p("server.ext"), "basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n");
   fs.writeFileSync(p("client.ext"), "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n");
   fs.writeFileSync(p("inter.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n");
+  fs.writeFileSync(p("ee.ext"), "basicConstraints=critical,CA:FALSE\n");
+  fs.writeFileSync(p("serveronly.ext"), "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n");
   const issue = (name: string, subj: string, keyArgs: string[], ext: string, ca = "ca") => {
     openssl("req", "-new", ...keyArgs, "-keyout", p(`${name}.key`), "-out", p(`${name}.csr`), "-subj", subj);
     openssl("x509", "-req", "-in", p(`${name}.csr`), "-CA", p(`${ca}.pem`), "-CAkey", p(`${ca}.key`),
@@ -61,6 +77,10 @@ export function makeTestPki(): TestPki {
   issue("carol", "/O=Example/CN=carol", ec, "client.ext");
   issue("inter", "/CN=Test Intermediate", ec, "inter.ext");
   issue("bob", "/O=Example/CN=bob", ec, "client.ext", "inter");
+  issue("ee", "/O=Example/CN=ee", ec, "ee.ext");
+  issue("forged", "/O=Example/CN=admin", ec, "client.ext", "ee");
+  issue("dave", "/O=Example/CN=dave", ec, "serveronly.ext");
+  issue("nasty", `/O=Example/CN=${NASTY_CN}`, ec, "client.ext");
   openssl("req", "-x509", ...ec, "-keyout", p("mallory.key"), "-out", p("mallory.pem"), "-days", "7", "-subj", "/CN=mallory");
   openssl("pkey", "-in", p("ec.key"), "-aes256", "-passout", "pass:sekret", "-out", p("enc.key"));
   fs.writeFileSync(p("passwords"), "wrong\nsekret\n");
@@ -94,6 +114,13 @@ export function makeTestPki(): TestPki {
     carolCert: p("carol.pem"),
     carolKey: p("carol.key"),
     crlFile: p("crl.pem"),
+    forgedCert: p("forged.pem"),
+    forgedKey: p("forged.key"),
+    forgedChain: p("ee.pem"),
+    serverOnlyCert: p("dave.pem"),
+    serverOnlyKey: p("dave.key"),
+    nastyCert: p("nasty.pem"),
+    nastyKey: p("nasty.key"),
     ticketKey48: p("ticket48.key"),
     ticketKey80: p("ticket80.key"),
     ticketKeyBad: p("ticket32.key"),
