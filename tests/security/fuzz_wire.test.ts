@@ -22,6 +22,7 @@ import type { Action, BackendLogin, Credentials, LoginContext, PreauthMachine } 
 import { proxyHeaderV1 } from "../../src/wire/proxy_header.ts";
 import { isValidServerName } from "../../src/tls/server_name.ts";
 import { UnsafeValueError } from "../../src/wire/wire.ts";
+import { type Name, rfc2253 } from "../../src/tls/x509_name.ts";
 import type { AuthHttpUrl } from "../../src/config/model.ts";
 
 const b64 = (s: string) => Buffer.from(s, "latin1").toString("base64");
@@ -188,6 +189,28 @@ describe("fuzz: client bytes toward the auth service and the backends", () => {
         if (!isValidServerName(name)) return;
         assert.match(name, /^[A-Za-z0-9._-]+$/);
         assertAuthRequestClean("imap", { method: "plain", user: "u", pass: "p" }, { protocol: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", serverName: name });
+      }),
+      runs(400),
+    );
+  });
+
+  test("certificate names with any bytes in any string type: the Auth-SSL-Subject and -Issuer texts hold no control byte", () => {
+    const attribute = fc.record({
+      oid: fc.constantFrom("2.5.4.3", "2.5.4.10", "0.9.2342.19200300.100.1.25", "1.2.3.4"),
+      tag: fc.constantFrom(0x0c, 0x13, 0x14, 0x16, 0x1e, 0x04),
+      bytes: fc.oneof(hostile, binary(12)),
+    });
+    fc.assert(
+      fc.property(fc.array(fc.array(attribute, { minLength: 1, maxLength: 2 }), { maxLength: 3 }), (rdns) => {
+        const name: Name = rdns.map((rdn) => rdn.map(({ oid, tag, bytes }) => {
+          const value = Buffer.from(bytes, "latin1");
+          return { oid, value: { tag, value, raw: Buffer.concat([Buffer.from([tag, value.length]), value]) } };
+        }));
+        const text = rfc2253(name);
+        assert.doesNotMatch(text, /[\x00-\x1f\x7f]/);
+        assertAuthRequestClean("imap", { method: "external", user: "", pass: "" }, {
+          protocol: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", verify: "SUCCESS", subject: text, issuer: text,
+        });
       }),
       runs(400),
     );
