@@ -91,7 +91,8 @@ function upgradeSocket(raw: net.Socket, candidates: PreparedTls[]): Promise<Upgr
       ...(candidates.length > 1
         ? {
           SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
-            if (!isValidServerName(name)) return cb(new Error(INVALID_SERVER_NAME));
+            // Deno reports a missing name as "".
+            if (name && !isValidServerName(name)) return cb(new Error(INVALID_SERVER_NAME));
             sniName = name;
             chosen = pickByServerName(candidates, name);
             cb(null, chosen.secureContext);
