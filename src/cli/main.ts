@@ -9,6 +9,7 @@ import { defineCommand, runMain } from "citty";
 import type { Config } from "../config/model.ts";
 import { effectiveServers, loadConfig, loadConfigText } from "../config/load.ts";
 import { toNginx } from "../config/write_nginx.ts";
+import { resolvePath } from "../config/paths.ts";
 import { toToml } from "../config/write_toml.ts";
 import { buildServerTls, checkTlsConfig, serverUsesTls, tlsConfigWarnings } from "../tls/context.ts";
 import { type ConfigWarning, formatWarning } from "../config/errors.ts";
@@ -35,9 +36,11 @@ interface LoadOptions {
 /** Load the config from a file, flags, or both, with its warnings; throws ConfigError. */
 export function loadWithWarnings(o: LoadOptions): { config: Config; warnings: ConfigWarning[] } {
   const adhoc = o.adhoc && hasServerFlags(o.adhoc) ? o.adhoc : undefined;
-  if (!o.file && adhoc) return loadConfigText(adhocConfigText(adhoc), "(command line)", { prefix: o.prefix });
+  if (!o.file && adhoc) {
+    return loadConfigText(adhocConfigText(adhoc), "(command line)", { prefix: o.prefix, checkFiles: true });
+  }
   const file = o.file ?? DEFAULT_CONFIG;
-  let loaded = loadConfig(file, { prefix: o.prefix, globalDirectives: o.globalDirectives });
+  let loaded = loadConfig(file, { prefix: o.prefix, globalDirectives: o.globalDirectives, checkFiles: true });
   if (adhoc) {
     // The flags' server joins the file's mail block and inherits from it.
     const text = toNginx(loaded.config);
@@ -45,7 +48,7 @@ export function loadWithWarnings(o: LoadOptions): { config: Config; warnings: Co
     const combined = at >= 0 && loaded.config.mail
       ? `${text.slice(0, at)}${adhocServerBlock(adhoc)}${text.slice(at)}`
       : `${text}\nmail {\n${adhocServerBlock(adhoc)}}\n`;
-    loaded = loadConfigText(combined, path.resolve(file), { prefix: o.prefix });
+    loaded = loadConfigText(combined, path.resolve(file), { prefix: o.prefix, checkFiles: true });
   }
   const { config } = loaded;
   if (o.adhoc?.logLevel) {
@@ -161,7 +164,9 @@ async function nginxMode(argv: string[]): Promise<number> {
     return 1;
   }
   if (f.signal) return signalMaster(config, f.signal);
-  return await runServer(config, { reload: () => loadFromOptions(opts), errorLog: f.errorLog });
+  // `-e FILE` is relative to the prefix, as nginx takes it.
+  const errorLog = f.errorLog === undefined ? undefined : resolvePath(f.errorLog, config.prefix);
+  return await runServer(config, { reload: () => loadFromOptions(opts), errorLog });
 }
 
 const configArgs = {

@@ -9,7 +9,6 @@
  */
 
 import { hostname } from "node:os";
-import path from "node:path";
 import { loadUserTable } from "../auth/user_table.ts";
 import type { AuthMethodName, Protocol, ResolverSpec, SessionCacheSpec } from "./model.ts";
 import { ValueError } from "./errors.ts";
@@ -25,6 +24,7 @@ import {
   parseSessionCache,
   parseWorkerProcesses,
 } from "./values/misc.ts";
+import type { PathBase } from "./paths.ts";
 import type { AuthHttpCacheSpec, AuthHttpSpec, LimitConnSpec, LimitLoginSpec, ListenSpec, LogTarget, Source } from "./model.ts";
 
 /** Where a directive may appear: top level, `events {}`, `mail {}`, `server {}`. */
@@ -86,6 +86,8 @@ export interface Directive {
   doc: string;
   /** Beyond nginx (a mailproxy addition). */
   extension?: boolean;
+  /** The first argument names a file; a relative one is resolved against this base (paths.ts). */
+  file?: PathBase;
   /** Arguments (count already checked) → one occurrence's value. Throws ValueError. */
   parse(args: string[], ctx: ParseContext): unknown;
   /** A level's whole value → the argument lists of the directives that write it. */
@@ -100,6 +102,8 @@ type Spec = Omit<Directive, "parse" | "format" | "repeat" | "defaultText"> & {
 };
 
 const MS = ["mail", "server"] as const;
+/** Files of the TLS and user-table directives: relative to the main configuration file's folder. */
+const CONF_FILE = { file: "conf" } as const;
 const INF = Number.POSITIVE_INFINITY;
 
 const invalidValue = () => new ValueError("invalid_value", "invalid value", true);
@@ -209,7 +213,7 @@ function string(name: string, module: string, doc: string, extra: Partial<Spec> 
 }
 
 /** A string directive whose repeats append (`ssl_certificate`, `set_real_ip_from`, ...). */
-function stringList(name: string, module: string, syntax: string, doc: string): Directive {
+function stringList(name: string, module: string, syntax: string, doc: string, extra: Partial<Spec> = {}): Directive {
   return define({
     name,
     module,
@@ -222,6 +226,7 @@ function stringList(name: string, module: string, syntax: string, doc: string): 
     doc,
     parse: ([v]) => [v],
     format: (value) => (value as string[]).map((v) => [v]),
+    ...extra,
   });
 }
 
@@ -359,13 +364,14 @@ export const DIRECTIVES: readonly Directive[] = [
     kind: "error_log",
     repeat: "append",
     syntax: "error_log file | stderr [level] [json]",
+    file: "prefix",
     default: () => [],
     defaultText: "the top-level log",
     doc: "Log destination and level; `json` (a mailproxy addition) writes JSON lines. Several may be given.",
     parse: (args) => [parseErrorLog(args)],
     format: (value) => (value as LogTarget[]).map(formatErrorLog),
   }),
-  string("pid", "main", "File the master process id is written to.", { contexts: ["main"], syntax: "pid file" }),
+  string("pid", "main", "File the master process id is written to.", { contexts: ["main"], syntax: "pid file", file: "prefix" }),
   flag("daemon", "main", false, "Whether to detach from the terminal (mailproxy defaults to off: foreground, as service managers expect).", { contexts: ["main"] }),
   define({
     name: "user",
@@ -398,6 +404,7 @@ export const DIRECTIVES: readonly Directive[] = [
     // words like `user`: TOML takes "FILE" or "FILE json" (or an array) and writes it back the same way
     kind: "user",
     syntax: "access_log file [json]",
+    file: "prefix",
     extension: true,
     doc: "One line per finished session: start, duration, client, server, protocol, login, upstream, bytes each way, TLS version, result. Main context only (in `mail {}` it stays \"not allowed here\", as in nginx).",
     parse: ([path, format]) => {
@@ -594,11 +601,11 @@ export const DIRECTIVES: readonly Directive[] = [
   string("auth_file", "auth_http", "User table checked before `auth_http` (docs/auth.md); re-read on reload.", {
     syntax: "auth_file path",
     extension: true,
-    parse: ([v], ctx) => {
-      // Relative to the file that names it; checked now so that `-t` refuses a broken table.
-      const file = path.resolve(path.dirname(ctx.source.file || "."), v!);
+    file: "conf",
+    parse: ([file]) => {
+      // Checked now so that `-t` refuses a broken table.
       try {
-        loadUserTable(file);
+        loadUserTable(file!);
       } catch (err) {
         throw new ValueError("invalid_value", (err as Error).message, true);
       }
@@ -611,9 +618,9 @@ export const DIRECTIVES: readonly Directive[] = [
 
   // ---- ngx_mail_ssl_module ----
   enumOf("starttls", "ssl", ["on", "off", "only"], "off", "Offer STARTTLS/STLS; `only` requires it before authentication."),
-  stringList("ssl_certificate", "ssl", "ssl_certificate file", "PEM certificate (chain); repeat for RSA + ECDSA."),
-  stringList("ssl_certificate_key", "ssl", "ssl_certificate_key file", "PEM private key, paired by order."),
-  string("ssl_password_file", "ssl", "Passphrases for encrypted keys, one per line.", { syntax: "ssl_password_file file" }),
+  stringList("ssl_certificate", "ssl", "ssl_certificate file", "PEM certificate (chain); repeat for RSA + ECDSA.", CONF_FILE),
+  stringList("ssl_certificate_key", "ssl", "ssl_certificate_key file", "PEM private key, paired by order.", CONF_FILE),
+  string("ssl_password_file", "ssl", "Passphrases for encrypted keys, one per line.", { syntax: "ssl_password_file file", ...CONF_FILE }),
   flag("ssl_certificate_compression", "ssl", false, "Certificate compression (accepted, may be ignored).", {
     since: "1.29.1",
   }),
@@ -624,7 +631,7 @@ export const DIRECTIVES: readonly Directive[] = [
   }),
   flag("ssl_prefer_server_ciphers", "ssl", false, "Prefer the server's cipher order."),
   methods("ssl_protocols", "ssl", SSL_PROTOCOLS, ["TLSv1.2", "TLSv1.3"], "Enabled TLS versions."),
-  string("ssl_dhparam", "ssl", "DH parameters for DHE ciphers.", { syntax: "ssl_dhparam file" }),
+  string("ssl_dhparam", "ssl", "DH parameters for DHE ciphers.", { syntax: "ssl_dhparam file", ...CONF_FILE }),
   string("ssl_ecdh_curve", "ssl", "ECDH curves, colon-separated, or `auto`.", {
     syntax: "ssl_ecdh_curve curve[:curve...] | auto",
     default: () => "auto",
@@ -646,18 +653,20 @@ export const DIRECTIVES: readonly Directive[] = [
   }),
   time("ssl_session_timeout", "ssl", "s", "5m", "Lifetime of cached TLS sessions (second resolution)."),
   flag("ssl_session_tickets", "ssl", true, "TLS session tickets."),
-  stringList("ssl_session_ticket_key", "ssl", "ssl_session_ticket_key file", "Ticket key file (48 or 80 bytes)."),
+  stringList("ssl_session_ticket_key", "ssl", "ssl_session_ticket_key file", "Ticket key file (48 or 80 bytes).", CONF_FILE),
   enumOf("ssl_verify_client", "ssl", ["on", "off", "optional", "optional_no_ca"], "off", "Client certificate verification.", {
     since: "1.7.11",
   }),
   number("ssl_verify_depth", "ssl", 1, "Client certificate chain depth.", { since: "1.7.11" }),
   string("ssl_client_certificate", "ssl", "CAs for client certificates, advertised to clients.", {
     syntax: "ssl_client_certificate file",
+    ...CONF_FILE,
   }),
   string("ssl_trusted_certificate", "ssl", "CAs for client certificates, not advertised.", {
     syntax: "ssl_trusted_certificate file",
+    ...CONF_FILE,
   }),
-  string("ssl_crl", "ssl", "Revoked certificates.", { syntax: "ssl_crl file" }),
+  string("ssl_crl", "ssl", "Revoked certificates.", { syntax: "ssl_crl file", ...CONF_FILE }),
   pairList("ssl_conf_command", "ssl", "ssl_conf_command name value", "OpenSSL SSL_CONF command.", "1.19.4"),
 
   // ---- TLS to the backend (beyond nginx, whose mail proxy speaks plaintext to backends) ----
@@ -668,6 +677,7 @@ export const DIRECTIVES: readonly Directive[] = [
   flag("proxy_ssl_verify", "proxy", false, "Verify the backend's certificate and name.", { extension: true }),
   string("proxy_ssl_trusted_certificate", "proxy", "CAs that verify backend certificates (PEM).", {
     syntax: "proxy_ssl_trusted_certificate file",
+    ...CONF_FILE,
     extension: true,
   }),
   string("proxy_ssl_name", "proxy", "Name the backend's certificate is checked against and sent as SNI; default: the backend host.", {
@@ -677,10 +687,12 @@ export const DIRECTIVES: readonly Directive[] = [
   flag("proxy_ssl_server_name", "proxy", false, "Send the name (`proxy_ssl_name`) as SNI to the backend.", { extension: true }),
   string("proxy_ssl_certificate", "proxy", "Client certificate presented to the backend.", {
     syntax: "proxy_ssl_certificate file",
+    ...CONF_FILE,
     extension: true,
   }),
   string("proxy_ssl_certificate_key", "proxy", "Key of `proxy_ssl_certificate`.", {
     syntax: "proxy_ssl_certificate_key file",
+    ...CONF_FILE,
     extension: true,
   }),
   { ...methods("proxy_ssl_protocols", "proxy", SSL_PROTOCOLS, ["TLSv1.2", "TLSv1.3"], "TLS versions towards the backend."), extension: true },

@@ -22,6 +22,7 @@ export type ConfigErrorCode =
   | "toml_syntax"
   | "toml_type"
   | "include"
+  | "file"
   | "unknown_directive"
   | "not_allowed_here"
   | "invalid_arguments"

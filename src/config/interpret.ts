@@ -19,6 +19,8 @@ import {
   SKIPPED_TOP_LEVEL,
 } from "./directives.ts";
 import { listenPairs } from "./values/listen.ts";
+import { type PathBase, resolvePath, unreadable } from "./paths.ts";
+import { dirname } from "node:path";
 
 /** Expands one `include` pattern into the statements of the matching files, in order. */
 export type IncludeReader = (pattern: string, at: Loc, ctx: Context) => Statement[];
@@ -29,6 +31,8 @@ export interface InterpretOptions {
   readInclude: IncludeReader;
   /** `-g` directives, run in the main context before the file. */
   global?: Statement[];
+  /** Open every file the servers will read (certificates, keys, ...) and name the directive of one that fails. */
+  checkFiles?: boolean;
 }
 
 /** nginx gives up on deeper include chains long before; this only stops include loops. */
@@ -45,6 +49,15 @@ interface Frame {
   places: Map<string, Loc>;
 }
 
+/** One file named by a directive, with the directive's place. */
+interface FileRef {
+  path: string;
+  at: Loc;
+}
+
+/** TLS files nginx reads only to verify client certificates. */
+const VERIFY_FILES = ["ssl_trusted_certificate", "ssl_crl"];
+
 function toSource(at: Loc): Source {
   return at.path === undefined ? { file: at.file, line: at.line } : { file: at.file, line: at.line, path: at.path };
 }
@@ -59,6 +72,8 @@ class Interpreter {
   /** Each (address, port) pair and the listens that claimed it, server by server. */
   private readonly pairs = new Map<string, Array<{ server: object; at: Loc; defaultServer: boolean }>>();
   private readonly placesOf = new WeakMap<object, Map<string, Loc>>();
+  /** Per settings object: the files each directive named there, in order. */
+  private readonly filesOf = new WeakMap<object, Map<string, FileRef[]>>();
   private sawEvents = false;
 
   constructor(private readonly opts: InterpretOptions) {
@@ -177,9 +192,11 @@ class Interpreter {
     if (d.repeat === "duplicate" && seen) {
       throw new ConfigError("duplicate", `"${d.name}" directive is duplicate`, st.at);
     }
+    const args = d.file ? [resolvePath(st.args[0]!, this.base(d.file)), ...st.args.slice(1)] : st.args;
+    if (d.file) this.noteFile(target, d.name, seen, { path: args[0]!, at: st.at });
     let value: unknown;
     try {
-      value = d.parse(st.args, {
+      value = d.parse(args, {
         warn: (message) => this.warn(message, st.at),
         previous: seen ? target[d.name] : undefined,
         source: toSource(st.at),
@@ -205,6 +222,37 @@ class Interpreter {
     }
     frame.seen.add(d.name);
     frame.places.set(d.name, st.at);
+  }
+
+  /** What a relative path is relative to: the main file's folder, or the `-p` prefix. */
+  private base(kind: PathBase): string {
+    return kind === "conf" ? dirname(this.opts.file) : this.opts.prefix;
+  }
+
+  private noteFile(target: object, name: string, seen: boolean, ref: FileRef): void {
+    let files = this.filesOf.get(target);
+    if (!files) this.filesOf.set(target, files = new Map());
+    files.set(name, [...(seen ? files.get(name) ?? [] : []), ref]);
+  }
+
+  /**
+   * Every file this server will read must open; a failure names the directive's place.
+   * TLS files count only when the server speaks TLS (as nginx loads them only then);
+   * backend TLS files whenever set, since the auth service may ask for TLS per login.
+   */
+  private checkFiles(mail: MailBlock, server: ServerBlock, usesTls: boolean): void {
+    const verify = (server.settings.ssl_verify_client ?? mail.settings.ssl_verify_client ?? "off") !== "off";
+    const levels = [this.filesOf.get(server.settings), this.filesOf.get(mail.settings)];
+    const names = new Set(levels.flatMap((files) => [...files?.keys() ?? []]));
+    for (const name of names) {
+      const d = directive(name)!;
+      if (d.module === "ssl" && (!usesTls || (VERIFY_FILES.includes(name) && !verify))) continue;
+      const refs = levels.find((files) => files?.has(name))!.get(name)!;
+      for (const ref of refs) {
+        const problem = unreadable(ref.path);
+        if (problem) throw new ConfigError("file", problem, ref.at);
+      }
+    }
   }
 
   /**
@@ -254,7 +302,10 @@ class Interpreter {
         throw new ConfigError("unknown_protocol", "unknown mail protocol for server", server.source);
       }
     }
-    for (const server of mail.servers) this.checkTls(mail, server);
+    for (const server of mail.servers) {
+      const usesTls = this.checkTls(mail, server);
+      if (this.opts.checkFiles) this.checkFiles(mail, server, usesTls);
+    }
     for (const server of mail.servers) {
       if (server.settings.auth_http === undefined && mail.settings.auth_http === undefined &&
         server.settings.proxy_pass === undefined && (server.settings.auth_file ?? mail.settings.auth_file) === undefined) {
@@ -263,8 +314,8 @@ class Interpreter {
     }
   }
 
-  /** TLS needs certificates and keys, checked structurally (no file is read here). */
-  private checkTls(mail: MailBlock, server: ServerBlock): void {
+  /** TLS needs certificates and keys, checked structurally (no file is read here). True when the server uses TLS. */
+  private checkTls(mail: MailBlock, server: ServerBlock): boolean {
     const own = <K extends keyof Settings>(key: K) => server.settings[key] ?? mail.settings[key];
     const sslListens = server.listen.filter((l) => l.ssl);
     const starttls = own("starttls") ?? "off";
@@ -277,7 +328,7 @@ class Interpreter {
       mode = "starttls";
       at = this.placesOf.get(server.settings)?.get("starttls") ?? this.placesOf.get(mail.settings)!.get("starttls")!;
     } else {
-      return;
+      return false;
     }
     const certs = own("ssl_certificate") ?? [];
     const keys = own("ssl_certificate_key");
@@ -294,5 +345,6 @@ class Interpreter {
         at,
       );
     }
+    return true;
   }
 }

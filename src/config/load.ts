@@ -24,6 +24,8 @@ export interface LoadOptions {
   prefix?: string;
   /** `-g` text: nginx directives for the main context, applied before the file. */
   globalDirectives?: string;
+  /** Open the files the servers will read (certificates, keys, ...) now, naming the directive of one that fails. */
+  checkFiles?: boolean;
 }
 
 export interface LoadResult {
@@ -71,6 +73,7 @@ export function loadConfigText(text: string, fileName: string, opts: LoadOptions
     prefix: opts.prefix === undefined ? baseDir : resolve(opts.prefix),
     readInclude,
     global,
+    checkFiles: opts.checkFiles ?? false,
   });
 }
 

@@ -7,8 +7,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { spawnSync } from "node:child_process";
-import { ensureBinary } from "../support/binary.ts";
+import tls from "node:tls";
+import { spawn, spawnSync } from "node:child_process";
+import { ensureBinary, waitForPort } from "../support/binary.ts";
+import { freePort, makeTestCertificate } from "../integration/backends.ts";
 
 let bin = "";
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-cli-"));
@@ -103,7 +105,7 @@ describe("mailproxy command line", () => {
     );
     const r = run("-t", "-c", file);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /\[emerg\] cannot load certificate "\/nonexistent\/cert\.pem"/);
+    assert.match(r.stderr, new RegExp(`\\[emerg\\] open\\(\\) "/nonexistent/cert\\.pem" failed \\(2: No such file or directory\\) in ${file}:7\\n`));
   });
 
   test("-T prints the effective configuration after the test", () => {
@@ -113,6 +115,33 @@ describe("mailproxy command line", () => {
     assert.match(r.stdout, new RegExp(`^# configuration file ${file}:\\n`));
     assert.match(r.stdout, /listen 127\.0\.0\.1:10143;/);
     assert.match(r.stdout, /auth_http /);
+  });
+
+  test("started from / with ssl_certificate cert.pem, it finds the certificate beside its configuration and greets over TLS", async () => {
+    const cert = makeTestCertificate();
+    const port = await freePort();
+    const file = path.join(cert.dir, "mailproxy.conf");
+    fs.writeFileSync(file, GOOD.replace("listen 127.0.0.1:10143;", `listen 127.0.0.1:${port} ssl;\n        ssl_certificate cert.pem;\n        ssl_certificate_key key.pem;`));
+    const child = spawn(bin, ["-c", file], { cwd: "/", stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stderr!.on("data", (d) => (output += d));
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    try {
+      await Promise.race([waitForPort(port), exited.then(() => assert.fail(`mailproxy exited: ${output}`))]);
+      const greeting = await new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({ host: "127.0.0.1", port, ca: cert.ca, servername: "localhost" });
+        socket.once("data", (d) => {
+          resolve(d.toString("latin1"));
+          socket.destroy();
+        });
+        socket.once("error", reject);
+      });
+      assert.match(greeting, /^\* OK /);
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
+      cert.remove();
+    }
   });
 
   test("-g adds top-level directives and rejects bad ones", () => {

@@ -95,7 +95,7 @@ describe("configuration test errors, in nginx's words (directives.md §6)", () =
     [
       "starttls with fewer keys than certificates",
       `mail { ${AUTH} server { listen 143; starttls only; ssl_certificate rsa.crt; ssl_certificate ec.crt; ssl_certificate_key rsa.key; } }`,
-      'no "ssl_certificate_key" is defined for certificate "ec.crt" and the "starttls" directive in /cfg/m.conf:1',
+      'no "ssl_certificate_key" is defined for certificate "/cfg/ec.crt" and the "starttls" directive in /cfg/m.conf:1',
     ],
     ["resolver without servers", `mail { resolver valid=10s; }`, "no name servers defined in /cfg/m.conf:1"],
     ["resolver bad valid", `mail { resolver 127.0.0.1 valid=10ms; }`, "invalid parameter: valid=10ms in /cfg/m.conf:1"],
