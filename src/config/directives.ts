@@ -62,6 +62,8 @@ export type RepeatRule = "duplicate" | "append" | "or" | "last" | "merge";
 export interface ParseContext extends ValueContext {
   /** The value already set at this level (for `merge`). */
   previous: unknown;
+  /** Every value set so far at this level, by directive name (for nginx's conflict checks). */
+  level: Readonly<Record<string, unknown>>;
   source: Source;
 }
 
@@ -118,6 +120,19 @@ function define(spec: Spec): Directive {
   };
 }
 
+function parseFlag(name: string, v: string): boolean {
+  const lower = v.toLowerCase();
+  if (lower === "on") return true;
+  if (lower === "off") return false;
+  throw new ValueError("invalid_flag", `invalid value "${v}" in "${name}" directive, it must be "on" or "off"`);
+}
+
+function parseEnum<T extends string>(values: readonly T[], v: string): T {
+  const lower = v.toLowerCase();
+  if (!(values as readonly string[]).includes(lower)) throw new ValueError("invalid_value", `invalid value "${v}"`);
+  return lower as T;
+}
+
 function flag(name: string, module: string, def: boolean, doc: string, extra: Partial<Spec> = {}): Directive {
   return define({
     name,
@@ -129,12 +144,7 @@ function flag(name: string, module: string, def: boolean, doc: string, extra: Pa
     default: () => def,
     defaultText: def ? "on" : "off",
     doc,
-    parse: ([v]) => {
-      const lower = v!.toLowerCase();
-      if (lower === "on") return true;
-      if (lower === "off") return false;
-      throw new ValueError("invalid_flag", `invalid value "${v}" in "${name}" directive, it must be "on" or "off"`);
-    },
+    parse: ([v]) => parseFlag(name, v!),
     format: (value) => [[value ? "on" : "off"]],
     ...extra,
   });
@@ -266,11 +276,7 @@ function enumOf<T extends string>(
     default: () => def,
     defaultText: def,
     doc,
-    parse: ([v]) => {
-      const lower = v!.toLowerCase();
-      if (!(values as readonly string[]).includes(lower)) throw new ValueError("invalid_value", `invalid value "${v}"`);
-      return lower;
-    },
+    parse: ([v]) => parseEnum(values, v!),
     ...extra,
   });
 }
@@ -617,7 +623,23 @@ export const DIRECTIVES: readonly Directive[] = [
   stringList("set_real_ip_from", "realip", "set_real_ip_from address | CIDR | unix:", "Trusted PROXY protocol peers."),
 
   // ---- ngx_mail_ssl_module ----
-  enumOf("starttls", "ssl", ["on", "off", "only"], "off", "Offer STARTTLS/STLS; `only` requires it before authentication."),
+  enumOf("starttls", "ssl", ["on", "off", "only"], "off", "Offer STARTTLS/STLS; `only` requires it before authentication.", {
+    parse: (args, ctx) => {
+      const value = parseEnum(["on", "off", "only"], args[0]!);
+      if (value !== "off" && ctx.level.ssl === true) throw new ValueError("invalid_value", '"ssl" directive conflicts with "starttls"');
+      return value;
+    },
+  }),
+  flag("ssl", "ssl", false, "Deprecated since nginx 1.15.0 (removed in 1.25.1): `ssl on` makes every `listen` of the server `listen ... ssl`. Accepted with nginx's warning.", {
+    parse: (args, ctx) => {
+      const on = parseFlag("ssl", args[0]!);
+      if (on && (ctx.level.starttls ?? "off") !== "off") {
+        throw new ValueError("invalid_value", '"starttls" directive conflicts with "ssl on"');
+      }
+      ctx.warn('the "ssl" directive is deprecated, use the "listen ... ssl" directive instead');
+      return on;
+    },
+  }),
   stringList("ssl_certificate", "ssl", "ssl_certificate file", "PEM certificate (chain); repeat for RSA + ECDSA.", CONF_FILE),
   stringList("ssl_certificate_key", "ssl", "ssl_certificate_key file", "PEM private key, paired by order.", CONF_FILE),
   string("ssl_password_file", "ssl", "Passphrases for encrypted keys, one per line.", { syntax: "ssl_password_file file", ...CONF_FILE }),

@@ -199,6 +199,7 @@ class Interpreter {
       value = d.parse(args, {
         warn: (message) => this.warn(message, st.at),
         previous: seen ? target[d.name] : undefined,
+        level: target,
         source: toSource(st.at),
       });
     } catch (e) {
@@ -222,6 +223,11 @@ class Interpreter {
     }
     frame.seen.add(d.name);
     frame.places.set(d.name, st.at);
+  }
+
+  /** Where the directive in effect for the server was written: in the server, else in mail. */
+  private placeOf(mail: MailBlock, server: ServerBlock, name: string): Loc {
+    return this.placesOf.get(server.settings)?.get(name) ?? this.placesOf.get(mail.settings)!.get(name)!;
   }
 
   /** What a relative path is relative to: the main file's folder, or the `-p` prefix. */
@@ -321,12 +327,17 @@ class Interpreter {
     const starttls = own("starttls") ?? "off";
     let mode: string;
     let at: Loc;
-    if (sslListens.length > 0) {
+    if (own("ssl") === true) {
+      // The deprecated `ssl on` makes every listen of the server a `listen ... ssl`.
+      mode = "ssl";
+      at = this.placeOf(mail, server, "ssl");
+      for (const listen of server.listen) listen.ssl = true;
+    } else if (sslListens.length > 0) {
       mode = "listen ... ssl";
       at = sslListens[sslListens.length - 1]!.source;
     } else if (starttls !== "off") {
       mode = "starttls";
-      at = this.placesOf.get(server.settings)?.get("starttls") ?? this.placesOf.get(mail.settings)!.get("starttls")!;
+      at = this.placeOf(mail, server, "starttls");
     } else {
       return false;
     }

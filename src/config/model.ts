@@ -147,6 +147,8 @@ export interface Settings {
   set_real_ip_from: string[];
   // ssl
   starttls: StartTls;
+  /** Deprecated `ssl on`: every listen of the server is `listen ... ssl`. */
+  ssl: boolean;
   ssl_certificate: string[];
   ssl_certificate_key: string[];
   ssl_password_file: string;
