@@ -7,12 +7,13 @@ import path from "node:path";
 import tls from "node:tls";
 import { defineCommand, runMain } from "citty";
 import type { Config } from "../config/model.ts";
-import { effectiveServers, loadConfig, loadConfigText } from "../config/load.ts";
+import { effectiveServers, loadConfig, loadConfigText, type LoadResult } from "../config/load.ts";
+import { checkHost, type HostFacilities } from "./host_check.ts";
 import { toNginx } from "../config/write_nginx.ts";
 import { resolvePath } from "../config/paths.ts";
 import { toToml } from "../config/write_toml.ts";
 import { buildServerTls, checkTlsConfig, serverUsesTls, tlsConfigWarnings } from "../tls/context.ts";
-import { type ConfigWarning, formatWarning } from "../config/errors.ts";
+import { formatWarning } from "../config/errors.ts";
 import { runServer } from "./run.ts";
 import { NGINX_USAGE, parseNginxFlags } from "./nginx_flags.ts";
 import { adhocConfigText, adhocServerBlock, type AdhocFlags, hasServerFlags } from "./adhoc.ts";
@@ -34,7 +35,7 @@ interface LoadOptions {
 }
 
 /** Load the config from a file, flags, or both, with its warnings; throws ConfigError. */
-export function loadWithWarnings(o: LoadOptions): { config: Config; warnings: ConfigWarning[] } {
+export function loadWithWarnings(o: LoadOptions): LoadResult {
   const adhoc = o.adhoc && hasServerFlags(o.adhoc) ? o.adhoc : undefined;
   if (!o.file && adhoc) {
     return loadConfigText(adhocConfigText(adhoc), "(command line)", { prefix: o.prefix, checkFiles: true });
@@ -75,9 +76,10 @@ function loadAndWarn(o: LoadOptions): Config {
  * Everything short of binding: parse, validate, load certificates and keys.
  * Returns the config and the warning lines to print.
  */
-export function testConfig(o: LoadOptions): { config: Config; warnings: string[] } {
-  const { config, warnings } = loadWithWarnings(o);
+export async function testConfig(o: LoadOptions, host?: HostFacilities): Promise<{ config: Config; warnings: string[] }> {
+  const { config, warnings, places } = loadWithWarnings(o);
   const lines = warnings.map(formatWarning);
+  lines.push(...await checkHost(config, places, host));
   for (const server of effectiveServers(config)) {
     const problems = checkTlsConfig(server);
     if (problems.length) throw new Error(problems[0]);
@@ -87,9 +89,9 @@ export function testConfig(o: LoadOptions): { config: Config; warnings: string[]
   return { config, warnings: lines };
 }
 
-function reportTest(file: string, quiet: boolean, fn: () => { config: Config; warnings: string[] }): Config | null {
+async function reportTest(file: string, quiet: boolean, fn: () => Promise<{ config: Config; warnings: string[] }>): Promise<Config | null> {
   try {
-    const { config, warnings } = fn();
+    const { config, warnings } = await fn();
     for (const w of warnings) say(`[warn] ${w}`);
     if (!quiet) {
       say(`the configuration file ${file} syntax is ok`);
@@ -152,7 +154,7 @@ async function nginxMode(argv: string[]): Promise<number> {
   const file = path.resolve(f.prefix ?? ".", f.config ?? DEFAULT_CONFIG);
   const opts: LoadOptions = { file, prefix: f.prefix, globalDirectives: f.globalDirectives };
   if (f.test) {
-    const config = reportTest(file, f.quiet, () => testConfig(opts));
+    const config = await reportTest(file, f.quiet, () => testConfig(opts));
     if (config && f.dump) process.stdout.write(`# configuration file ${file}:\n${toNginx(config)}`);
     return config ? 0 : 1;
   }
@@ -215,9 +217,9 @@ const serve = defineCommand({
 const check = defineCommand({
   meta: { name: "check", description: "test the configuration (like nginx -t)" },
   args: { ...configArgs, quiet: { type: "boolean", alias: "q", description: "only errors" } },
-  run({ args }) {
+  async run({ args }) {
     const file = path.resolve(args.config ?? DEFAULT_CONFIG);
-    const ok = reportTest(file, !!args.quiet, () => testConfig({ file, prefix: args.prefix }));
+    const ok = await reportTest(file, !!args.quiet, () => testConfig({ file, prefix: args.prefix }));
     process.exit(ok ? 0 : 1);
   },
 });

@@ -23,6 +23,7 @@ export type ConfigErrorCode =
   | "toml_type"
   | "include"
   | "file"
+  | "host"
   | "unknown_directive"
   | "not_allowed_here"
   | "invalid_arguments"

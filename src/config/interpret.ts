@@ -20,6 +20,7 @@ import {
 } from "./directives.ts";
 import { listenPairs } from "./values/listen.ts";
 import { type PathBase, resolvePath, unreadable } from "./paths.ts";
+import { Places } from "./places.ts";
 import { dirname } from "node:path";
 
 /** Expands one `include` pattern into the statements of the matching files, in order. */
@@ -45,14 +46,6 @@ interface Frame {
   /** Where mail/server settings live. */
   settings: Record<string, unknown>;
   seen: Set<string>;
-  /** Place of the last occurrence of each directive (for TLS messages). */
-  places: Map<string, Loc>;
-}
-
-/** One file named by a directive, with the directive's place. */
-interface FileRef {
-  path: string;
-  at: Loc;
 }
 
 /** TLS files nginx reads only to verify client certificates. */
@@ -62,7 +55,14 @@ function toSource(at: Loc): Source {
   return at.path === undefined ? { file: at.file, line: at.line } : { file: at.file, line: at.line, path: at.path };
 }
 
-export function interpret(main: Statement[], opts: InterpretOptions): { config: Config; warnings: ConfigWarning[] } {
+export interface Interpreted {
+  config: Config;
+  warnings: ConfigWarning[];
+  /** Where each directive was written. */
+  places: Places;
+}
+
+export function interpret(main: Statement[], opts: InterpretOptions): Interpreted {
   return new Interpreter(opts).run(main);
 }
 
@@ -71,9 +71,7 @@ class Interpreter {
   private readonly config: Config;
   /** Each (address, port) pair and the listens that claimed it, server by server. */
   private readonly pairs = new Map<string, Array<{ server: object; at: Loc; defaultServer: boolean }>>();
-  private readonly placesOf = new WeakMap<object, Map<string, Loc>>();
-  /** Per settings object: the files each directive named there, in order. */
-  private readonly filesOf = new WeakMap<object, Map<string, FileRef[]>>();
+  private readonly places = new Places();
   private sawEvents = false;
 
   constructor(private readonly opts: InterpretOptions) {
@@ -87,12 +85,12 @@ class Interpreter {
     };
   }
 
-  run(main: Statement[]): { config: Config; warnings: ConfigWarning[] } {
+  run(main: Statement[]): Interpreted {
     const config = this.config as unknown as Record<string, unknown>;
-    const frame: Frame = { ctx: "main", block: config, settings: config, seen: new Set(), places: new Map() };
+    const frame: Frame = { ctx: "main", block: config, settings: config, seen: new Set() };
     this.runBlock(this.opts.global ?? [], frame, 0);
     this.runBlock(main, frame, 0);
-    return { config: this.config, warnings: this.warnings };
+    return { config: this.config, warnings: this.warnings, places: this.places };
   }
 
   private warn(message: string, at: Loc): void {
@@ -154,28 +152,23 @@ class Interpreter {
     if (st.name === "events") {
       if (this.sawEvents) throw new ConfigError("duplicate", '"events" directive is duplicate', st.at);
       this.sawEvents = true;
-      this.runBlock(body, { ctx: "events", block: config, settings: config, seen: new Set(), places: new Map() }, depth);
+      this.runBlock(body, { ctx: "events", block: config, settings: config, seen: new Set() }, depth);
     } else if (st.name === "mail") {
       if (this.config.mail) throw new ConfigError("duplicate", '"mail" directive is duplicate', st.at);
       const mail: MailBlock = { source: toSource(st.at), settings: {}, servers: [] };
       this.config.mail = mail;
-      const places = new Map<string, Loc>();
-      this.placesOf.set(mail.settings, places);
       const settings = mail.settings as Record<string, unknown>;
-      this.runBlock(body, { ctx: "mail", block: settings, settings, seen: new Set(), places }, depth);
+      this.runBlock(body, { ctx: "mail", block: settings, settings, seen: new Set() }, depth);
       this.checkServers(mail);
     } else if (st.name === "server") {
       const mail = this.config.mail!;
       const server: ServerBlock = { source: toSource(st.at), listen: [], settings: {} };
       mail.servers.push(server);
-      const places = new Map<string, Loc>();
-      this.placesOf.set(server.settings, places);
       const frame: Frame = {
         ctx: "server",
         block: server as unknown as Record<string, unknown>,
         settings: server.settings as Record<string, unknown>,
         seen: new Set(),
-        places,
       };
       this.runBlock(body, frame, depth);
       if (server.listen.length === 0) {
@@ -193,7 +186,7 @@ class Interpreter {
       throw new ConfigError("duplicate", `"${d.name}" directive is duplicate`, st.at);
     }
     const args = d.file ? [resolvePath(st.args[0]!, this.base(d.file)), ...st.args.slice(1)] : st.args;
-    if (d.file) this.noteFile(target, d.name, seen, { path: args[0]!, at: st.at });
+    this.places.add(target, d.name, { args, at: st.at });
     let value: unknown;
     try {
       value = d.parse(args, {
@@ -222,23 +215,16 @@ class Interpreter {
       target[d.name] = value;
     }
     frame.seen.add(d.name);
-    frame.places.set(d.name, st.at);
   }
 
   /** Where the directive in effect for the server was written: in the server, else in mail. */
   private placeOf(mail: MailBlock, server: ServerBlock, name: string): Loc {
-    return this.placesOf.get(server.settings)?.get(name) ?? this.placesOf.get(mail.settings)!.get(name)!;
+    return this.places.inEffect(mail, server, name).at(-1)!.at;
   }
 
   /** What a relative path is relative to: the main file's folder, or the `-p` prefix. */
   private base(kind: PathBase): string {
     return kind === "conf" ? dirname(this.opts.file) : this.opts.prefix;
-  }
-
-  private noteFile(target: object, name: string, seen: boolean, ref: FileRef): void {
-    let files = this.filesOf.get(target);
-    if (!files) this.filesOf.set(target, files = new Map());
-    files.set(name, [...(seen ? files.get(name) ?? [] : []), ref]);
   }
 
   /**
@@ -248,15 +234,13 @@ class Interpreter {
    */
   private checkFiles(mail: MailBlock, server: ServerBlock, usesTls: boolean): void {
     const verify = (server.settings.ssl_verify_client ?? mail.settings.ssl_verify_client ?? "off") !== "off";
-    const levels = [this.filesOf.get(server.settings), this.filesOf.get(mail.settings)];
-    const names = new Set(levels.flatMap((files) => [...files?.keys() ?? []]));
+    const names = new Set([...this.places.names(server.settings), ...this.places.names(mail.settings)]);
     for (const name of names) {
       const d = directive(name)!;
-      if (d.module === "ssl" && (!usesTls || (VERIFY_FILES.includes(name) && !verify))) continue;
-      const refs = levels.find((files) => files?.has(name))!.get(name)!;
-      for (const ref of refs) {
-        const problem = unreadable(ref.path);
-        if (problem) throw new ConfigError("file", problem, ref.at);
+      if (!d.file || (d.module === "ssl" && (!usesTls || (VERIFY_FILES.includes(name) && !verify)))) continue;
+      for (const { args, at } of this.places.inEffect(mail, server, name)) {
+        const problem = unreadable(args[0]!);
+        if (problem) throw new ConfigError("file", problem, at);
       }
     }
   }

@@ -16,6 +16,7 @@ import { parseNginx } from "./nginx/parser.ts";
 import { tomlToStatements } from "./toml.ts";
 import { includeFiles, readConfigFile } from "./include.ts";
 import { effectiveServer } from "./effective.ts";
+import type { Places } from "./places.ts";
 
 export { stripSources } from "./strip_sources.ts";
 
@@ -31,6 +32,8 @@ export interface LoadOptions {
 export interface LoadResult {
   config: Config;
   warnings: ConfigWarning[];
+  /** Where each directive was written (for checks after loading). */
+  places: Places;
 }
 
 export type ConfigFormat = "nginx" | "toml";

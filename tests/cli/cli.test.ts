@@ -144,6 +144,28 @@ describe("mailproxy command line", () => {
     }
   });
 
+  test("-t refuses an unknown user, an address not on this host and another module's proxy_ directive, as nginx -t does", () => {
+    const user = write("user.conf", `user nosuchuser;\n${GOOD}`);
+    assert.equal(run("-t", "-c", user).stderr, `mailproxy: [emerg] getpwnam("nosuchuser") failed in ${user}:1\n` +
+      `mailproxy: configuration file ${user} test failed\n`);
+    const bind = write("bind.conf", GOOD.replace("127.0.0.1:10143", "192.0.2.1:10143"));
+    assert.equal(run("-t", "-c", bind).stderr, `mailproxy: [emerg] bind() to 192.0.2.1:10143 failed (99: Cannot assign requested address) in ${bind}:4\n` +
+      `mailproxy: configuration file ${bind} test failed\n`);
+    const header = write("header.conf", GOOD.replace("protocol imap;", "protocol imap;\n        proxy_pass_header X-Real-IP;"));
+    const r = run("-t", "-c", header);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, `mailproxy: [emerg] "proxy_pass_header" directive is not allowed here in ${header}:6\n` +
+      `mailproxy: configuration file ${header} test failed\n`);
+  });
+
+  test("-t checks the syntax inside a skipped http block but not its directive names", () => {
+    const names = write("http-names.conf", `http {\n    no_such_http_directive on;\n}\n${GOOD}`);
+    assert.equal(run("-t", "-q", "-c", names).code, 0);
+    const quote = write("http-quote.conf", `http {\n    add_header X "a"b;\n}\n${GOOD}`);
+    assert.equal(run("-t", "-q", "-c", quote).stderr, `mailproxy: [emerg] unexpected "b" in ${quote}:2\n` +
+      `mailproxy: configuration file ${quote} test failed\n`);
+  });
+
   test("-g adds top-level directives and rejects bad ones", () => {
     const file = write("good.conf", GOOD);
     assert.equal(run("-t", "-q", "-c", file, "-g", "worker_processes 2;").code, 0);
