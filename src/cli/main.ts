@@ -7,7 +7,7 @@ import path from "node:path";
 import tls from "node:tls";
 import { defineCommand, runMain } from "citty";
 import type { Config } from "../config/model.ts";
-import { effectiveServers, loadConfig, loadConfigText, type LoadResult } from "../config/load.ts";
+import { type ConfigFile, dumpFiles, effectiveServers, loadConfig, loadConfigText, type LoadResult } from "../config/load.ts";
 import { checkHost, type HostFacilities } from "./host_check.ts";
 import { toNginx } from "../config/write_nginx.ts";
 import { resolvePath } from "../config/paths.ts";
@@ -76,8 +76,8 @@ function loadAndWarn(o: LoadOptions): Config {
  * Everything short of binding: parse, validate, load certificates and keys.
  * Returns the config and the warning lines to print.
  */
-export async function testConfig(o: LoadOptions, host?: HostFacilities): Promise<{ config: Config; warnings: string[] }> {
-  const { config, warnings, places } = loadWithWarnings(o);
+export async function testConfig(o: LoadOptions, host?: HostFacilities): Promise<TestResult> {
+  const { config, warnings, places, files } = loadWithWarnings(o);
   const lines = warnings.map(formatWarning);
   lines.push(...await checkHost(config, places, host));
   for (const server of effectiveServers(config)) {
@@ -86,18 +86,27 @@ export async function testConfig(o: LoadOptions, host?: HostFacilities): Promise
     if (serverUsesTls(server)) tls.createSecureContext(buildServerTls(server).context);
     lines.push(...tlsConfigWarnings(server));
   }
-  return { config, warnings: lines };
+  return { config, warnings: lines, files };
 }
 
-async function reportTest(file: string, quiet: boolean, fn: () => Promise<{ config: Config; warnings: string[] }>): Promise<Config | null> {
+interface TestResult {
+  config: Config;
+  /** Warning lines to print. */
+  warnings: string[];
+  /** The files read, for `-T`. */
+  files: ConfigFile[];
+}
+
+async function reportTest(file: string, quiet: boolean, fn: () => Promise<TestResult>): Promise<TestResult | null> {
   try {
-    const { config, warnings } = await fn();
+    const result = await fn();
+    const { warnings } = result;
     for (const w of warnings) say(`[warn] ${w}`);
     if (!quiet) {
       say(`the configuration file ${file} syntax is ok`);
       say(`configuration file ${file} test is successful`);
     }
-    return config;
+    return result;
   } catch (err) {
     say(`[emerg] ${(err as Error).message}`);
     say(`configuration file ${file} test failed`);
@@ -154,9 +163,9 @@ async function nginxMode(argv: string[]): Promise<number> {
   const file = path.resolve(f.prefix ?? ".", f.config ?? DEFAULT_CONFIG);
   const opts: LoadOptions = { file, prefix: f.prefix, globalDirectives: f.globalDirectives };
   if (f.test) {
-    const config = await reportTest(file, f.quiet, () => testConfig(opts));
-    if (config && f.dump) process.stdout.write(`# configuration file ${file}:\n${toNginx(config)}`);
-    return config ? 0 : 1;
+    const tested = await reportTest(file, f.quiet, () => testConfig(opts));
+    if (tested && f.dump) process.stdout.write(dumpFiles(tested.files));
+    return tested ? 0 : 1;
   }
   let config: Config;
   try {

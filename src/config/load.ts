@@ -34,6 +34,13 @@ export interface LoadResult {
   warnings: ConfigWarning[];
   /** Where each directive was written (for checks after loading). */
   places: Places;
+  /** The configuration files read, main file first, each once, as read (for `-T`). */
+  files: ConfigFile[];
+}
+
+export interface ConfigFile {
+  path: string;
+  text: string;
 }
 
 export type ConfigFormat = "nginx" | "toml";
@@ -63,21 +70,32 @@ export function loadConfigText(text: string, fileName: string, opts: LoadOptions
   const toStatements = (content: string, name: string, ctx: Context): Statement[] =>
     format === "toml" ? tomlToStatements(content, name, ctx) : parseNginx(content, name);
 
+  const files = new Map<string, string>([[file, text]]);
   const readInclude = (pattern: string, at: Loc, ctx: Context): Statement[] =>
-    includeFiles(pattern, baseDir).flatMap((path) => toStatements(readConfigFile(path, at), path, ctx));
+    includeFiles(pattern, baseDir).flatMap((path) => {
+      const content = readConfigFile(path, at);
+      if (!files.has(path)) files.set(path, content);
+      return toStatements(content, path, ctx);
+    });
 
   const commandLine: Loc = { file: "command line", line: 0 };
   const global = opts.globalDirectives
     ? withPlace(parseNginx(opts.globalDirectives, commandLine.file), commandLine)
     : [];
 
-  return interpret(toStatements(text, file, "main"), {
+  const interpreted = interpret(toStatements(text, file, "main"), {
     file,
     prefix: opts.prefix === undefined ? baseDir : resolve(opts.prefix),
     readInclude,
     global,
     checkFiles: opts.checkFiles ?? false,
   });
+  return { ...interpreted, files: [...files].map(([path, text]) => ({ path, text })) };
+}
+
+/** nginx's `-T` dump: each file under `# configuration file PATH:`, verbatim, then a line feed. */
+export function dumpFiles(files: readonly ConfigFile[]): string {
+  return files.map((f) => `# configuration file ${f.path}:\n${f.text}\n`).join("");
 }
 
 function withPlace(statements: Statement[], at: Loc): Statement[] {

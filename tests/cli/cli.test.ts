@@ -108,13 +108,25 @@ describe("mailproxy command line", () => {
     assert.match(r.stderr, new RegExp(`\\[emerg\\] open\\(\\) "/nonexistent/cert\\.pem" failed \\(2: No such file or directory\\) in ${file}:7\\n`));
   });
 
-  test("-T prints the effective configuration after the test", () => {
-    const file = write("good.conf", GOOD);
-    const r = run("-T", "-c", file);
-    assert.equal(r.code, 0);
-    assert.match(r.stdout, new RegExp(`^# configuration file ${file}:\\n`));
+  test("-T prints each configuration file verbatim under its name, includes once each, as nginx -T does", () => {
+    const imap = write("dump.d/imap.conf", "server { listen 127.0.0.1:10145; protocol imap; }  # as written");
+    const top = write("dump.d/top.conf", "# top level\n");
+    const main = write("dump.conf", `mail {\n    auth_http 127.0.0.1:9000/auth;\n    include dump.d/imap.conf;\n}\ninclude dump.d/top.conf;\ninclude dump.d/t*.conf;`);
+    const r = run("-T", "-c", main);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      `# configuration file ${main}:\n${fs.readFileSync(main, "utf8")}\n` +
+        `# configuration file ${imap}:\n${fs.readFileSync(imap, "utf8")}\n` +
+        `# configuration file ${top}:\n# top level\n\n`,
+    );
+  });
+
+  test("the normalized effective view stays available as config --to nginx", () => {
+    const r = run("config", "--to", "nginx", "-c", write("good.conf", GOOD));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^mail \{\n/m);
     assert.match(r.stdout, /listen 127\.0\.0\.1:10143;/);
-    assert.match(r.stdout, /auth_http /);
   });
 
   test("started from / with ssl_certificate cert.pem, it finds the certificate beside its configuration and greets over TLS", async () => {
@@ -177,7 +189,7 @@ describe("mailproxy command line", () => {
   test("includes are resolved relative to the main file with -p changing nothing else", () => {
     write("conf.d/imap.conf", "server { listen 127.0.0.1:10144; protocol imap; }\n");
     const file = write("main.conf", "mail { auth_http 127.0.0.1:9000; include conf.d/*.conf; }\n");
-    const r = run("-T", "-c", file);
+    const r = run("config", "--to", "nginx", "-c", file);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /listen 127\.0\.0\.1:10144;/);
   });
