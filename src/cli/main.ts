@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import tls from "node:tls";
-import { defineCommand, runMain } from "citty";
+import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runMain } from "citty";
 import type { Config } from "../config/model.ts";
 import { type ConfigFile, dumpFiles, effectiveServers, loadConfig, loadConfigText, type LoadResult } from "../config/load.ts";
 import { checkHost, type HostFacilities } from "./host_check.ts";
@@ -13,11 +13,13 @@ import { toNginx } from "../config/write_nginx.ts";
 import { resolvePath } from "../config/paths.ts";
 import { toToml } from "../config/write_toml.ts";
 import { buildServerTls, checkTlsConfig, serverUsesTls, tlsConfigWarnings } from "../tls/context.ts";
-import { formatWarning } from "../config/errors.ts";
+import { ConfigError, formatWarning } from "../config/errors.ts";
 import { runServer } from "./run.ts";
 import { NGINX_USAGE, parseNginxFlags } from "./nginx_flags.ts";
-import { adhocConfigText, adhocServerBlock, type AdhocFlags, hasServerFlags } from "./adhoc.ts";
+import { adhocConfigText, adhocServerBlock, type AdhocFlags, flagsError, hasServerFlags } from "./adhoc.ts";
+import { openFilesLimit } from "../server/privileges.ts";
 import { runtimeName, VERSION } from "../version.ts";
+import { tlsRuntime } from "../tls/runtime.ts";
 import { runWorker, WORKER_SUBCOMMAND } from "../server/workers.ts";
 
 export const DEFAULT_CONFIG = "/etc/mailproxy/mailproxy.conf";
@@ -37,19 +39,25 @@ interface LoadOptions {
 /** Load the config from a file, flags, or both, with its warnings; throws ConfigError. */
 export function loadWithWarnings(o: LoadOptions): LoadResult {
   const adhoc = o.adhoc && hasServerFlags(o.adhoc) ? o.adhoc : undefined;
-  if (!o.file && adhoc) {
-    return loadConfigText(adhocConfigText(adhoc), "(command line)", { prefix: o.prefix, checkFiles: true });
-  }
+  // Flags are relative to the working directory, as on any command line.
+  const fromFlags = (text: string, file: string): LoadResult => {
+    try {
+      return loadConfigText(text, file, { prefix: o.prefix, checkFiles: true });
+    } catch (err) {
+      throw err instanceof ConfigError ? flagsError(err, adhoc!) : err;
+    }
+  };
+  if (!o.file && adhoc) return fromFlags(adhocConfigText(adhoc, openFilesLimit()), "(command line)");
   const file = o.file ?? DEFAULT_CONFIG;
   let loaded = loadConfig(file, { prefix: o.prefix, globalDirectives: o.globalDirectives, checkFiles: true });
   if (adhoc) {
-    // The flags' server joins the file's mail block and inherits from it.
+    // The flags' server joins the file's mail block and inherits from it; the file alone loaded, so a refusal is the flags'.
     const text = toNginx(loaded.config);
     const at = text.lastIndexOf("}");
     const combined = at >= 0 && loaded.config.mail
       ? `${text.slice(0, at)}${adhocServerBlock(adhoc)}${text.slice(at)}`
       : `${text}\nmail {\n${adhocServerBlock(adhoc)}}\n`;
-    loaded = loadConfigText(combined, path.resolve(file), { prefix: o.prefix, checkFiles: true });
+    loaded = fromFlags(combined, path.resolve(file));
   }
   const { config } = loaded;
   if (o.adhoc?.logLevel) {
@@ -114,11 +122,12 @@ async function reportTest(file: string, quiet: boolean, fn: () => Promise<TestRe
   }
 }
 
-function versionText(details: boolean): string {
+export function versionText(details: boolean): string {
   let text = `mailproxy version: mailproxy/${VERSION}\n`;
   if (details) {
     text += `runtime: ${runtimeName()} (${process.platform}-${process.arch})\n`;
-    text += `built with: node:net node:tls node:dns node:crypto; openssl ${process.versions.openssl ?? "n/a"}\n`;
+    // process.versions.openssl is a compatibility string on Bun and Deno; the TLS table knows the real library.
+    text += `built with ${tlsRuntime().library} (node:tls), node:net node:dns node:crypto\n`;
     text += `configure arguments: --with-mail --with-mail_ssl_module --with-auth-http-pool --with-toml\n`;
   }
   return text;
@@ -264,11 +273,28 @@ const root = defineCommand({
   subCommands: { serve, check, config: convert, version },
 });
 
+/**
+ * citty's usage with its colour codes only on a terminal without NO_COLOR (citty itself
+ * decides once at import, from NO_COLOR=1, TERM, TEST and CI, never from the terminal).
+ */
+async function showUsage<T extends ArgsDef>(cmd: CommandDef<T>, parent?: CommandDef<T>): Promise<void> {
+  const usage = await renderUsage(cmd, parent);
+  process.stdout.write(`${wantsColour(process.stdout, process.env) ? usage : stripColour(usage)}\n\n`);
+}
+
+export function wantsColour(out: { isTTY?: boolean }, env: Record<string, string | undefined>): boolean {
+  return out.isTTY === true && !env.NO_COLOR;
+}
+
+export function stripColour(text: string): string {
+  return text.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
 export async function main(argv: string[]): Promise<void> {
   // Hidden: a worker process started by the master (src/server/master.ts), config on stdin.
   if (argv[0] === WORKER_SUBCOMMAND) process.exit(await runWorker());
   if (argv.length > 0 && SUBCOMMANDS.has(argv[0])) {
-    await runMain(root, { rawArgs: argv });
+    await runMain(root, { rawArgs: argv, showUsage });
     return;
   }
   const code = await nginxMode(argv);
