@@ -237,7 +237,8 @@ class Interpreter {
     const names = new Set([...this.places.names(server.settings), ...this.places.names(mail.settings)]);
     for (const name of names) {
       const d = directive(name)!;
-      if (!d.file || (d.module === "ssl" && (!usesTls || (VERIFY_FILES.includes(name) && !verify)))) continue;
+      // Logs (base "prefix") are the logger's to open; these are the files the server reads.
+      if (d.file !== "conf" || (d.module === "ssl" && (!usesTls || (VERIFY_FILES.includes(name) && !verify)))) continue;
       for (const { args, at } of this.places.inEffect(mail, server, name)) {
         const problem = unreadable(args[0]!);
         if (problem) throw new ConfigError("file", problem, at);

@@ -25,6 +25,7 @@ const ERRNO: Record<string, [number, string]> = {
   EACCES: [13, "Permission denied"],
   EISDIR: [21, "Is a directory"],
   ENOTDIR: [20, "Not a directory"],
+  ENXIO: [6, "No such device or address"],
 };
 
 /** nginx's wording for a failed open: `open() "/x" failed (2: No such file or directory)`. */
