@@ -3,6 +3,8 @@
  * become nginx-format text that goes through the same parser as a config file,
  * so flags and files are validated by one set of rules.
  */
+import { ConfigError, type ConfigErrorCode } from "../config/errors.ts";
+
 export interface AdhocFlags {
   listen: string[];
   protocol?: string;
@@ -39,7 +41,30 @@ export function adhocServerBlock(f: AdhocFlags): string {
   return `server {\n${lines.map((l) => `    ${l}`).join("\n")}\n}\n`;
 }
 
-/** A whole config for flags used without a file. */
-export function adhocConfigText(f: AdhocFlags): string {
-  return `error_log stderr ${f.logLevel ?? "info"};\nmail {\n${adhocServerBlock(f).replace(/^/gm, "    ")}}\n`;
+/**
+ * A whole config for flags used without a file. Without a file nothing asked for nginx's
+ * 512 worker_connections, so the open-files limit is the bound (`openFiles`; unknown or
+ * unlimited: none), and 600 IDLE clients are not cut at the 513th.
+ */
+export function adhocConfigText(f: AdhocFlags, openFiles?: number): string {
+  const connections = openFiles === undefined || !Number.isFinite(openFiles) ? 0 : openFiles;
+  return `error_log stderr ${f.logLevel ?? "info"};\nevents {\n    worker_connections ${connections};\n}\n` +
+    `mail {\n${adhocServerBlock(f).replace(/^/gm, "    ")}}\n`;
+}
+
+/**
+ * A refusal of the flags' server in the flags' own terms, without the place in the
+ * generated text (which no person wrote).
+ */
+export function flagsError(err: ConfigError, f: AdhocFlags): ConfigError {
+  const listen = f.listen.length ? `--listen ${f.listen.join(" --listen ")}` : "the server";
+  const reason = ({
+    no_listen: "no --listen address given, e.g. --listen 143",
+    no_auth_http: `no backend for ${listen}: give --upstream HOST:PORT (a passthrough backend) or ` +
+      `--auth-http URL (an auth service), or -c FILE for a configuration file`,
+    unknown_protocol: `unknown mail protocol for ${listen}: give --protocol imap, pop3 or smtp`,
+    no_certificate: `${listen} needs --ssl-certificate FILE and --ssl-certificate-key FILE`,
+    no_certificate_key: `${listen} needs --ssl-certificate-key FILE`,
+  } as Partial<Record<ConfigErrorCode, string>>)[err.code] ?? err.reason;
+  return new ConfigError(err.code, reason, { file: "", line: 0 });
 }

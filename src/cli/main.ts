@@ -5,17 +5,21 @@
 import fs from "node:fs";
 import path from "node:path";
 import tls from "node:tls";
-import { defineCommand, runMain } from "citty";
+import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runMain } from "citty";
 import type { Config } from "../config/model.ts";
-import { effectiveServers, loadConfig, loadConfigText } from "../config/load.ts";
+import { type ConfigFile, dumpFiles, effectiveServers, loadConfig, loadConfigText, type LoadResult } from "../config/load.ts";
+import { checkHost, type HostFacilities } from "./host_check.ts";
 import { toNginx } from "../config/write_nginx.ts";
+import { resolvePath } from "../config/paths.ts";
 import { toToml } from "../config/write_toml.ts";
 import { buildServerTls, checkTlsConfig, serverUsesTls, tlsConfigWarnings } from "../tls/context.ts";
-import { type ConfigWarning, formatWarning } from "../config/errors.ts";
+import { ConfigError, formatWarning } from "../config/errors.ts";
 import { runServer } from "./run.ts";
 import { NGINX_USAGE, parseNginxFlags } from "./nginx_flags.ts";
-import { adhocConfigText, adhocServerBlock, type AdhocFlags, hasServerFlags } from "./adhoc.ts";
+import { adhocConfigText, adhocServerBlock, type AdhocFlags, flagsError, hasServerFlags } from "./adhoc.ts";
+import { openFilesLimit } from "../server/privileges.ts";
 import { runtimeName, VERSION } from "../version.ts";
+import { tlsRuntime } from "../tls/runtime.ts";
 import { runWorker, WORKER_SUBCOMMAND } from "../server/workers.ts";
 
 export const DEFAULT_CONFIG = "/etc/mailproxy/mailproxy.conf";
@@ -33,19 +37,27 @@ interface LoadOptions {
 }
 
 /** Load the config from a file, flags, or both, with its warnings; throws ConfigError. */
-export function loadWithWarnings(o: LoadOptions): { config: Config; warnings: ConfigWarning[] } {
+export function loadWithWarnings(o: LoadOptions): LoadResult {
   const adhoc = o.adhoc && hasServerFlags(o.adhoc) ? o.adhoc : undefined;
-  if (!o.file && adhoc) return loadConfigText(adhocConfigText(adhoc), "(command line)", { prefix: o.prefix });
+  // Flags are relative to the working directory, as on any command line.
+  const fromFlags = (text: string, file: string): LoadResult => {
+    try {
+      return loadConfigText(text, file, { prefix: o.prefix, checkFiles: true });
+    } catch (err) {
+      throw err instanceof ConfigError ? flagsError(err, adhoc!) : err;
+    }
+  };
+  if (!o.file && adhoc) return fromFlags(adhocConfigText(adhoc, openFilesLimit()), "(command line)");
   const file = o.file ?? DEFAULT_CONFIG;
-  let loaded = loadConfig(file, { prefix: o.prefix, globalDirectives: o.globalDirectives });
+  let loaded = loadConfig(file, { prefix: o.prefix, globalDirectives: o.globalDirectives, checkFiles: true });
   if (adhoc) {
-    // The flags' server joins the file's mail block and inherits from it.
+    // The flags' server joins the file's mail block and inherits from it; the file alone loaded, so a refusal is the flags'.
     const text = toNginx(loaded.config);
     const at = text.lastIndexOf("}");
     const combined = at >= 0 && loaded.config.mail
       ? `${text.slice(0, at)}${adhocServerBlock(adhoc)}${text.slice(at)}`
       : `${text}\nmail {\n${adhocServerBlock(adhoc)}}\n`;
-    loaded = loadConfigText(combined, path.resolve(file), { prefix: o.prefix });
+    loaded = fromFlags(combined, path.resolve(file));
   }
   const { config } = loaded;
   if (o.adhoc?.logLevel) {
@@ -72,27 +84,37 @@ function loadAndWarn(o: LoadOptions): Config {
  * Everything short of binding: parse, validate, load certificates and keys.
  * Returns the config and the warning lines to print.
  */
-export function testConfig(o: LoadOptions): { config: Config; warnings: string[] } {
-  const { config, warnings } = loadWithWarnings(o);
+export async function testConfig(o: LoadOptions, host?: HostFacilities): Promise<TestResult> {
+  const { config, warnings, places, files } = loadWithWarnings(o);
   const lines = warnings.map(formatWarning);
+  lines.push(...await checkHost(config, places, host));
   for (const server of effectiveServers(config)) {
     const problems = checkTlsConfig(server);
     if (problems.length) throw new Error(problems[0]);
     if (serverUsesTls(server)) tls.createSecureContext(buildServerTls(server).context);
     lines.push(...tlsConfigWarnings(server));
   }
-  return { config, warnings: lines };
+  return { config, warnings: lines, files };
 }
 
-function reportTest(file: string, quiet: boolean, fn: () => { config: Config; warnings: string[] }): Config | null {
+interface TestResult {
+  config: Config;
+  /** Warning lines to print. */
+  warnings: string[];
+  /** The files read, for `-T`. */
+  files: ConfigFile[];
+}
+
+async function reportTest(file: string, quiet: boolean, fn: () => Promise<TestResult>): Promise<TestResult | null> {
   try {
-    const { config, warnings } = fn();
+    const result = await fn();
+    const { warnings } = result;
     for (const w of warnings) say(`[warn] ${w}`);
     if (!quiet) {
       say(`the configuration file ${file} syntax is ok`);
       say(`configuration file ${file} test is successful`);
     }
-    return config;
+    return result;
   } catch (err) {
     say(`[emerg] ${(err as Error).message}`);
     say(`configuration file ${file} test failed`);
@@ -100,11 +122,12 @@ function reportTest(file: string, quiet: boolean, fn: () => { config: Config; wa
   }
 }
 
-function versionText(details: boolean): string {
+export function versionText(details: boolean): string {
   let text = `mailproxy version: mailproxy/${VERSION}\n`;
   if (details) {
     text += `runtime: ${runtimeName()} (${process.platform}-${process.arch})\n`;
-    text += `built with: node:net node:tls node:dns node:crypto; openssl ${process.versions.openssl ?? "n/a"}\n`;
+    // process.versions.openssl is a compatibility string on Bun and Deno; the TLS table knows the real library.
+    text += `built with ${tlsRuntime().library} (node:tls), node:net node:dns node:crypto\n`;
     text += `configure arguments: --with-mail --with-mail_ssl_module --with-auth-http-pool --with-toml\n`;
   }
   return text;
@@ -149,9 +172,9 @@ async function nginxMode(argv: string[]): Promise<number> {
   const file = path.resolve(f.prefix ?? ".", f.config ?? DEFAULT_CONFIG);
   const opts: LoadOptions = { file, prefix: f.prefix, globalDirectives: f.globalDirectives };
   if (f.test) {
-    const config = reportTest(file, f.quiet, () => testConfig(opts));
-    if (config && f.dump) process.stdout.write(`# configuration file ${file}:\n${toNginx(config)}`);
-    return config ? 0 : 1;
+    const tested = await reportTest(file, f.quiet, () => testConfig(opts));
+    if (tested && f.dump) process.stdout.write(dumpFiles(tested.files));
+    return tested ? 0 : 1;
   }
   let config: Config;
   try {
@@ -161,7 +184,9 @@ async function nginxMode(argv: string[]): Promise<number> {
     return 1;
   }
   if (f.signal) return signalMaster(config, f.signal);
-  return await runServer(config, { reload: () => loadFromOptions(opts), errorLog: f.errorLog });
+  // `-e FILE` is relative to the prefix, as nginx takes it.
+  const errorLog = f.errorLog === undefined ? undefined : resolvePath(f.errorLog, config.prefix);
+  return await runServer(config, { reload: () => loadFromOptions(opts), errorLog });
 }
 
 const configArgs = {
@@ -210,9 +235,9 @@ const serve = defineCommand({
 const check = defineCommand({
   meta: { name: "check", description: "test the configuration (like nginx -t)" },
   args: { ...configArgs, quiet: { type: "boolean", alias: "q", description: "only errors" } },
-  run({ args }) {
+  async run({ args }) {
     const file = path.resolve(args.config ?? DEFAULT_CONFIG);
-    const ok = reportTest(file, !!args.quiet, () => testConfig({ file, prefix: args.prefix }));
+    const ok = await reportTest(file, !!args.quiet, () => testConfig({ file, prefix: args.prefix }));
     process.exit(ok ? 0 : 1);
   },
 });
@@ -248,11 +273,28 @@ const root = defineCommand({
   subCommands: { serve, check, config: convert, version },
 });
 
+/**
+ * citty's usage with its colour codes only on a terminal without NO_COLOR (citty itself
+ * decides once at import, from NO_COLOR=1, TERM, TEST and CI, never from the terminal).
+ */
+async function showUsage<T extends ArgsDef>(cmd: CommandDef<T>, parent?: CommandDef<T>): Promise<void> {
+  const usage = await renderUsage(cmd, parent);
+  process.stdout.write(`${wantsColour(process.stdout, process.env) ? usage : stripColour(usage)}\n\n`);
+}
+
+export function wantsColour(out: { isTTY?: boolean }, env: Record<string, string | undefined>): boolean {
+  return out.isTTY === true && !env.NO_COLOR;
+}
+
+export function stripColour(text: string): string {
+  return text.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
 export async function main(argv: string[]): Promise<void> {
   // Hidden: a worker process started by the master (src/server/master.ts), config on stdin.
   if (argv[0] === WORKER_SUBCOMMAND) process.exit(await runWorker());
   if (argv.length > 0 && SUBCOMMANDS.has(argv[0])) {
-    await runMain(root, { rawArgs: argv });
+    await runMain(root, { rawArgs: argv, showUsage });
     return;
   }
   const code = await nginxMode(argv);

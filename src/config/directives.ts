@@ -9,7 +9,6 @@
  */
 
 import { hostname } from "node:os";
-import path from "node:path";
 import { loadUserTable } from "../auth/user_table.ts";
 import { methodsOf } from "../protocols/mechanisms.ts";
 import type { AuthMethodName, Protocol, ResolverSpec, SessionCacheSpec } from "./model.ts";
@@ -27,6 +26,7 @@ import {
   parseSessionCache,
   parseWorkerProcesses,
 } from "./values/misc.ts";
+import type { PathBase } from "./paths.ts";
 import type { AuthHttpCacheSpec, AuthHttpSpec, LimitConnSpec, LimitLoginSpec, ListenSpec, LogTarget, Source } from "./model.ts";
 
 /** Where a directive may appear: top level, `events {}`, `mail {}`, `server {}`. */
@@ -64,6 +64,8 @@ export type RepeatRule = "duplicate" | "append" | "or" | "last" | "merge";
 export interface ParseContext extends ValueContext {
   /** The value already set at this level (for `merge`). */
   previous: unknown;
+  /** Every value set so far at this level, by directive name (for nginx's conflict checks). */
+  level: Readonly<Record<string, unknown>>;
   source: Source;
 }
 
@@ -88,6 +90,8 @@ export interface Directive {
   doc: string;
   /** Beyond nginx (a mailproxy addition). */
   extension?: boolean;
+  /** The first argument names a file; a relative one is resolved against this base (paths.ts). */
+  file?: PathBase;
   /** Arguments (count already checked) → one occurrence's value. Throws ValueError. */
   parse(args: string[], ctx: ParseContext): unknown;
   /** A level's whole value → the argument lists of the directives that write it. */
@@ -102,6 +106,8 @@ type Spec = Omit<Directive, "parse" | "format" | "repeat" | "defaultText"> & {
 };
 
 const MS = ["mail", "server"] as const;
+/** Files of the TLS and user-table directives: relative to the main configuration file's folder. */
+const CONF_FILE = { file: "conf" } as const;
 const INF = Number.POSITIVE_INFINITY;
 
 const invalidValue = () => new ValueError("invalid_value", "invalid value", true);
@@ -116,6 +122,19 @@ function define(spec: Spec): Directive {
   };
 }
 
+function parseFlag(name: string, v: string): boolean {
+  const lower = v.toLowerCase();
+  if (lower === "on") return true;
+  if (lower === "off") return false;
+  throw new ValueError("invalid_flag", `invalid value "${v}" in "${name}" directive, it must be "on" or "off"`);
+}
+
+function parseEnum<T extends string>(values: readonly T[], v: string): T {
+  const lower = v.toLowerCase();
+  if (!(values as readonly string[]).includes(lower)) throw new ValueError("invalid_value", `invalid value "${v}"`);
+  return lower as T;
+}
+
 function flag(name: string, module: string, def: boolean, doc: string, extra: Partial<Spec> = {}): Directive {
   return define({
     name,
@@ -127,12 +146,7 @@ function flag(name: string, module: string, def: boolean, doc: string, extra: Pa
     default: () => def,
     defaultText: def ? "on" : "off",
     doc,
-    parse: ([v]) => {
-      const lower = v!.toLowerCase();
-      if (lower === "on") return true;
-      if (lower === "off") return false;
-      throw new ValueError("invalid_flag", `invalid value "${v}" in "${name}" directive, it must be "on" or "off"`);
-    },
+    parse: ([v]) => parseFlag(name, v!),
     format: (value) => [[value ? "on" : "off"]],
     ...extra,
   });
@@ -211,7 +225,7 @@ function string(name: string, module: string, doc: string, extra: Partial<Spec> 
 }
 
 /** A string directive whose repeats append (`ssl_certificate`, `set_real_ip_from`, ...). */
-function stringList(name: string, module: string, syntax: string, doc: string): Directive {
+function stringList(name: string, module: string, syntax: string, doc: string, extra: Partial<Spec> = {}): Directive {
   return define({
     name,
     module,
@@ -224,6 +238,7 @@ function stringList(name: string, module: string, syntax: string, doc: string): 
     doc,
     parse: ([v]) => [v],
     format: (value) => (value as string[]).map((v) => [v]),
+    ...extra,
   });
 }
 
@@ -263,11 +278,7 @@ function enumOf<T extends string>(
     default: () => def,
     defaultText: def,
     doc,
-    parse: ([v]) => {
-      const lower = v!.toLowerCase();
-      if (!(values as readonly string[]).includes(lower)) throw new ValueError("invalid_value", `invalid value "${v}"`);
-      return lower;
-    },
+    parse: ([v]) => parseEnum(values, v!),
     ...extra,
   });
 }
@@ -357,13 +368,14 @@ export const DIRECTIVES: readonly Directive[] = [
     kind: "error_log",
     repeat: "append",
     syntax: "error_log file | stderr | syslog:server=address[,parameter=value] [level] [json]",
+    file: "prefix",
     default: () => [],
     defaultText: "the top-level log",
     doc: "Log destination and level: a file, `stderr` or `syslog:server=...` (nginx's parameters; UDP or `unix:` datagram socket, tag `nginx` by default). Several may be given, each with its own level; in `mail {}` or `server {}` they replace the top-level log for those sessions. `json` (a mailproxy addition) writes JSON lines.",
     parse: (args) => [parseErrorLog(args)],
     format: (value) => (value as LogTarget[]).map(formatErrorLog),
   }),
-  string("pid", "main", "File the master process id is written to.", { contexts: ["main"], syntax: "pid file" }),
+  string("pid", "main", "File the master process id is written to.", { contexts: ["main"], syntax: "pid file", file: "prefix" }),
   flag("daemon", "main", false, "Whether to detach from the terminal (mailproxy defaults to off: foreground, as service managers expect).", { contexts: ["main"] }),
   define({
     name: "user",
@@ -396,6 +408,7 @@ export const DIRECTIVES: readonly Directive[] = [
     // words like `user`: TOML takes "FILE" or "FILE json" (or an array) and writes it back the same way
     kind: "user",
     syntax: "access_log file | syslog:server=address[,parameter=value] [json]",
+    file: "prefix",
     extension: true,
     doc: "One line per finished session: start, duration, client, server, protocol, login, upstream, bytes each way, TLS version, result. Main context only (in `mail {}` it stays \"not allowed here\", as in nginx).",
     parse: ([path, format]) => {
@@ -593,11 +606,11 @@ export const DIRECTIVES: readonly Directive[] = [
   string("auth_file", "auth_http", "User table checked before `auth_http` (docs/auth.md); re-read on reload.", {
     syntax: "auth_file path",
     extension: true,
-    parse: ([v], ctx) => {
-      // Relative to the file that names it; checked now so that `-t` refuses a broken table.
-      const file = path.resolve(path.dirname(ctx.source.file || "."), v!);
+    file: "conf",
+    parse: ([file]) => {
+      // Checked now so that `-t` refuses a broken table.
       try {
-        loadUserTable(file);
+        loadUserTable(file!);
       } catch (err) {
         throw new ValueError("invalid_value", (err as Error).message, true);
       }
@@ -609,10 +622,26 @@ export const DIRECTIVES: readonly Directive[] = [
   stringList("set_real_ip_from", "realip", "set_real_ip_from address | CIDR | unix:", "Trusted PROXY protocol peers."),
 
   // ---- ngx_mail_ssl_module ----
-  enumOf("starttls", "ssl", ["on", "off", "only"], "off", "Offer STARTTLS/STLS; `only` requires it before authentication."),
-  stringList("ssl_certificate", "ssl", "ssl_certificate file", "PEM certificate (chain); repeat for RSA + ECDSA."),
-  stringList("ssl_certificate_key", "ssl", "ssl_certificate_key file", "PEM private key, paired by order."),
-  string("ssl_password_file", "ssl", "Passphrases for encrypted keys, one per line.", { syntax: "ssl_password_file file" }),
+  enumOf("starttls", "ssl", ["on", "off", "only"], "off", "Offer STARTTLS/STLS; `only` requires it before authentication.", {
+    parse: (args, ctx) => {
+      const value = parseEnum(["on", "off", "only"], args[0]!);
+      if (value !== "off" && ctx.level.ssl === true) throw new ValueError("invalid_value", '"ssl" directive conflicts with "starttls"');
+      return value;
+    },
+  }),
+  flag("ssl", "ssl", false, "Deprecated since nginx 1.15.0 (removed in 1.25.1): `ssl on` makes every `listen` of the server `listen ... ssl`. Accepted with nginx's warning.", {
+    parse: (args, ctx) => {
+      const on = parseFlag("ssl", args[0]!);
+      if (on && (ctx.level.starttls ?? "off") !== "off") {
+        throw new ValueError("invalid_value", '"starttls" directive conflicts with "ssl on"');
+      }
+      ctx.warn('the "ssl" directive is deprecated, use the "listen ... ssl" directive instead');
+      return on;
+    },
+  }),
+  stringList("ssl_certificate", "ssl", "ssl_certificate file", "PEM certificate (chain); repeat for RSA + ECDSA.", CONF_FILE),
+  stringList("ssl_certificate_key", "ssl", "ssl_certificate_key file", "PEM private key, paired by order.", CONF_FILE),
+  string("ssl_password_file", "ssl", "Passphrases for encrypted keys, one per line.", { syntax: "ssl_password_file file", ...CONF_FILE }),
   flag("ssl_certificate_compression", "ssl", false, "Certificate compression (accepted, may be ignored).", {
     since: "1.29.1",
   }),
@@ -623,7 +652,7 @@ export const DIRECTIVES: readonly Directive[] = [
   }),
   flag("ssl_prefer_server_ciphers", "ssl", false, "Prefer the server's cipher order."),
   methods("ssl_protocols", "ssl", SSL_PROTOCOLS, ["TLSv1.2", "TLSv1.3"], "Enabled TLS versions."),
-  string("ssl_dhparam", "ssl", "DH parameters for DHE ciphers.", { syntax: "ssl_dhparam file" }),
+  string("ssl_dhparam", "ssl", "DH parameters for DHE ciphers.", { syntax: "ssl_dhparam file", ...CONF_FILE }),
   string("ssl_ecdh_curve", "ssl", "ECDH curves, colon-separated, or `auto`.", {
     syntax: "ssl_ecdh_curve curve[:curve...] | auto",
     default: () => "auto",
@@ -645,18 +674,20 @@ export const DIRECTIVES: readonly Directive[] = [
   }),
   time("ssl_session_timeout", "ssl", "s", "5m", "Lifetime of cached TLS sessions (second resolution)."),
   flag("ssl_session_tickets", "ssl", true, "TLS session tickets."),
-  stringList("ssl_session_ticket_key", "ssl", "ssl_session_ticket_key file", "Ticket key file (48 or 80 bytes)."),
+  stringList("ssl_session_ticket_key", "ssl", "ssl_session_ticket_key file", "Ticket key file (48 or 80 bytes).", CONF_FILE),
   enumOf("ssl_verify_client", "ssl", ["on", "off", "optional", "optional_no_ca"], "off", "Client certificate verification.", {
     since: "1.7.11",
   }),
   number("ssl_verify_depth", "ssl", 1, "Client certificate chain depth.", { since: "1.7.11" }),
   string("ssl_client_certificate", "ssl", "CAs for client certificates, advertised to clients.", {
     syntax: "ssl_client_certificate file",
+    ...CONF_FILE,
   }),
   string("ssl_trusted_certificate", "ssl", "CAs for client certificates, not advertised.", {
     syntax: "ssl_trusted_certificate file",
+    ...CONF_FILE,
   }),
-  string("ssl_crl", "ssl", "Revoked certificates.", { syntax: "ssl_crl file" }),
+  string("ssl_crl", "ssl", "Revoked certificates.", { syntax: "ssl_crl file", ...CONF_FILE }),
   pairList("ssl_conf_command", "ssl", "ssl_conf_command name value", "OpenSSL SSL_CONF command.", "1.19.4"),
 
   // ---- TLS to the backend (beyond nginx, whose mail proxy speaks plaintext to backends) ----
@@ -667,6 +698,7 @@ export const DIRECTIVES: readonly Directive[] = [
   flag("proxy_ssl_verify", "proxy", false, "Verify the backend's certificate and name.", { extension: true }),
   string("proxy_ssl_trusted_certificate", "proxy", "CAs that verify backend certificates (PEM).", {
     syntax: "proxy_ssl_trusted_certificate file",
+    ...CONF_FILE,
     extension: true,
   }),
   string("proxy_ssl_name", "proxy", "Name the backend's certificate is checked against and sent as SNI; default: the backend host.", {
@@ -676,10 +708,12 @@ export const DIRECTIVES: readonly Directive[] = [
   flag("proxy_ssl_server_name", "proxy", false, "Send the name (`proxy_ssl_name`) as SNI to the backend.", { extension: true }),
   string("proxy_ssl_certificate", "proxy", "Client certificate presented to the backend.", {
     syntax: "proxy_ssl_certificate file",
+    ...CONF_FILE,
     extension: true,
   }),
   string("proxy_ssl_certificate_key", "proxy", "Key of `proxy_ssl_certificate`.", {
     syntax: "proxy_ssl_certificate_key file",
+    ...CONF_FILE,
     extension: true,
   }),
   { ...methods("proxy_ssl_protocols", "proxy", SSL_PROTOCOLS, ["TLSv1.2", "TLSv1.3"], "TLS versions towards the backend."), extension: true },
@@ -786,6 +820,18 @@ export const KNOWN_NON_MAIL: readonly string[] = [
   "large_client_header_buffers", "client_body_buffer_size", "open_file_cache", "ssl_verify_client_cert",
   "http2", "http3", "quic_retry", "ssl_password", "hash", "least_conn", "ip_hash", "keepalive", "zone",
   "health_check",
+  // ngx_http_proxy_module and ngx_stream_proxy_module: the proxy_* names most often copied into mail
+  "proxy_pass_header", "proxy_hide_header", "proxy_ignore_headers", "proxy_pass_request_body",
+  "proxy_pass_request_headers", "proxy_set_body", "proxy_method", "proxy_buffering", "proxy_buffers",
+  "proxy_buffer_size", "proxy_busy_buffers_size", "proxy_request_buffering", "proxy_max_temp_file_size",
+  "proxy_temp_file_write_size", "proxy_temp_path", "proxy_cache", "proxy_cache_path", "proxy_cache_key",
+  "proxy_cache_valid", "proxy_cache_bypass", "proxy_cache_lock", "proxy_cache_methods",
+  "proxy_cache_min_uses", "proxy_cache_revalidate", "proxy_cache_use_stale", "proxy_no_cache",
+  "proxy_intercept_errors", "proxy_cookie_domain", "proxy_cookie_path", "proxy_cookie_flags",
+  "proxy_ignore_client_abort", "proxy_limit_rate", "proxy_next_upstream_timeout",
+  "proxy_next_upstream_tries", "proxy_store", "proxy_store_access", "proxy_headers_hash_max_size",
+  "proxy_headers_hash_bucket_size", "proxy_force_ranges", "proxy_send_lowat", "proxy_half_close",
+  "proxy_session_drop",
   ...IGNORED_EVENTS,
   "worker_connections",
   ...IGNORED_MAIN,

@@ -22,6 +22,8 @@ export type ConfigErrorCode =
   | "toml_syntax"
   | "toml_type"
   | "include"
+  | "file"
+  | "host"
   | "unknown_directive"
   | "not_allowed_here"
   | "invalid_arguments"

@@ -19,6 +19,9 @@ import {
   SKIPPED_TOP_LEVEL,
 } from "./directives.ts";
 import { listenPairs } from "./values/listen.ts";
+import { type PathBase, resolvePath, unreadable } from "./paths.ts";
+import { Places } from "./places.ts";
+import { dirname } from "node:path";
 
 /** Expands one `include` pattern into the statements of the matching files, in order. */
 export type IncludeReader = (pattern: string, at: Loc, ctx: Context) => Statement[];
@@ -29,6 +32,8 @@ export interface InterpretOptions {
   readInclude: IncludeReader;
   /** `-g` directives, run in the main context before the file. */
   global?: Statement[];
+  /** Open every file the servers will read (certificates, keys, ...) and name the directive of one that fails. */
+  checkFiles?: boolean;
 }
 
 /** nginx gives up on deeper include chains long before; this only stops include loops. */
@@ -41,15 +46,23 @@ interface Frame {
   /** Where mail/server settings live. */
   settings: Record<string, unknown>;
   seen: Set<string>;
-  /** Place of the last occurrence of each directive (for TLS messages). */
-  places: Map<string, Loc>;
 }
+
+/** TLS files nginx reads only to verify client certificates. */
+const VERIFY_FILES = ["ssl_trusted_certificate", "ssl_crl"];
 
 function toSource(at: Loc): Source {
   return at.path === undefined ? { file: at.file, line: at.line } : { file: at.file, line: at.line, path: at.path };
 }
 
-export function interpret(main: Statement[], opts: InterpretOptions): { config: Config; warnings: ConfigWarning[] } {
+export interface Interpreted {
+  config: Config;
+  warnings: ConfigWarning[];
+  /** Where each directive was written. */
+  places: Places;
+}
+
+export function interpret(main: Statement[], opts: InterpretOptions): Interpreted {
   return new Interpreter(opts).run(main);
 }
 
@@ -58,7 +71,7 @@ class Interpreter {
   private readonly config: Config;
   /** Each (address, port) pair and the listens that claimed it, server by server. */
   private readonly pairs = new Map<string, Array<{ server: object; at: Loc; defaultServer: boolean }>>();
-  private readonly placesOf = new WeakMap<object, Map<string, Loc>>();
+  private readonly places = new Places();
   private sawEvents = false;
 
   constructor(private readonly opts: InterpretOptions) {
@@ -72,12 +85,12 @@ class Interpreter {
     };
   }
 
-  run(main: Statement[]): { config: Config; warnings: ConfigWarning[] } {
+  run(main: Statement[]): Interpreted {
     const config = this.config as unknown as Record<string, unknown>;
-    const frame: Frame = { ctx: "main", block: config, settings: config, seen: new Set(), places: new Map() };
+    const frame: Frame = { ctx: "main", block: config, settings: config, seen: new Set() };
     this.runBlock(this.opts.global ?? [], frame, 0);
     this.runBlock(main, frame, 0);
-    return { config: this.config, warnings: this.warnings };
+    return { config: this.config, warnings: this.warnings, places: this.places };
   }
 
   private warn(message: string, at: Loc): void {
@@ -139,28 +152,23 @@ class Interpreter {
     if (st.name === "events") {
       if (this.sawEvents) throw new ConfigError("duplicate", '"events" directive is duplicate', st.at);
       this.sawEvents = true;
-      this.runBlock(body, { ctx: "events", block: config, settings: config, seen: new Set(), places: new Map() }, depth);
+      this.runBlock(body, { ctx: "events", block: config, settings: config, seen: new Set() }, depth);
     } else if (st.name === "mail") {
       if (this.config.mail) throw new ConfigError("duplicate", '"mail" directive is duplicate', st.at);
       const mail: MailBlock = { source: toSource(st.at), settings: {}, servers: [] };
       this.config.mail = mail;
-      const places = new Map<string, Loc>();
-      this.placesOf.set(mail.settings, places);
       const settings = mail.settings as Record<string, unknown>;
-      this.runBlock(body, { ctx: "mail", block: settings, settings, seen: new Set(), places }, depth);
+      this.runBlock(body, { ctx: "mail", block: settings, settings, seen: new Set() }, depth);
       this.checkServers(mail);
     } else if (st.name === "server") {
       const mail = this.config.mail!;
       const server: ServerBlock = { source: toSource(st.at), listen: [], settings: {} };
       mail.servers.push(server);
-      const places = new Map<string, Loc>();
-      this.placesOf.set(server.settings, places);
       const frame: Frame = {
         ctx: "server",
         block: server as unknown as Record<string, unknown>,
         settings: server.settings as Record<string, unknown>,
         seen: new Set(),
-        places,
       };
       this.runBlock(body, frame, depth);
       if (server.listen.length === 0) {
@@ -177,11 +185,14 @@ class Interpreter {
     if (d.repeat === "duplicate" && seen) {
       throw new ConfigError("duplicate", `"${d.name}" directive is duplicate`, st.at);
     }
+    const args = d.file ? [resolvePath(st.args[0]!, this.base(d.file)), ...st.args.slice(1)] : st.args;
+    this.places.add(target, d.name, { args, at: st.at });
     let value: unknown;
     try {
-      value = d.parse(st.args, {
+      value = d.parse(args, {
         warn: (message) => this.warn(message, st.at),
         previous: seen ? target[d.name] : undefined,
+        level: target,
         source: toSource(st.at),
       });
     } catch (e) {
@@ -204,7 +215,35 @@ class Interpreter {
       target[d.name] = value;
     }
     frame.seen.add(d.name);
-    frame.places.set(d.name, st.at);
+  }
+
+  /** Where the directive in effect for the server was written: in the server, else in mail. */
+  private placeOf(mail: MailBlock, server: ServerBlock, name: string): Loc {
+    return this.places.inEffect(mail, server, name).at(-1)!.at;
+  }
+
+  /** What a relative path is relative to: the main file's folder, or the `-p` prefix. */
+  private base(kind: PathBase): string {
+    return kind === "conf" ? dirname(this.opts.file) : this.opts.prefix;
+  }
+
+  /**
+   * Every file this server will read must open; a failure names the directive's place.
+   * TLS files count only when the server speaks TLS (as nginx loads them only then);
+   * backend TLS files whenever set, since the auth service may ask for TLS per login.
+   */
+  private checkFiles(mail: MailBlock, server: ServerBlock, usesTls: boolean): void {
+    const verify = (server.settings.ssl_verify_client ?? mail.settings.ssl_verify_client ?? "off") !== "off";
+    const names = new Set([...this.places.names(server.settings), ...this.places.names(mail.settings)]);
+    for (const name of names) {
+      const d = directive(name)!;
+      // Logs (base "prefix") are the logger's to open; these are the files the server reads.
+      if (d.file !== "conf" || (d.module === "ssl" && (!usesTls || (VERIFY_FILES.includes(name) && !verify)))) continue;
+      for (const { args, at } of this.places.inEffect(mail, server, name)) {
+        const problem = unreadable(args[0]!);
+        if (problem) throw new ConfigError("file", problem, at);
+      }
+    }
   }
 
   /**
@@ -254,7 +293,10 @@ class Interpreter {
         throw new ConfigError("unknown_protocol", "unknown mail protocol for server", server.source);
       }
     }
-    for (const server of mail.servers) this.checkTls(mail, server);
+    for (const server of mail.servers) {
+      const usesTls = this.checkTls(mail, server);
+      if (this.opts.checkFiles) this.checkFiles(mail, server, usesTls);
+    }
     for (const server of mail.servers) {
       if (server.settings.auth_http === undefined && mail.settings.auth_http === undefined &&
         server.settings.proxy_pass === undefined && (server.settings.auth_file ?? mail.settings.auth_file) === undefined) {
@@ -263,21 +305,26 @@ class Interpreter {
     }
   }
 
-  /** TLS needs certificates and keys, checked structurally (no file is read here). */
-  private checkTls(mail: MailBlock, server: ServerBlock): void {
+  /** TLS needs certificates and keys, checked structurally (no file is read here). True when the server uses TLS. */
+  private checkTls(mail: MailBlock, server: ServerBlock): boolean {
     const own = <K extends keyof Settings>(key: K) => server.settings[key] ?? mail.settings[key];
     const sslListens = server.listen.filter((l) => l.ssl);
     const starttls = own("starttls") ?? "off";
     let mode: string;
     let at: Loc;
-    if (sslListens.length > 0) {
+    if (own("ssl") === true) {
+      // The deprecated `ssl on` makes every listen of the server a `listen ... ssl`.
+      mode = "ssl";
+      at = this.placeOf(mail, server, "ssl");
+      for (const listen of server.listen) listen.ssl = true;
+    } else if (sslListens.length > 0) {
       mode = "listen ... ssl";
       at = sslListens[sslListens.length - 1]!.source;
     } else if (starttls !== "off") {
       mode = "starttls";
-      at = this.placesOf.get(server.settings)?.get("starttls") ?? this.placesOf.get(mail.settings)!.get("starttls")!;
+      at = this.placeOf(mail, server, "starttls");
     } else {
-      return;
+      return false;
     }
     const certs = own("ssl_certificate") ?? [];
     const keys = own("ssl_certificate_key");
@@ -294,5 +341,6 @@ class Interpreter {
         at,
       );
     }
+    return true;
   }
 }

@@ -16,6 +16,7 @@ import { parseNginx } from "./nginx/parser.ts";
 import { tomlToStatements } from "./toml.ts";
 import { includeFiles, readConfigFile } from "./include.ts";
 import { effectiveServer } from "./effective.ts";
+import type { Places } from "./places.ts";
 
 export { stripSources } from "./strip_sources.ts";
 
@@ -24,11 +25,22 @@ export interface LoadOptions {
   prefix?: string;
   /** `-g` text: nginx directives for the main context, applied before the file. */
   globalDirectives?: string;
+  /** Open the files the servers will read (certificates, keys, ...) now, naming the directive of one that fails. */
+  checkFiles?: boolean;
 }
 
 export interface LoadResult {
   config: Config;
   warnings: ConfigWarning[];
+  /** Where each directive was written (for checks after loading). */
+  places: Places;
+  /** The configuration files read, main file first, each once, as read (for `-T`). */
+  files: ConfigFile[];
+}
+
+export interface ConfigFile {
+  path: string;
+  text: string;
 }
 
 export type ConfigFormat = "nginx" | "toml";
@@ -58,20 +70,32 @@ export function loadConfigText(text: string, fileName: string, opts: LoadOptions
   const toStatements = (content: string, name: string, ctx: Context): Statement[] =>
     format === "toml" ? tomlToStatements(content, name, ctx) : parseNginx(content, name);
 
+  const files = new Map<string, string>([[file, text]]);
   const readInclude = (pattern: string, at: Loc, ctx: Context): Statement[] =>
-    includeFiles(pattern, baseDir).flatMap((path) => toStatements(readConfigFile(path, at), path, ctx));
+    includeFiles(pattern, baseDir).flatMap((path) => {
+      const content = readConfigFile(path, at);
+      if (!files.has(path)) files.set(path, content);
+      return toStatements(content, path, ctx);
+    });
 
   const commandLine: Loc = { file: "command line", line: 0 };
   const global = opts.globalDirectives
     ? withPlace(parseNginx(opts.globalDirectives, commandLine.file), commandLine)
     : [];
 
-  return interpret(toStatements(text, file, "main"), {
+  const interpreted = interpret(toStatements(text, file, "main"), {
     file,
     prefix: opts.prefix === undefined ? baseDir : resolve(opts.prefix),
     readInclude,
     global,
+    checkFiles: opts.checkFiles ?? false,
   });
+  return { ...interpreted, files: [...files].map(([path, text]) => ({ path, text })) };
+}
+
+/** nginx's `-T` dump: each file under `# configuration file PATH:`, verbatim, then a line feed. */
+export function dumpFiles(files: readonly ConfigFile[]): string {
+  return files.map((f) => `# configuration file ${f.path}:\n${f.text}\n`).join("");
 }
 
 function withPlace(statements: Statement[], at: Loc): Statement[] {

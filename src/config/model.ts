@@ -147,6 +147,8 @@ export interface Settings {
   set_real_ip_from: string[];
   // ssl
   starttls: StartTls;
+  /** Deprecated `ssl on`: every listen of the server is `listen ... ssl`. */
+  ssl: boolean;
   ssl_certificate: string[];
   ssl_certificate_key: string[];
   ssl_password_file: string;
@@ -181,7 +183,7 @@ export interface Settings {
   // beyond nginx
   /** `proxy_pass HOST:PORT`: passthrough backend (server level only). */
   proxy_pass: string;
-  /** `auth_file PATH`: the user table (docs/auth.md), path resolved against the prefix. */
+  /** `auth_file PATH`: the user table (docs/auth.md), absolute (resolved against the main file's folder). */
   auth_file: string;
   /** Client-Port, Server-IP, Server-Port in auth requests (off = the nginx request exactly). */
   auth_http_extra_headers: boolean;

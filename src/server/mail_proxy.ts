@@ -268,7 +268,7 @@ export class MailProxy {
     const group = dispatchAll(holder.binding, socket);
     const { labels, deps, closed } = this.entryDeps(group);
     if (this.sessions.size >= this.maxConnections) {
-      this.logger.warn(`${this.maxConnections} worker_connections are not enough, connection refused`);
+      this.logger.log("alert", `${this.maxConnections} worker_connections are not enough`);
       metrics.connectionsRefused.inc(labels);
       socket.destroy();
       return;

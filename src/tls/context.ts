@@ -182,6 +182,12 @@ function unsupported(runtime: TlsRuntime, what: string, why: string): string {
   return `${what} is not supported on ${runtime.name} (its node:tls runs on ${runtime.library}, which ${why})`;
 }
 
+/** Whether the runtime's TLS library can speak an ssl_protocols version. */
+function hasProtocol(runtime: TlsRuntime, protocol: string): boolean {
+  if (protocol === "SSLv2" || protocol === "SSLv3") return false;
+  return runtime.legacyProtocols || (protocol !== "TLSv1" && protocol !== "TLSv1.1");
+}
+
 /** Settings this runtime would silently ignore, as messages; empty when all apply. */
 function runtimeProblems(server: EffectiveServer, runtime: TlsRuntime): string[] {
   const out: string[] = [];
@@ -197,15 +203,12 @@ function runtimeProblems(server: EffectiveServer, runtime: TlsRuntime): string[]
   if (server.ssl_ecdh_curve !== "auto" && !runtime.ecdhCurves) {
     out.push(unsupported(runtime, `"ssl_ecdh_curve ${server.ssl_ecdh_curve}"`, "ignores the curve list"));
   }
-  if (server.ssl_dhparam && !runtime.dhParams) {
-    out.push(unsupported(runtime, "\"ssl_dhparam\"", "has no DHE cipher suites"));
-  }
   if (!server.ssl_session_tickets && !runtime.disableTickets) {
     out.push(unsupported(runtime, "\"ssl_session_tickets off\"", "always issues session tickets"));
   }
-  const legacy = server.ssl_protocols.filter((p) => p === "SSLv2" || p === "SSLv3" ||
-    ((p === "TLSv1" || p === "TLSv1.1") && !runtime.legacyProtocols));
-  if (legacy.length) out.push(unsupported(runtime, `"ssl_protocols ${legacy.join(" ")}"`, "has no such protocol versions"));
+  if (server.ssl_protocols.every((p) => !hasProtocol(runtime, p))) {
+    out.push(unsupported(runtime, `"ssl_protocols ${server.ssl_protocols.join(" ")}"`, "has none of these protocol versions"));
+  }
   for (const [name, value] of server.ssl_conf_command) {
     if (!expressible(name, value, runtime, server)) {
       out.push(`"ssl_conf_command ${name} ${value}" is not supported on ${runtime.name}: node:tls on ` +
@@ -264,6 +267,14 @@ export function checkTlsConfig(server: EffectiveServer, runtime: TlsRuntime = tl
 export function tlsConfigWarnings(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): string[] {
   if (!serverUsesTls(server)) return [];
   const out: string[] = [];
+  // As with nginx on an OpenSSL without them: what cannot be offered is not, the rest works.
+  const missing = server.ssl_protocols.filter((p) => !hasProtocol(runtime, p));
+  if (missing.length && missing.length < server.ssl_protocols.length) {
+    out.push(unsupported(runtime, `"ssl_protocols ${missing.join(" ")}"`, "has no such protocol versions") + ", ignored");
+  }
+  if (server.ssl_dhparam && !runtime.dhParams) {
+    out.push(unsupported(runtime, "\"ssl_dhparam\"", "has no DHE cipher suites") + ", ignored");
+  }
   if (server.ssl_session_ticket_key.length && !runtime.ticketKeys) {
     out.push(`"ssl_session_ticket_key" files are checked but not used on ${runtime.name}: tickets are encrypted ` +
       `with a random per-process key, so sessions resume only on the same process`);

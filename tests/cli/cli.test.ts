@@ -7,8 +7,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { spawnSync } from "node:child_process";
-import { ensureBinary } from "../support/binary.ts";
+import tls from "node:tls";
+import { spawn, spawnSync } from "node:child_process";
+import { ensureBinary, waitForPort } from "../support/binary.ts";
+import { freePort, makeTestCertificate } from "../integration/backends.ts";
 
 let bin = "";
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-cli-"));
@@ -103,16 +105,77 @@ describe("mailproxy command line", () => {
     );
     const r = run("-t", "-c", file);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /\[emerg\] cannot load certificate "\/nonexistent\/cert\.pem"/);
+    assert.match(r.stderr, new RegExp(`\\[emerg\\] open\\(\\) "/nonexistent/cert\\.pem" failed \\(2: No such file or directory\\) in ${file}:7\\n`));
   });
 
-  test("-T prints the effective configuration after the test", () => {
-    const file = write("good.conf", GOOD);
-    const r = run("-T", "-c", file);
-    assert.equal(r.code, 0);
-    assert.match(r.stdout, new RegExp(`^# configuration file ${file}:\\n`));
+  test("-T prints each configuration file verbatim under its name, includes once each, as nginx -T does", () => {
+    const imap = write("dump.d/imap.conf", "server { listen 127.0.0.1:10145; protocol imap; }  # as written");
+    const top = write("dump.d/top.conf", "# top level\n");
+    const main = write("dump.conf", `mail {\n    auth_http 127.0.0.1:9000/auth;\n    include dump.d/imap.conf;\n}\ninclude dump.d/top.conf;\ninclude dump.d/t*.conf;`);
+    const r = run("-T", "-c", main);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      `# configuration file ${main}:\n${fs.readFileSync(main, "utf8")}\n` +
+        `# configuration file ${imap}:\n${fs.readFileSync(imap, "utf8")}\n` +
+        `# configuration file ${top}:\n# top level\n\n`,
+    );
+  });
+
+  test("the normalized effective view stays available as config --to nginx", () => {
+    const r = run("config", "--to", "nginx", "-c", write("good.conf", GOOD));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^mail \{\n/m);
     assert.match(r.stdout, /listen 127\.0\.0\.1:10143;/);
-    assert.match(r.stdout, /auth_http /);
+  });
+
+  test("started from / with ssl_certificate cert.pem, it finds the certificate beside its configuration and greets over TLS", async () => {
+    const cert = makeTestCertificate();
+    const port = await freePort();
+    const file = path.join(cert.dir, "mailproxy.conf");
+    fs.writeFileSync(file, GOOD.replace("listen 127.0.0.1:10143;", `listen 127.0.0.1:${port} ssl;\n        ssl_certificate cert.pem;\n        ssl_certificate_key key.pem;`));
+    const child = spawn(bin, ["-c", file], { cwd: "/", stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stderr!.on("data", (d) => (output += d));
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    try {
+      await Promise.race([waitForPort(port), exited.then(() => assert.fail(`mailproxy exited: ${output}`))]);
+      const greeting = await new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({ host: "127.0.0.1", port, ca: cert.ca, servername: "localhost" });
+        socket.once("data", (d) => {
+          resolve(d.toString("latin1"));
+          socket.destroy();
+        });
+        socket.once("error", reject);
+      });
+      assert.match(greeting, /^\* OK /);
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
+      cert.remove();
+    }
+  });
+
+  test("-t refuses an unknown user, an address not on this host and another module's proxy_ directive, as nginx -t does", () => {
+    const user = write("user.conf", `user nosuchuser;\n${GOOD}`);
+    assert.equal(run("-t", "-c", user).stderr, `mailproxy: [emerg] getpwnam("nosuchuser") failed in ${user}:1\n` +
+      `mailproxy: configuration file ${user} test failed\n`);
+    const bind = write("bind.conf", GOOD.replace("127.0.0.1:10143", "192.0.2.1:10143"));
+    assert.equal(run("-t", "-c", bind).stderr, `mailproxy: [emerg] bind() to 192.0.2.1:10143 failed (99: Cannot assign requested address) in ${bind}:4\n` +
+      `mailproxy: configuration file ${bind} test failed\n`);
+    const header = write("header.conf", GOOD.replace("protocol imap;", "protocol imap;\n        proxy_pass_header X-Real-IP;"));
+    const r = run("-t", "-c", header);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, `mailproxy: [emerg] "proxy_pass_header" directive is not allowed here in ${header}:6\n` +
+      `mailproxy: configuration file ${header} test failed\n`);
+  });
+
+  test("-t checks the syntax inside a skipped http block but not its directive names", () => {
+    const names = write("http-names.conf", `http {\n    no_such_http_directive on;\n}\n${GOOD}`);
+    assert.equal(run("-t", "-q", "-c", names).code, 0);
+    const quote = write("http-quote.conf", `http {\n    add_header X "a"b;\n}\n${GOOD}`);
+    assert.equal(run("-t", "-q", "-c", quote).stderr, `mailproxy: [emerg] unexpected "b" in ${quote}:2\n` +
+      `mailproxy: configuration file ${quote} test failed\n`);
   });
 
   test("-g adds top-level directives and rejects bad ones", () => {
@@ -126,7 +189,7 @@ describe("mailproxy command line", () => {
   test("includes are resolved relative to the main file with -p changing nothing else", () => {
     write("conf.d/imap.conf", "server { listen 127.0.0.1:10144; protocol imap; }\n");
     const file = write("main.conf", "mail { auth_http 127.0.0.1:9000; include conf.d/*.conf; }\n");
-    const r = run("-T", "-c", file);
+    const r = run("config", "--to", "nginx", "-c", file);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /listen 127\.0\.0\.1:10144;/);
   });

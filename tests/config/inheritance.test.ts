@@ -38,9 +38,9 @@ describe("mail → server inheritance", () => {
       "mail { auth_http a:1; ssl_certificate r.crt; ssl_certificate e.crt; ssl_certificate_key r.key; ssl_certificate_key e.key;" +
         " server { listen 993 ssl; } server { listen 995 ssl; ssl_certificate o.crt; ssl_certificate_key o.key; } }",
     );
-    assert.deepEqual(a!.ssl_certificate, ["r.crt", "e.crt"]);
-    assert.deepEqual(b!.ssl_certificate, ["o.crt"]);
-    assert.deepEqual(b!.ssl_certificate_key, ["o.key"]);
+    assert.deepEqual(a!.ssl_certificate, ["/cfg/r.crt", "/cfg/e.crt"]);
+    assert.deepEqual(b!.ssl_certificate, ["/cfg/o.crt"]);
+    assert.deepEqual(b!.ssl_certificate_key, ["/cfg/o.key"]);
   });
 
   test("server_name set at mail level is every server's name", () => {

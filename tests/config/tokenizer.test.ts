@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { tokenize } from "../../src/config/nginx/tokenizer.ts";
 import { parseNginx } from "../../src/config/nginx/parser.ts";
-import { errorOf, FILE } from "./helpers.ts";
+import { errorOf, FILE, warningsOf } from "./helpers.ts";
 
 const words = (text: string) => tokenize(text).flatMap((t) => (t.kind === "word" ? [t.value] : t.kind === "eof" ? [] : [t.kind]));
 
@@ -79,7 +79,54 @@ describe("nginx syntax errors", () => {
   for (const [text, message] of cases) {
     test(`${JSON.stringify(text)} → ${message}`, () => assert.equal(errorOf(text), message));
   }
-  test("a quoted word may be followed directly by ; { or }", () => {
-    assert.deepEqual(words(`"a";"b"{"c"}`), ["a", ";", "b", "{", "c", "}"]);
+});
+
+/**
+ * ngx_conf_read_token's verdicts for the characters next to quotes, escapes, `$` and `#`
+ * (nginx 1.22 `nginx -t` on the same text).
+ */
+describe("the tokenizer agrees with ngx_conf_read_token", () => {
+  test("a quoted word may be followed directly by ; or {", () => {
+    assert.deepEqual(words(`"a";"b"{`), ["a", ";", "b", "{"]);
+  });
+
+  test('a quoted word followed directly by ) is accepted, the ) starting the next word: if ($ua ~* "bot") {', () => {
+    assert.deepEqual(words(`if ($http_user_agent ~* "bot") {`), ["if", "($http_user_agent", "~*", "bot", ")", "{"]);
+    assert.deepEqual(words(`if ($a = 'x')) {`), ["if", "($a", "=", "x", "))", "{"]);
+  });
+
+  test("an http block with a quoted condition next to ) loads, its contents skipped", () => {
+    const text = `http {\n  server {\n    if ($http_user_agent ~* "bot") {\n      return 403;\n    }\n  }\n}\n` +
+      "mail { auth_http 127.0.0.1:9000; server { listen 143; } }";
+    assert.deepEqual(warningsOf(text), ['"http" directive is ignored by mailproxy in /cfg/m.conf:1']);
+  });
+
+  const refused: Array<[string, string]> = [
+    ['mail { server_name "a"}', 'unexpected "}" in /cfg/m.conf:1'],
+    ['mail { server_name "a"b; }', 'unexpected "b" in /cfg/m.conf:1'],
+    ['mail { server_name "a""b"; }', 'unexpected """ in /cfg/m.conf:1'],
+    ["mail { server_name 'a'# comment\n; }", 'unexpected "#" in /cfg/m.conf:1'],
+    ['mail { server_name "a"\\; }', 'unexpected "\\" in /cfg/m.conf:1'],
+    ['mail { server_name "a\n\n"x; }', 'unexpected "x" in /cfg/m.conf:3'],
+    ['mail { server_name "a\\";\n}', 'unexpected end of file, expecting ";" or "}" in /cfg/m.conf:2'],
+  ];
+  for (const [text, message] of refused) {
+    test(`${JSON.stringify(text)} → ${message}`, () => assert.equal(errorOf(text), message));
+  }
+
+  test("a quote inside a word is an ordinary character, even before ) or }", () => {
+    assert.deepEqual(words(`a"b"c x"y"} z'w');`), [`a"b"c`, `x"y"}`, `z'w')`, ";"]);
+  });
+
+  test("escapes unescape in quoted and unquoted words alike; others, such as \\; and \\{, protect the character and stay two characters", () => {
+    assert.deepEqual(words(`"\\"\\t" a\\tb 'x\\'y' c\\;d \\{e`), [`"\t`, "a\tb", "x'y", "c\\;d", "\\{e"]);
+  });
+
+  test("${ keeps { in the word; a { after an escaped $ ends it", () => {
+    assert.deepEqual(words("a${b}c ${d} e\\${f"), ["a${b}c", "${d}", "e\\$", "{", "f"]);
+  });
+
+  test("# after a word character or inside quotes is part of the word; at a word start it is a comment", () => {
+    assert.deepEqual(words(`a#b "#c" '#d';#e f\n g`), ["a#b", "#c", "#d", ";", "g"]);
   });
 });

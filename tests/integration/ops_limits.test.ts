@@ -24,7 +24,7 @@ mail {
     assert.equal(await b.line(), "* OK IMAP4 ready");
     const over = await WireClient.connect(port);
     assert.equal(await over.rest(), "");
-    assert.match(proxy.log(), /\[warn\] \d+#0: 2 worker_connections are not enough, connection refused\n/);
+    assert.match(proxy.log(), /\[alert\] \d+#0: 2 worker_connections are not enough\n/);
     assert.equal(metrics.connectionsRefused.value(labels), 1);
     a.send("a1 NOOP\r\n");
     assert.equal(await a.line(), "a1 OK completed");

@@ -21,12 +21,19 @@ function serversOf(mail: string) {
   return effectiveServers(loadConfigText(`mail { ${mail} }`, "/etc/mailproxy/test.conf").config);
 }
 
-/** Problems of the one server of `body`, with the place stripped. */
-function problems(pki: TestPki, body: string): string[] {
-  const [server] = serversOf(`auth_http 127.0.0.1:9; server { listen 127.0.0.1:1993 ssl; protocol imap;
-    ssl_certificate ${pki.ecCert}; ssl_certificate_key ${pki.ecKey}; ${body} }`);
-  return checkTlsConfig(server).map((p) => p.replace(/ in \/etc\/mailproxy\/test\.conf:\d+$/, ""));
+/** The one TLS server of `body`. */
+function tlsServer(pki: TestPki, body: string) {
+  return serversOf(`auth_http 127.0.0.1:9; server { listen 127.0.0.1:1993 ssl; protocol imap;
+    ssl_certificate ${pki.ecCert}; ssl_certificate_key ${pki.ecKey}; ${body} }`)[0]!;
 }
+
+const withoutPlace = (messages: string[]) => messages.map((p) => p.replace(/ in \/etc\/mailproxy\/test\.conf:\d+$/, ""));
+
+/** Problems of the one server of `body`, with the place stripped. */
+const problems = (pki: TestPki, body: string) => withoutPlace(checkTlsConfig(tlsServer(pki, body)));
+
+/** Warnings of the one server of `body`, with the place stripped. */
+const warnings = (pki: TestPki, body: string) => withoutPlace(tlsConfigWarnings(tlsServer(pki, body)));
 
 const negotiated = (output: string) => output.match(/^(New|Reused), (\S+), Cipher is (\S+)$/m)?.slice(1) ?? ["none"];
 
@@ -171,10 +178,19 @@ describe("TLS settings through mailproxy", () => {
     }
   });
 
-  test("ssl_dhparam is refused by the config check: neither BoringSSL (Bun) nor rustls (Deno) has DHE suites", () => {
-    assert.deepEqual(problems(pki, `ssl_dhparam ${pki.dhparam};`), [
-      `"ssl_dhparam" is not supported on ${runtime.name} (its node:tls runs on ${runtime.library}, which has no DHE cipher suites)`,
+  test("ssl_dhparam is a warning, not a refusal: neither BoringSSL (Bun) nor rustls (Deno) offers DHE suites, so nothing is lost", () => {
+    assert.deepEqual(problems(pki, `ssl_dhparam ${pki.dhparam};`), []);
+    assert.deepEqual(warnings(pki, `ssl_dhparam ${pki.dhparam};`), [
+      `"ssl_dhparam" is not supported on ${runtime.name} (its node:tls runs on ${runtime.library}, which has no DHE cipher suites), ignored`,
     ]);
+  });
+
+  test("ssl_protocols naming versions the runtime lacks is a warning while one it has remains; none left is a refusal", () => {
+    const lacking = runtime.legacyProtocols ? "SSLv3" : "SSLv3 TLSv1 TLSv1.1";
+    const unsupported = `"ssl_protocols ${lacking}" is not supported on ${runtime.name} (its node:tls runs on ${runtime.library}, `;
+    assert.deepEqual(problems(pki, "ssl_protocols SSLv3 TLSv1 TLSv1.1 TLSv1.2;"), []);
+    assert.deepEqual(warnings(pki, "ssl_protocols SSLv3 TLSv1 TLSv1.1 TLSv1.2;"), [`${unsupported}which has no such protocol versions), ignored`]);
+    assert.deepEqual(problems(pki, `ssl_protocols ${lacking};`), [`${unsupported}which has none of these protocol versions)`]);
   });
 
   test("ssl_conf_command: MinProtocol applies (TLSv1.2 refused), an inexpressible command is a config error naming the runtime", async () => {

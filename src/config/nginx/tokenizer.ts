@@ -3,8 +3,10 @@
  *
  * Mirrors ngx_conf_read_token: whitespace separates words; `;` and `{` end a word, `}`
  * only counts at the start of a word; `#` starts a comment only where a word could start;
- * `"..."`/`'...'` quote, and a closing quote must be followed by whitespace, `;`, `{` or
- * `}`; a backslash protects the next character, and `\" \' \\ \t \r \n` are then
+ * `"..."`/`'...'` quote only at the start of a word, and a closing quote must be followed
+ * by whitespace, `;`, `{` or `)` (which then starts the next word, as in
+ * `if ($agent ~* "bot") {`), else `unexpected "X"`; a backslash protects the next
+ * character, and `\" \' \\ \t \r \n` are then
  * unescaped (any other `\x` stays as the two characters). `${` inside a word stays in the
  * word, as in nginx.
  */
@@ -101,7 +103,7 @@ export function tokenize(text: string): Token[] {
       i++;
       tokens.push({ kind: "word", value: unescapeWord(raw), line, quoted: true });
       const next = text[i];
-      if (next !== undefined && !isSpace(next) && next !== ";" && next !== "{" && next !== "}") {
+      if (next !== undefined && !isSpace(next) && next !== ";" && next !== "{" && next !== ")") {
         throw new TokenError(`unexpected "${next}"`, line);
       }
       continue;
