@@ -186,7 +186,12 @@ async function nginxMode(argv: string[]): Promise<number> {
   if (f.signal) return signalMaster(config, f.signal);
   // `-e FILE` is relative to the prefix, as nginx takes it.
   const errorLog = f.errorLog === undefined ? undefined : resolvePath(f.errorLog, config.prefix);
-  return await runServer(config, { reload: () => loadFromOptions(opts), errorLog });
+  try {
+    return await runServer(config, { reload: () => loadFromOptions(opts), errorLog });
+  } catch (err) {
+    say(`[emerg] ${(err as Error).message}`);
+    return 1;
+  }
 }
 
 const configArgs = {

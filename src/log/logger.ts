@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import { LOG_LEVELS, type LogLevel, type LogTarget } from "../config/model.ts";
 import { isSyslogTarget, parseSyslogTarget, SyslogSender } from "./syslog.ts";
+import { openFailure } from "../config/paths.ts";
 
 /** What nginx appends to every session message. */
 export interface SessionContext {
@@ -31,8 +32,14 @@ interface Sink {
   close(): void;
 }
 
+/**
+ * The standard streams by name: `/dev/stderr` is opened as fd 2 rather than through
+ * /proc, where it fails with ENXIO when stderr is a socket (systemd's journal, docker).
+ */
+const STANDARD_FD: Record<string, number> = { stderr: 2, "/dev/stderr": 2, stdout: 1, "/dev/stdout": 1 };
+
 function fileSink(target: LogTarget): Sink {
-  const fd = target.path === "stderr" ? 2 : target.path === "stdout" ? 1 : fs.openSync(target.path, "a");
+  const fd = STANDARD_FD[target.path] ?? openLogFile(target.path);
   return {
     target,
     write(_level, line) {
@@ -44,6 +51,15 @@ function fileSink(target: LogTarget): Sink {
     },
     close: () => fd > 2 && fs.closeSync(fd),
   };
+}
+
+/** Open for appending; a failure reads as nginx's `open() "/x" failed (2: No such file or directory)`. */
+function openLogFile(path: string): number {
+  try {
+    return fs.openSync(path, "a");
+  } catch (err) {
+    throw new Error(openFailure(path, err));
+  }
 }
 
 /** The Logger owns the sender, which outlives a reopen. */
@@ -73,33 +89,56 @@ export class Logger {
   private senders = new Map<string, SyslogSender>();
   private minRank = RANK.emerg;
 
+  /** Throws, in nginx's words, when a file cannot be opened. */
   constructor(targets: LogTarget[] = [{ path: "stderr", level: "error", json: false }]) {
-    this.open(targets);
+    this.openAll(targets);
   }
 
   /**
-   * (Re)open the targets; used at start and on USR1 (logrotate). Files are opened
-   * again, a syslog server the targets still name keeps its socket.
+   * Open the targets again, as on USR1 (logrotate): files are opened anew, a syslog
+   * server the targets still name keeps its socket. A file that cannot be opened is an
+   * `[alert]` and the destinations in use stay, as nginx keeps its old files.
    */
   open(targets: LogTarget[]): void {
+    try {
+      this.openAll(targets);
+    } catch (err) {
+      this.log("alert", (err as Error).message);
+    }
+  }
+
+  /** Replace the destinations by `targets`, or throw and keep them. */
+  private openAll(targets: LogTarget[]): void {
     const old = this.sinks;
     const oldSenders = this.senders;
-    this.senders = new Map();
-    this.sinks = targets.map((target) => {
-      if (!isSyslogTarget(target.path)) return fileSink(target);
-      let sender = this.senders.get(target.path) ?? oldSenders.get(target.path);
-      if (!sender) {
-        const parsed = parseSyslogTarget(target.path);
-        // the configuration was checked: only a target built by hand gets here
-        if ("error" in parsed) throw new Error(parsed.error);
-        sender = new SyslogSender(parsed, (message) => this.log("alert", message));
-      }
-      this.senders.set(target.path, sender);
-      return syslogSink(target, sender);
-    });
+    const senders = new Map<string, SyslogSender>();
+    const opened: Sink[] = [];
+    try {
+      for (const target of targets) opened.push(this.sinkFor(target, senders, oldSenders));
+    } catch (err) {
+      for (const s of opened) s.close();
+      for (const [path, sender] of senders) if (!oldSenders.has(path)) sender.close();
+      throw err;
+    }
+    this.sinks = opened;
+    this.senders = senders;
     this.minRank = Math.min(...this.sinks.map((s) => RANK[s.target.level]), RANK.emerg);
     for (const s of old) s.close();
     for (const [path, sender] of oldSenders) if (!this.senders.has(path)) sender.close();
+  }
+
+  /** A file sink, or a syslog sink on the sender of its server (kept from before a reopen). */
+  private sinkFor(target: LogTarget, senders: Map<string, SyslogSender>, oldSenders: Map<string, SyslogSender>): Sink {
+    if (!isSyslogTarget(target.path)) return fileSink(target);
+    let sender = senders.get(target.path) ?? oldSenders.get(target.path);
+    if (!sender) {
+      const parsed = parseSyslogTarget(target.path);
+      // the configuration was checked: only a target built by hand gets here
+      if ("error" in parsed) throw new Error(parsed.error);
+      sender = new SyslogSender(parsed, (message) => this.log("alert", message));
+    }
+    senders.set(target.path, sender);
+    return syslogSink(target, sender);
   }
 
   /** USR1: the same targets, files opened again. */
