@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
-import { startProxy, type RunningProxy } from "../support/proxy.ts";
+import { passthroughProxy as passthrough, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
 import { type DovecotBackend, freePort, startDovecot } from "./backends.ts";
@@ -19,19 +19,6 @@ import { MailProxy } from "../../src/server/mail_proxy.ts";
 const MESSAGE = "Subject: hello\r\n\r\nbody\r\n";
 const b64 = (s: string) => Buffer.from(s, "latin1").toString("base64");
 
-async function passthrough(protocol: string, upstreamPort: number, extra = ""): Promise<{ proxy: RunningProxy; port: number }> {
-  const port = await freePort();
-  const proxy = await startProxy(`mail {
-    server_name mx.example.com;
-    server {
-      listen 127.0.0.1:${port};
-      protocol ${protocol};
-      proxy_pass 127.0.0.1:${upstreamPort};
-      ${extra}
-    }
-  }`);
-  return { proxy, port };
-}
 
 describe("IMAP passthrough to the demo backend", () => {
   let backend: DemoImapServer;

@@ -6,21 +6,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startProxy, type RunningProxy } from "../support/proxy.ts";
+import { passthroughProxy as passthrough, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "../integration/backends.ts";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
 
 const b64 = (s: string) => Buffer.from(s, "latin1").toString("base64");
 
-async function passthrough(protocol: string, upstreamPort: number, extra = ""): Promise<{ proxy: RunningProxy; port: number }> {
-  const port = await freePort();
-  const proxy = await startProxy(`mail {
-    server_name mx.example.com;
-    server { listen 127.0.0.1:${port}; protocol ${protocol}; proxy_pass 127.0.0.1:${upstreamPort}; ${extra} }
-  }`);
-  return { proxy, port };
-}
 
 describe("credentials a POP3 backend cannot carry", () => {
   let backend: ScriptedBackend;

@@ -58,3 +58,18 @@ export async function proxyFor(protocol: Protocol, authUrl: string, extra = ""):
   }`);
   return { proxy, port };
 }
+
+/** One passthrough `server {}` (`proxy_pass` to the loopback backend on `upstreamPort`, no auth service). */
+export async function passthroughProxy(protocol: Protocol, upstreamPort: number, extra = ""): Promise<Setup> {
+  const port = await freePort();
+  const proxy = await startProxy(`mail {
+    server_name mx.example.com;
+    server {
+      listen 127.0.0.1:${port};
+      protocol ${protocol};
+      proxy_pass 127.0.0.1:${upstreamPort};
+      ${extra}
+    }
+  }`);
+  return { proxy, port };
+}
