@@ -58,6 +58,11 @@ type Phase = "greeting" | "preauth" | "auth" | "tls" | "login" | "relay" | "clos
 
 let nextConnectionId = 1;
 
+/** Pipelined commands handled in one turn of the event loop for one client (their replies go out as one write). */
+const COMMANDS_PER_TURN = 64;
+/** The most pre-auth replies one session may have waiting to be written; over it the session is closed. */
+const PREAUTH_QUEUE_LIMIT = 256 * 1024;
+
 export class Session {
   readonly id = nextConnectionId++;
   readonly ctx: SessionContext;
@@ -68,6 +73,8 @@ export class Session {
   private writeTimer?: ReturnType<typeof setTimeout>;
   /** Bounds the flush after a closing reply; cleared when the session ends so it does not pin the session. */
   private flushTimer?: ReturnType<typeof setTimeout>;
+  /** The next batch of pipelined commands, due in the next turn of the event loop. */
+  private nextBatch?: ReturnType<typeof setImmediate>;
   private attempt = 0;
   private tlsInfo?: ClientTlsInfo;
   private clientHost = "[UNAVAILABLE]";
@@ -202,8 +209,43 @@ export class Session {
 
   private onClientData(chunk: Buffer): void {
     if (this.phase !== "preauth") return;
-    this.apply(this.machine.feed(chunk.toString("latin1")));
+    this.readCommands(chunk.toString("latin1"));
+  }
+
+  /**
+   * Carry out the client's pipelined commands a batch at a time (protocols.md §1.4).
+   * The client is not read while a batch waits for its turn or its replies wait to
+   * be written: a client that pipelines and never reads holds one batch of replies
+   * and one chunk of input, not memory without bound, and cannot hold the event
+   * loop from other clients. `drained()` and the next turn go on.
+   */
+  private readCommands(bytes: string): void {
+    const busy = this.replyPending || this.nextBatch !== undefined;
+    const actions = this.machine.feed(bytes, busy ? 0 : COMMANDS_PER_TURN);
+    if (actions.length === 0) {
+      if (!busy) this.socket.resume();
+      return;
+    }
+    this.socket.pause();
+    if (!this.apply(actions)) return;
     this.closeIfFailureAcked();
+    if (this.phase !== "preauth" || this.replyPending) return;
+    this.nextBatch = setImmediate(() => {
+      this.nextBatch = undefined;
+      if (this.phase === "preauth") this.readCommands("");
+    });
+  }
+
+  /** The client read what was waiting: go on with its commands. */
+  private drained(): void {
+    clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+    if (this.phase === "preauth") this.readCommands("");
+  }
+
+  /** Replies wait for the client to read them (the write timer runs meanwhile). */
+  private get replyPending(): boolean {
+    return this.writeTimer !== undefined;
   }
 
   /** RFC 7628: a failed OAuth login without Auth-Wait closes once the client answered the error challenge. */
@@ -211,13 +253,17 @@ export class Session {
     if (this.closeAfterFailureAck && !this.machine.awaitingFailureAck) this.closeAfterWrite();
   }
 
-  /** Carry out the machine's actions in order; false once the session is closing. */
+  /** Carry out the machine's actions in order, replies in a row as one write; false once the session is closing. */
   private apply(actions: Action[]): boolean {
+    let replies = "";
     for (const action of actions) {
+      if (action.type === "send") {
+        replies += action.data;
+        continue;
+      }
+      this.write(replies);
+      replies = "";
       switch (action.type) {
-        case "send":
-          this.write(action.data);
-          break;
         case "close":
           this.logClose(action.reason);
           this.closeAfterWrite();
@@ -230,6 +276,7 @@ export class Session {
           return true;
       }
     }
+    this.write(replies);
     return true;
   }
 
@@ -257,17 +304,21 @@ export class Session {
 
   private write(data: string): void {
     if (!data || this.socket.destroyed) return;
-    if (!this.socket.write(Buffer.from(data, "latin1")) && !this.writeTimer) {
+    const accepted = this.socket.write(Buffer.from(data, "latin1"));
+    if (this.phase === "preauth" && this.socket.writableLength > PREAUTH_QUEUE_LIMIT) {
+      this.result = "too-many-replies";
+      this.log.info("client does not read the replies to its commands, closing", this.ctx);
+      this.close();
+      return;
+    }
+    if (!accepted && !this.writeTimer) {
       // A client that does not read our replies gets `timeout` to catch up.
       this.writeTimer = setTimeout(() => {
         this.result = "timeout";
         this.log.info("client timed out (110: Connection timed out) while sending response", this.ctx);
         this.close();
       }, this.deps.server.timeout);
-      this.socket.once("drain", () => {
-        clearTimeout(this.writeTimer);
-        this.writeTimer = undefined;
-      });
+      this.socket.once("drain", () => this.drained());
     }
   }
 
@@ -356,19 +407,12 @@ export class Session {
         await new Promise((r) => setTimeout(r, result.wait * 1000));
         if (this.socket.destroyed) return;
         this.apply(this.machine.authFailed(result.text, result.errorCode));
-        this.phase = "preauth";
-        this.armPreauthTimer();
-        this.socket.resume();
-        this.apply(this.machine.feed(""));
+        this.resumePreauth();
       } else {
         this.apply(this.machine.authFailed(result.text, result.errorCode, { closeAfter: true }));
         if (!this.machine.awaitingFailureAck) return this.closeAfterWrite();
         this.closeAfterFailureAck = true;
-        this.phase = "preauth";
-        this.armPreauthTimer();
-        this.socket.resume();
-        this.apply(this.machine.feed(""));
-        this.closeIfFailureAcked();
+        this.resumePreauth();
       }
       return;
     }
@@ -390,10 +434,14 @@ export class Session {
     if (this.authRequest) void this.deps.auth.backendRefused?.(this.authRequest);
     delete this.ctx.upstream;
     this.apply(this.machine.authFailed(text, errorCode, { oauthChallenge }));
+    this.resumePreauth();
+  }
+
+  /** Back to the pre-auth dialogue after a failed login: commands the client sent meanwhile come first. */
+  private resumePreauth(): void {
     this.phase = "preauth";
     this.armPreauthTimer();
-    this.socket.resume();
-    this.apply(this.machine.feed(""));
+    this.readCommands("");
   }
 
   private async loginUpstream(

@@ -83,11 +83,11 @@ export class ImapPreauth implements PreauthMachine {
     return [{ type: "send", data: IMAP_GREETING }];
   }
 
-  feed(bytes: string): Action[] {
+  feed(bytes: string, maxActions = Infinity): Action[] {
     if (this.phase === "closed" || this.phase === "starttls") return [];
     this.reader.push(bytes);
     const actions: Action[] = [];
-    while (this.phase === "commands" || this.phase === "sasl" || this.phase === "oauth-error") {
+    while ((this.phase === "commands" || this.phase === "sasl" || this.phase === "oauth-error") && actions.length < maxActions) {
       const event = this.reader.next();
       if (!event) break;
       this.handle(event, actions);

@@ -75,12 +75,12 @@ export class Pop3Preauth implements PreauthMachine {
     return [send(`+OK POP3 ready${suffix}\r\n`)];
   }
 
-  feed(bytes: string): Action[] {
+  feed(bytes: string, maxActions = Infinity): Action[] {
     const kind = this.state.kind;
     if (kind === "closed" || kind === "tls-wait") return [];
     this.reader.push(bytes);
     const out: Action[] = [];
-    while (this.accepting()) {
+    while (this.accepting() && out.length < maxActions) {
       const event = this.reader.next();
       if (event === null) break;
       if (event.type === "too-long") {
