@@ -307,7 +307,7 @@ export class Session {
     const accepted = this.socket.write(Buffer.from(data, "latin1"));
     if (this.phase === "preauth" && this.socket.writableLength > PREAUTH_QUEUE_LIMIT) {
       this.result = "too-many-replies";
-      this.log.info("client does not read the replies to its commands, closing", this.ctx);
+      this.log.info("client sent too many commands without reading the replies", this.ctx);
       this.close();
       return;
     }
