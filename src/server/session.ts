@@ -20,6 +20,7 @@ import { type ConnectionCounter, tooManyConnections } from "../auth/limits.ts";
 import { relay, type RelayEnd, type RelayHandle } from "../relay/relay.ts";
 import { type Logger, printable, type SessionContext } from "../log/logger.ts";
 import { noDelay } from "../socket_runtime.ts";
+import { waitUnlessAborted } from "../auth/wait.ts";
 
 export interface SessionDeps {
   server: EffectiveServer;
@@ -62,6 +63,8 @@ let nextConnectionId = 1;
 const COMMANDS_PER_TURN = 64;
 /** The most pre-auth replies one session may have waiting to be written; over it the session is closed. */
 const PREAUTH_QUEUE_LIMIT = 256 * 1024;
+/** The most a client may send behind its login while the auth service decides. */
+const AUTH_HOLD_LIMIT = 64 * 1024;
 
 export class Session {
   readonly id = nextConnectionId++;
@@ -73,6 +76,10 @@ export class Session {
   private writeTimer?: ReturnType<typeof setTimeout>;
   /** Bounds the flush after a closing reply; cleared when the session ends so it does not pin the session. */
   private flushTimer?: ReturnType<typeof setTimeout>;
+  /** Aborted when the client goes, ending the auth request, its WAIT loop and any Auth-Wait delay. */
+  private clientLeft?: AbortController;
+  /** Bytes the client sent since the auth service was asked. */
+  private heldDuringAuth = 0;
   /** The next batch of pipelined commands, due in the next turn of the event loop. */
   private nextBatch?: ReturnType<typeof setImmediate>;
   private attempt = 0;
@@ -208,8 +215,24 @@ export class Session {
   }
 
   private onClientData(chunk: Buffer): void {
-    if (this.phase !== "preauth") return;
-    this.readCommands(chunk.toString("latin1"));
+    if (this.phase === "preauth") this.readCommands(chunk.toString("latin1"));
+    else if (this.phase === "auth") this.holdDuringAuth(chunk);
+  }
+
+  /**
+   * While the auth service decides, the client is still read so that its leaving
+   * ends the login (and a WAIT loop) at once. What it sends waits in the machine for
+   * after the login; more than AUTH_HOLD_LIMIT of it ends the session.
+   */
+  private holdDuringAuth(chunk: Buffer): void {
+    this.heldDuringAuth += chunk.length;
+    if (this.heldDuringAuth > AUTH_HOLD_LIMIT) {
+      this.result = "too-long";
+      this.log.info("client sent too much data while in http auth state", this.ctx);
+      this.close();
+      return;
+    }
+    this.machine.feed(chunk.toString("latin1"), 0);
   }
 
   /**
@@ -375,7 +398,9 @@ export class Session {
 
   private async authenticate(credentials: Credentials, context: LoginContext): Promise<void> {
     this.phase = "auth";
-    this.socket.pause();
+    this.heldDuringAuth = 0;
+    // Read on (holdDuringAuth) to notice the client leaving.
+    this.socket.resume();
     this.clearPreauthTimer();
     this.attempt++;
     if (credentials.user) this.ctx.login = credentials.user;
@@ -388,6 +413,7 @@ export class Session {
       ...this.connectionFacts(),
       ...(this.proxyInfo ? { proxyProtocol: this.proxyInfo } : {}),
       ...(this.tlsInfo ? { tls: this.tlsInfo } : {}),
+      signal: (this.clientLeft ??= new AbortController()).signal,
     };
     const asked = Date.now();
     this.authRequest = request;
@@ -404,8 +430,7 @@ export class Session {
     if (result.type === "error") {
       this.log.info(`client login failed: "${printable(result.text)}"`, this.ctx);
       if (result.wait > 0) {
-        await new Promise((r) => setTimeout(r, result.wait * 1000));
-        if (this.socket.destroyed) return;
+        if (!(await waitUnlessAborted(result.wait * 1000, request.signal)) || this.socket.destroyed) return;
         this.apply(this.machine.authFailed(result.text, result.errorCode));
         this.resumePreauth();
       } else {
@@ -456,6 +481,8 @@ export class Session {
   ): Promise<void> {
     const { server } = this.deps;
     this.phase = "login";
+    // What the client sends from now on waits in the kernel for the relay.
+    this.socket.pause();
     this.ctx.upstream = hostPort(host, port);
     const facts = this.connectionFacts();
     const login = createBackendLogin(server, {
@@ -543,6 +570,7 @@ export class Session {
     this.socket.removeAllListeners("data");
     this.machine = undefined as unknown as PreauthMachine;
     this.authRequest = undefined;
+    this.clientLeft = undefined;
   }
 
   /** Called by the relay once both sockets are closed. */
@@ -646,6 +674,7 @@ export class Session {
     this.clearPreauthTimer();
     clearTimeout(this.writeTimer);
     clearTimeout(this.flushTimer);
+    this.clientLeft?.abort();
     this.releaseConnection?.();
     this.onClosed(this);
     // last: the bookkeeping above must happen even if the access log or metrics fail
