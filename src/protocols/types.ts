@@ -108,8 +108,8 @@ export interface PreauthMachine {
    * resume processing buffered input.
    *
    * `maxActions`: stop handling commands once this many actions are due (the
-   * rest stays buffered). The session passes 1 so that each reply is written
-   * before the next command is read (protocols.md §1.4); 0 only buffers.
+   * rest stays buffered; 0 only buffers). The session answers pipelined
+   * commands a batch at a time, and none while replies wait to be written.
    */
   feed(bytes: string, maxActions?: number): Action[];
   /**
