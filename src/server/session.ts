@@ -641,6 +641,8 @@ export class Session {
     this.phase = "closing";
     this.clearPreauthTimer();
     this.socket.end();
+    // Read (and ignore) what still comes, so that the client's own close is seen.
+    this.socket.resume();
     // Bound the flush by `timeout`, like every other write before the relay.
     this.flushTimer = setTimeout(() => this.close(), this.deps.server.timeout);
     this.flushTimer.unref();
