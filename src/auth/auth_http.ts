@@ -26,6 +26,7 @@ import {
 } from "./response.ts";
 import { BodyDrain } from "./body_drain.ts";
 import { describeSocketError, failedCall } from "./socket_errors.ts";
+import { waitUnlessAborted } from "./wait.ts";
 
 export interface AuthHttpClientOptions {
   url: AuthHttpUrl;
@@ -69,9 +70,15 @@ function unreachable(reason: string): AuthResult {
   return { type: "internal", reason, unreachable: true };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(ms, 0), MAX_TIMER_MS)));
-}
+/** The client left while its login was being decided; nobody reads this answer. */
+const CLIENT_GONE: AuthResult = internal("client closed connection while in http auth state");
+
+/**
+ * The least delay before a WAIT is asked again. nginx re-queries at once when Auth-Wait is
+ * 0 or absent (a hot loop against the auth service); the smallest delay an Auth-Wait can
+ * ask for is 1 s, so that is what such a WAIT gets.
+ */
+const MIN_WAIT_SECONDS = 1;
 
 export class AuthHttpClient implements AuthSource {
   private readonly opts: AuthHttpClientOptions;
@@ -103,7 +110,7 @@ export class AuthHttpClient implements AuthSource {
       // Not expected; a bug here must still end in an internal error, not a crash.
       result = internal(`auth http client failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (result.type === "internal" && this.opts.logger) {
+    if (result.type === "internal" && this.opts.logger && !request.signal?.aborted) {
       const suffix = result.reason.endsWith(" while in http auth state") ? "" : " while in http auth state";
       this.opts.logger.error(result.reason + suffix, request.log ?? this.opts.logContext);
     }
@@ -133,10 +140,11 @@ export class AuthHttpClient implements AuthSource {
     };
 
     for (;;) {
-      const decision = await this.query(target, text, (head) => decideAuthResponse(head, context));
+      if (request.signal?.aborted) return CLIENT_GONE;
+      const decision = await this.query(target, text, (head) => decideAuthResponse(head, context), request.signal);
       if (decision.type === "wait") {
         // Each WAIT answer earns exactly one new query (nginx would loop forever on a zero wait).
-        await sleep(decision.seconds * 1000);
+        if (!(await waitUnlessAborted(Math.max(decision.seconds, MIN_WAIT_SECONDS) * 1000, request.signal))) return CLIENT_GONE;
         continue;
       }
       if (decision.type === "resolve") return await this.resolveBackend(decision, target.name);
@@ -191,14 +199,20 @@ export class AuthHttpClient implements AuthSource {
    * deadline is armed once, at the start, and covers connect, send and the
    * complete response headers.
    */
-  private async query(target: Target, text: Wire<"http">, decide: (head: ResponseHead) => AuthDecision): Promise<AuthDecision> {
+  private async query(
+    target: Target,
+    text: Wire<"http">,
+    decide: (head: ResponseHead) => AuthDecision,
+    signal?: AbortSignal,
+  ): Promise<AuthDecision> {
     const deadline = Date.now() + this.opts.timeoutMs;
     const pooled = this.takeIdle();
     if (pooled) {
-      const outcome = await this.exchange(pooled, true, target, text, deadline, decide);
+      const outcome = await this.exchange(pooled, true, target, text, deadline, decide, signal);
       if (outcome.type === "decision") return outcome.decision;
+      if (signal?.aborted) return CLIENT_GONE;
     }
-    const outcome = await this.exchange(this.connect(target), false, target, text, deadline, decide);
+    const outcome = await this.exchange(this.connect(target), false, target, text, deadline, decide, signal);
     // A fresh connection is never "stale"; the type says otherwise only for pooled ones.
     return outcome.type === "decision" ? outcome.decision : unreachable(`auth http server ${target.name} prematurely closed connection`);
   }
@@ -220,7 +234,10 @@ export class AuthHttpClient implements AuthSource {
     text: Wire<"http">,
     deadline: number,
     decide: (head: ResponseHead) => AuthDecision,
+    signal?: AbortSignal,
   ): Promise<Exchange> {
+    // The client left: its request is not started, or abandoned with its connection.
+    if (signal?.aborted) return Promise.resolve({ type: "decision", decision: CLIENT_GONE });
     return new Promise<Exchange>((resolve) => {
       const parser = new ResponseHeadParser();
       let connected = reused;
@@ -235,9 +252,11 @@ export class AuthHttpClient implements AuthSource {
         socket.off("data", onData);
         socket.off("error", onError);
         socket.off("close", onClose);
+        signal?.removeEventListener("abort", onAbort);
         if (!keepSocket) this.discard(socket);
         resolve(outcome);
       };
+      const onAbort = () => finish({ type: "decision", decision: CLIENT_GONE });
       const fail = (reason: string) => finish({ type: "decision", decision: internal(reason) });
       const down = (reason: string) => finish({ type: "decision", decision: unreachable(reason) });
 
@@ -282,6 +301,7 @@ export class AuthHttpClient implements AuthSource {
       socket.on("data", onData);
       socket.on("error", onError);
       socket.on("close", onClose);
+      signal?.addEventListener("abort", onAbort, { once: true });
       if (reused) socket.ref();
       try {
         socket.write(Buffer.from(text, "latin1"));

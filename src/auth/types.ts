@@ -49,6 +49,8 @@ export interface AuthRequest {
   tls?: ClientTlsInfo;
   /** The session's log context, so that an auth source's error lines name the client. */
   log?: SessionContext;
+  /** Aborted when the client goes: a WAIT loop, its delay and a request in flight end with it. */
+  signal?: AbortSignal;
 }
 
 /** How the proxy talks to a backend: implicit TLS, STARTTLS/STLS, or plaintext. */

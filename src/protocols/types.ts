@@ -109,8 +109,12 @@ export interface PreauthMachine {
    * the actions for every complete command, in order; stops after an `auth`,
    * `starttls` or `close` action and keeps the rest buffered. Call with "" to
    * resume processing buffered input.
+   *
+   * `maxActions`: stop handling commands once this many actions are due (the
+   * rest stays buffered; 0 only buffers). The session answers pipelined
+   * commands a batch at a time, and none while replies wait to be written.
    */
-  feed(bytes: string): Action[];
+  feed(bytes: string, maxActions?: number): Action[];
   /**
    * The auth service refused. `text` is the Auth-Status value, `errorCode` the
    * SMTP Auth-Error-Code. Returns the error reply; the machine is back in its

@@ -21,6 +21,7 @@ import type { ConnectionCounter } from "../auth/limits.ts";
 import { relay, type RelayEnd, type RelayHandle } from "../relay/relay.ts";
 import { type Logger, printable, type SessionContext } from "../log/logger.ts";
 import { noDelay } from "../socket_runtime.ts";
+import { waitUnlessAborted } from "../auth/wait.ts";
 
 export interface SessionDeps {
   server: EffectiveServer;
@@ -59,6 +60,13 @@ type Phase = "greeting" | "preauth" | "auth" | "tls" | "login" | "relay" | "clos
 
 let nextConnectionId = 1;
 
+/** Pipelined commands handled in one turn of the event loop for one client (their replies go out as one write). */
+const COMMANDS_PER_TURN = 64;
+/** The most pre-auth replies one session may have waiting to be written; over it the session is closed. */
+const PREAUTH_QUEUE_LIMIT = 256 * 1024;
+/** The most a client may send behind its login while the auth service decides. */
+const AUTH_HOLD_LIMIT = 64 * 1024;
+
 export class Session {
   readonly id = nextConnectionId++;
   readonly ctx: SessionContext;
@@ -69,6 +77,12 @@ export class Session {
   private writeTimer?: ReturnType<typeof setTimeout>;
   /** Bounds the flush after a closing reply; cleared when the session ends so it does not pin the session. */
   private flushTimer?: ReturnType<typeof setTimeout>;
+  /** Aborted when the client goes, ending the auth request, its WAIT loop and any Auth-Wait delay. */
+  private clientLeft?: AbortController;
+  /** Bytes the client sent since the auth service was asked. */
+  private heldDuringAuth = 0;
+  /** The next batch of pipelined commands, due in the next turn of the event loop. */
+  private nextBatch?: ReturnType<typeof setImmediate>;
   private attempt = 0;
   private tlsInfo?: ClientTlsInfo;
   private clientHost = "[UNAVAILABLE]";
@@ -202,9 +216,60 @@ export class Session {
   }
 
   private onClientData(chunk: Buffer): void {
-    if (this.phase !== "preauth") return;
-    this.apply(this.machine.feed(chunk.toString("latin1")));
+    if (this.phase === "preauth") this.readCommands(chunk.toString("latin1"));
+    else if (this.phase === "auth") this.holdDuringAuth(chunk);
+  }
+
+  /**
+   * While the auth service decides, the client is still read so that its leaving
+   * ends the login (and a WAIT loop) at once. What it sends waits in the machine for
+   * after the login; more than AUTH_HOLD_LIMIT of it ends the session.
+   */
+  private holdDuringAuth(chunk: Buffer): void {
+    this.heldDuringAuth += chunk.length;
+    if (this.heldDuringAuth > AUTH_HOLD_LIMIT) {
+      this.result = "too-long";
+      this.log.info("client sent too much data while in http auth state", this.ctx);
+      this.close();
+      return;
+    }
+    this.machine.feed(chunk.toString("latin1"), 0);
+  }
+
+  /**
+   * Carry out the client's pipelined commands a batch at a time (protocols.md §1.4).
+   * The client is not read while a batch waits for its turn or its replies wait to
+   * be written: a client that pipelines and never reads holds one batch of replies
+   * and one chunk of input, not memory without bound, and cannot hold the event
+   * loop from other clients. `drained()` and the next turn go on.
+   */
+  private readCommands(bytes: string): void {
+    const busy = this.replyPending || this.nextBatch !== undefined;
+    const actions = this.machine.feed(bytes, busy ? 0 : COMMANDS_PER_TURN);
+    if (actions.length === 0) {
+      if (!busy) this.socket.resume();
+      return;
+    }
+    this.socket.pause();
+    if (!this.apply(actions)) return;
     this.closeIfFailureAcked();
+    if (this.phase !== "preauth" || this.replyPending) return;
+    this.nextBatch = setImmediate(() => {
+      this.nextBatch = undefined;
+      if (this.phase === "preauth") this.readCommands("");
+    });
+  }
+
+  /** The client read what was waiting: go on with its commands. */
+  private drained(): void {
+    clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+    if (this.phase === "preauth") this.readCommands("");
+  }
+
+  /** Replies wait for the client to read them (the write timer runs meanwhile). */
+  private get replyPending(): boolean {
+    return this.writeTimer !== undefined;
   }
 
   /** RFC 7628: a failed OAuth login without Auth-Wait closes once the client answered the error challenge. */
@@ -212,13 +277,17 @@ export class Session {
     if (this.closeAfterFailureAck && !this.machine.awaitingFailureAck) this.closeAfterWrite();
   }
 
-  /** Carry out the machine's actions in order; false once the session is closing. */
+  /** Carry out the machine's actions in order, replies in a row as one write; false once the session is closing. */
   private apply(actions: Action[]): boolean {
+    let replies = "";
     for (const action of actions) {
+      if (action.type === "send") {
+        replies += action.data;
+        continue;
+      }
+      this.write(replies);
+      replies = "";
       switch (action.type) {
-        case "send":
-          this.write(action.data);
-          break;
         case "close":
           this.logClose(action.reason);
           this.closeAfterWrite();
@@ -231,6 +300,7 @@ export class Session {
           return true;
       }
     }
+    this.write(replies);
     return true;
   }
 
@@ -258,17 +328,21 @@ export class Session {
 
   private write(data: string): void {
     if (!data || this.socket.destroyed) return;
-    if (!this.socket.write(Buffer.from(data, "latin1")) && !this.writeTimer) {
+    const accepted = this.socket.write(Buffer.from(data, "latin1"));
+    if (this.phase === "preauth" && this.socket.writableLength > PREAUTH_QUEUE_LIMIT) {
+      this.result = "too-many-replies";
+      this.log.info("client sent too many commands without reading the replies", this.ctx);
+      this.close();
+      return;
+    }
+    if (!accepted && !this.writeTimer) {
       // A client that does not read our replies gets `timeout` to catch up.
       this.writeTimer = setTimeout(() => {
         this.result = "timeout";
         this.log.info("client timed out (110: Connection timed out) while sending response", this.ctx);
         this.close();
       }, this.deps.server.timeout);
-      this.socket.once("drain", () => {
-        clearTimeout(this.writeTimer);
-        this.writeTimer = undefined;
-      });
+      this.socket.once("drain", () => this.drained());
     }
   }
 
@@ -325,7 +399,9 @@ export class Session {
 
   private async authenticate(credentials: Credentials, context: LoginContext): Promise<void> {
     this.phase = "auth";
-    this.socket.pause();
+    this.heldDuringAuth = 0;
+    // Read on (holdDuringAuth) to notice the client leaving.
+    this.socket.resume();
     this.clearPreauthTimer();
     this.attempt++;
     if (credentials.user) this.ctx.login = credentials.user;
@@ -338,6 +414,7 @@ export class Session {
       ...this.connectionFacts(),
       ...(this.proxyInfo ? { proxyProtocol: this.proxyInfo } : {}),
       ...(this.tlsInfo ? { tls: this.tlsInfo } : {}),
+      signal: (this.clientLeft ??= new AbortController()).signal,
     };
     const asked = Date.now();
     this.authRequest = request;
@@ -354,22 +431,14 @@ export class Session {
     if (result.type === "error") {
       this.log.info(`client login failed: "${printable(result.text)}"`, this.ctx);
       if (result.wait > 0) {
-        await new Promise((r) => setTimeout(r, result.wait * 1000));
-        if (this.socket.destroyed) return;
+        if (!(await waitUnlessAborted(result.wait * 1000, request.signal)) || this.socket.destroyed) return;
         this.apply(this.machine.authFailed(result.text, result.errorCode));
-        this.phase = "preauth";
-        this.armPreauthTimer();
-        this.socket.resume();
-        this.apply(this.machine.feed(""));
+        this.resumePreauth();
       } else {
         this.apply(this.machine.authFailed(result.text, result.errorCode, { closeAfter: true }));
         if (!this.machine.awaitingFailureAck) return this.closeAfterWrite();
         this.closeAfterFailureAck = true;
-        this.phase = "preauth";
-        this.armPreauthTimer();
-        this.socket.resume();
-        this.apply(this.machine.feed(""));
-        this.closeIfFailureAcked();
+        this.resumePreauth();
       }
       return;
     }
@@ -390,10 +459,14 @@ export class Session {
     if (this.authRequest) void this.deps.auth.backendRefused?.(this.authRequest);
     delete this.ctx.upstream;
     this.apply(this.machine.authFailed(text, errorCode, { oauthChallenge }));
+    this.resumePreauth();
+  }
+
+  /** Back to the pre-auth dialogue after a failed login: commands the client sent meanwhile come first. */
+  private resumePreauth(): void {
     this.phase = "preauth";
     this.armPreauthTimer();
-    this.socket.resume();
-    this.apply(this.machine.feed(""));
+    this.readCommands("");
   }
 
   private async loginUpstream(
@@ -408,6 +481,8 @@ export class Session {
   ): Promise<void> {
     const { server } = this.deps;
     this.phase = "login";
+    // What the client sends from now on waits in the kernel for the relay.
+    this.socket.pause();
     this.ctx.upstream = hostPort(host, port);
     const facts = this.connectionFacts();
     const login = createBackendLogin(server, {
@@ -495,6 +570,7 @@ export class Session {
     this.socket.removeAllListeners("data");
     this.machine = undefined as unknown as PreauthMachine;
     this.authRequest = undefined;
+    this.clientLeft = undefined;
   }
 
   /** Called by the relay once both sockets are closed. */
@@ -565,6 +641,8 @@ export class Session {
     this.phase = "closing";
     this.clearPreauthTimer();
     this.socket.end();
+    // Read (and ignore) what still comes, so that the client's own close is seen.
+    this.socket.resume();
     // Bound the flush by `timeout`, like every other write before the relay.
     this.flushTimer = setTimeout(() => this.close(), this.deps.server.timeout);
     this.flushTimer.unref();
@@ -598,6 +676,7 @@ export class Session {
     this.clearPreauthTimer();
     clearTimeout(this.writeTimer);
     clearTimeout(this.flushTimer);
+    this.clientLeft?.abort();
     this.releaseConnection?.();
     this.onClosed(this);
     // last: the bookkeeping above must happen even if the access log or metrics fail

@@ -73,6 +73,26 @@ function discardBuffered(raw: net.Socket): void {
   }
 }
 
+/**
+ * Deno's TLSSocket starts its handshake a tick after it is made; when the bytes already
+ * there fail it (a bogus record, then a close), start() destroys the socket and Deno's
+ * next line throws on the handle it just dropped, where nothing can catch it. The
+ * failure itself reaches the upgrade as an "error"; whatever start() throws ends the
+ * socket like any other failure instead of escaping as an uncaught exception.
+ */
+function startQuietly(secure: tls.TLSSocket): void {
+  const socket = secure as unknown as { _start?: () => void };
+  const start = socket._start;
+  if (typeof start !== "function") return;
+  socket._start = function (this: tls.TLSSocket) {
+    try {
+      start.call(this);
+    } catch (err) {
+      this.destroy(err as Error);
+    }
+  };
+}
+
 function upgradeSocket(raw: net.Socket, candidates: PreparedTls[]): Promise<Upgraded> {
   raw.removeAllListeners("data");
   discardBuffered(raw);
@@ -100,6 +120,7 @@ function upgradeSocket(raw: net.Socket, candidates: PreparedTls[]): Promise<Upgr
         }
         : {}),
     });
+    startQuietly(secure);
     let done = false;
     const finish = (value: Upgraded) => {
       if (done) return;

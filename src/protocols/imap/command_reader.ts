@@ -114,7 +114,7 @@ export class ImapCommandReader {
 
   /** Add client bytes (binary string). */
   push(bytes: string): void {
-    if (this.state !== "stopped") this.buf += bytes;
+    if (bytes.length > 0 && this.state !== "stopped") this.buf += bytes;
   }
 
   /** The next input is a SASL continuation line, not a tagged command. */

@@ -80,11 +80,11 @@ export class ImapPreauth implements PreauthMachine {
     return [{ type: "send", data: IMAP_GREETING }];
   }
 
-  feed(bytes: string): Action[] {
+  feed(bytes: string, maxActions = Infinity): Action[] {
     if (this.state.kind === "closed" || this.state.kind === "starttls") return [];
     this.reader.push(bytes);
     const actions: Action[] = [];
-    while (this.reading()) {
+    while (this.reading() && actions.length < maxActions) {
       const event = this.reader.next();
       if (!event) break;
       this.handle(event, actions);

@@ -74,8 +74,8 @@ export class Pop3Preauth implements PreauthMachine {
     return [send(`+OK POP3 ready${suffix}\r\n`)];
   }
 
-  feed(bytes: string): Action[] {
-    return this.dialogue.feed(bytes);
+  feed(bytes: string, maxActions = Infinity): Action[] {
+    return this.dialogue.feed(bytes, maxActions);
   }
 
   authFailed(text: string, _errorCode?: string, options: AuthFailureOptions = {}): Action[] {

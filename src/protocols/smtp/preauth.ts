@@ -92,8 +92,8 @@ export class SmtpPreauth implements PreauthMachine {
     return [send(`220 ${this.opts.server_name} ESMTP ready\r\n`)];
   }
 
-  feed(bytes: string): Action[] {
-    return this.dialogue.feed(bytes);
+  feed(bytes: string, maxActions = Infinity): Action[] {
+    return this.dialogue.feed(bytes, maxActions);
   }
 
   /** The HELO name and a stored MAIL survive; the RCPT that triggered `none` is dropped. */

@@ -1,0 +1,124 @@
+/**
+ * The session's pre-auth back-pressure (protocols.md §1.4), on a real loopback
+ * socket: while the client leaves its replies unread the session stops reading
+ * its commands, and once the client reads, every command is answered in order.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { effectiveServers, loadConfigText } from "../../src/config/load.ts";
+import { Logger } from "../../src/log/logger.ts";
+import { Session, type SessionDeps } from "../../src/server/session.ts";
+import { eventually } from "../robustness/support/resources.ts";
+
+const MiB = 1024 * 1024;
+const GREETING = "* OK IMAP4 ready\r\n";
+const COMMAND = "a NOOP\r\n";
+const REPLY = "a OK completed\r\n";
+
+/**
+ * Sessions of one IMAP server (`extra`: more directives), logging to a temp file;
+ * `accepted` resolves with the proxy's end of the next connection.
+ */
+function imapSessions(extra = ""): { listener: net.Server; accepted: () => Promise<net.Socket>; log: () => string } {
+  const { config } = loadConfigText(
+    `mail { server_name mx.example.com; auth_http http://127.0.0.1:1/auth; server { listen 127.0.0.1:143; protocol imap; ${extra} } }`,
+    "/test/mailproxy.conf",
+  );
+  const server = effectiveServers(config)[0]!;
+  const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-session-")), "error.log");
+  const deps: SessionDeps = {
+    server,
+    listen: server.listen[0]!,
+    auth: { authenticate: () => Promise.reject(new Error("no login in this test")), close() {} },
+    logger: new Logger([{ path: logFile, level: "info", json: false }]),
+  };
+  let waiting: ((socket: net.Socket) => void) | undefined;
+  const listener = net.createServer((socket) => {
+    void new Session(socket, deps).start();
+    waiting?.(socket);
+  });
+  const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "latin1") : "");
+  return { listener, accepted: () => new Promise((resolve) => (waiting = resolve)), log };
+}
+
+async function listening(listener: net.Server): Promise<number> {
+  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  return (listener.address() as net.AddressInfo).port;
+}
+
+/** Write `block` until `total` bytes or the socket is gone, waiting for drain; never reads. */
+function pipeline(socket: net.Socket, block: Buffer, total: number): void {
+  let sent = 0;
+  const more = () => {
+    while (sent < total && !socket.destroyed) {
+      sent += block.length;
+      if (!socket.write(block)) return void socket.once("drain", more);
+    }
+  };
+  more();
+}
+
+describe("pre-auth back-pressure in the session", () => {
+  let listener: net.Server;
+  let accepted: () => Promise<net.Socket>;
+  let port = 0;
+
+  before(async () => {
+    ({ listener, accepted } = imapSessions());
+    port = await listening(listener);
+  });
+
+  after(() => new Promise<void>((resolve) => listener.close(() => resolve())));
+
+  test("a client that pipelines without reading is not read until it takes its replies, then every command is answered", async () => {
+    const proxySide = accepted();
+    const client = net.connect(port, "127.0.0.1");
+    const proxyEnd = await proxySide;
+    let received = 0;
+    let text = "";
+    client.on("data", (d: Buffer) => {
+      received += d.length;
+      if (text.length < GREETING.length + REPLY.length) text += d.toString("latin1");
+    });
+    await eventually(() => received >= GREETING.length);
+    client.pause();
+
+    // Far more than the socket buffers in between hold.
+    const total = 16 * MiB;
+    pipeline(client, Buffer.from(COMMAND.repeat(8192)), total);
+    assert.ok(await eventually(() => proxyEnd.isPaused(), 20_000), "the session stopped reading");
+    // The client's commands back up behind the unread ones: the kernel buffers are full.
+    assert.ok(await eventually(() => client.writableLength > 0, 20_000), "the client's writes back up");
+    assert.ok(proxyEnd.bytesRead < total, `the session read all ${total} bytes`);
+
+    client.resume();
+    assert.ok(await eventually(() => received === GREETING.length + (total / COMMAND.length) * REPLY.length, 60_000), `received ${received}`);
+    assert.equal(proxyEnd.bytesRead, total);
+    assert.equal(text.slice(0, GREETING.length + REPLY.length), GREETING + REPLY);
+    client.destroy();
+  });
+
+  test("a client whose unread replies pass the bound is closed and logged", async () => {
+    // Capability lines of 4 KiB: one batch of replies is more than a session may queue.
+    const words = Array.from({ length: 40 }, (_, i) => `X-${i}-${"y".repeat(100)}`).join(" ");
+    const big = imapSessions(`imap_capabilities ${words}; timeout 10s;`);
+    const bigPort = await listening(big.listener);
+    try {
+      const client = net.connect(bigPort, "127.0.0.1");
+      client.on("error", () => {});
+      client.pause();
+      const closed = new Promise<void>((resolve) => client.on("close", () => resolve()));
+      pipeline(client, Buffer.from("a CAPABILITY\r\n".repeat(4096)), 4096 * 14 * 5);
+      assert.ok(await eventually(() => big.log().includes("client sent too many commands without reading the replies"), 20_000), big.log());
+      // A paused socket may not notice the close until it reads.
+      client.resume();
+      await closed;
+    } finally {
+      await new Promise<void>((resolve) => big.listener.close(() => resolve()));
+    }
+  });
+});
