@@ -224,11 +224,11 @@ export function runMaster(initial: Config, opts: RunOptions, logger: Logger): Pr
     clearTimeout(timer);
     await status?.server.close();
   };
-  let started = 0;
+  let firstGeneration = 0;
 
   return runLifecycle({
     start: async (cfg) => {
-      started = (await startGeneration(cfg)).length;
+      firstGeneration = (await startGeneration(cfg)).length;
       await applyStatus(cfg);
     },
     apply: async (next) => {
@@ -258,6 +258,6 @@ export function runMaster(initial: Config, opts: RunOptions, logger: Logger): Pr
     readConfig: opts.reload,
     errorLog: opts.errorLog,
     pidFile: pidFileOf(initial),
-    ready: () => logger.notice(`mailproxy started, ${started} worker processes`),
+    ready: () => logger.notice(`mailproxy started, ${firstGeneration} worker processes`),
   });
 }
