@@ -2,25 +2,25 @@
  * The command line: citty subcommands (serve, check, config, version) and, with
  * no subcommand, nginx's own flags so `mailproxy -c FILE` runs like `nginx -c FILE`.
  */
-import fs from "node:fs";
 import path from "node:path";
 import tls from "node:tls";
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runMain } from "citty";
 import type { Config } from "../config/model.ts";
-import { type ConfigFile, dumpFiles, effectiveServers, loadConfig, loadConfigText, type LoadResult } from "../config/load.ts";
+import { type ConfigFile, dumpFiles, effectiveServers, loadConfig, type LoadResult } from "../config/load.ts";
 import { checkHost, type HostFacilities } from "./host_check.ts";
 import { toNginx } from "../config/write_nginx.ts";
 import { resolvePath } from "../config/paths.ts";
 import { toToml } from "../config/write_toml.ts";
 import { buildServerTls, checkTlsConfig, serverUsesTls, tlsConfigWarnings } from "../tls/context.ts";
-import { ConfigError, formatWarning } from "../config/errors.ts";
-import { runServer } from "./run.ts";
+import { formatWarning } from "../config/errors.ts";
 import { NGINX_USAGE, parseNginxFlags } from "./nginx_flags.ts";
-import { adhocConfigText, adhocServerBlock, type AdhocFlags, flagsError, hasServerFlags } from "./adhoc.ts";
-import { openFilesLimit } from "../server/privileges.ts";
+import { type AdhocFlags, hasServerFlags, loadFileAndFlags } from "../config/adhoc.ts";
+import { openFilesLimit } from "../server/process/privileges.ts";
 import { runtimeName, VERSION } from "../version.ts";
 import { tlsRuntime } from "../tls/runtime.ts";
-import { runWorker, WORKER_SUBCOMMAND } from "../server/workers.ts";
+import { runProxy } from "../server/process/run.ts";
+import { signalRunning } from "../server/process/lifecycle.ts";
+import { runWorker, WORKER_SUBCOMMAND } from "../server/process/worker.ts";
 
 export const DEFAULT_CONFIG = "/etc/mailproxy/mailproxy.conf";
 const SUBCOMMANDS = new Set(["serve", "check", "config", "version", "--help", "help"]);
@@ -38,34 +38,10 @@ interface LoadOptions {
 
 /** Load the config from a file, flags, or both, with its warnings; throws ConfigError. */
 export function loadWithWarnings(o: LoadOptions): LoadResult {
-  const adhoc = o.adhoc && hasServerFlags(o.adhoc) ? o.adhoc : undefined;
-  // Flags are relative to the working directory, as on any command line.
-  const fromFlags = (text: string, file: string): LoadResult => {
-    try {
-      return loadConfigText(text, file, { prefix: o.prefix, checkFiles: true });
-    } catch (err) {
-      throw err instanceof ConfigError ? flagsError(err, adhoc!) : err;
-    }
-  };
-  if (!o.file && adhoc) return fromFlags(adhocConfigText(adhoc, openFilesLimit()), "(command line)");
-  const file = o.file ?? DEFAULT_CONFIG;
-  let loaded = loadConfig(file, { prefix: o.prefix, globalDirectives: o.globalDirectives, checkFiles: true });
-  if (adhoc) {
-    // The flags' server joins the file's mail block and inherits from it; the file alone loaded, so a refusal is the flags'.
-    const text = toNginx(loaded.config);
-    const at = text.lastIndexOf("}");
-    const combined = at >= 0 && loaded.config.mail
-      ? `${text.slice(0, at)}${adhocServerBlock(adhoc)}${text.slice(at)}`
-      : `${text}\nmail {\n${adhocServerBlock(adhoc)}}\n`;
-    loaded = fromFlags(combined, path.resolve(file));
-  }
-  const { config } = loaded;
-  if (o.adhoc?.logLevel) {
-    const level = o.adhoc.logLevel as Config["error_log"][number]["level"];
-    config.error_log = (config.error_log.length ? config.error_log : [{ path: "stderr", level, json: false }])
-      .map((t: Config["error_log"][number]) => ({ ...t, level }));
-  }
-  return loaded;
+  const flags = o.adhoc ?? { listen: [] };
+  // Flags that make a server need no file; otherwise the default file is read.
+  const file = o.file ?? (hasServerFlags(flags) ? undefined : DEFAULT_CONFIG);
+  return loadFileAndFlags({ file, prefix: o.prefix, globalDirectives: o.globalDirectives, flags, openFiles: openFilesLimit() });
 }
 
 /** Load the config from a file, flags, or both; throws ConfigError. */
@@ -133,27 +109,6 @@ export function versionText(details: boolean): string {
   return text;
 }
 
-function signalMaster(config: Config, signal: string): number {
-  const pidFile = config.pid ?? "/run/mailproxy.pid";
-  let pid: number;
-  try {
-    pid = Number(fs.readFileSync(pidFile, "utf8").trim());
-  } catch (err) {
-    say(`[error] open() "${pidFile}" failed (${(err as Error).message})`);
-    return 1;
-  }
-  const sig = ({ stop: "SIGTERM", quit: "SIGQUIT", reload: "SIGHUP", reopen: "SIGUSR1" } as const)[
-    signal as "stop" | "quit" | "reload" | "reopen"
-  ];
-  try {
-    process.kill(pid, sig);
-    return 0;
-  } catch (err) {
-    say(`[error] kill(${pid}, ${sig}) failed (${(err as Error).message})`);
-    return 1;
-  }
-}
-
 async function nginxMode(argv: string[]): Promise<number> {
   const parsed = parseNginxFlags(argv);
   if (!parsed.ok) {
@@ -183,11 +138,20 @@ async function nginxMode(argv: string[]): Promise<number> {
     say(`[emerg] ${(err as Error).message}`);
     return 1;
   }
-  if (f.signal) return signalMaster(config, f.signal);
+  if (f.signal) {
+    const problem = signalRunning(config, f.signal);
+    if (problem) say(`[error] ${problem}`);
+    return problem ? 1 : 0;
+  }
   // `-e FILE` is relative to the prefix, as nginx takes it.
   const errorLog = f.errorLog === undefined ? undefined : resolvePath(f.errorLog, config.prefix);
+  return await serve(config, { reload: () => loadFromOptions(opts), errorLog });
+}
+
+/** Run until stopped; a start that fails (a log that cannot be opened) is nginx's `[emerg]` line and status 1. */
+async function serve(config: Config, options: Parameters<typeof runProxy>[1]): Promise<number> {
   try {
-    return await runServer(config, { reload: () => loadFromOptions(opts), errorLog });
+    return await runProxy(config, options);
   } catch (err) {
     say(`[emerg] ${(err as Error).message}`);
     return 1;
@@ -233,7 +197,7 @@ const serve = defineCommand({
       say(`[emerg] ${(err as Error).message}`);
       process.exit(1);
     }
-    process.exit(await runServer(config, { reload: () => loadFromOptions(opts) }));
+    process.exit(await serve(config, { reload: () => loadFromOptions(opts) }));
   },
 });
 
@@ -296,7 +260,7 @@ export function stripColour(text: string): string {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  // Hidden: a worker process started by the master (src/server/master.ts), config on stdin.
+  // Hidden: a worker process started by the master (src/server/process/master.ts), config on stdin.
   if (argv[0] === WORKER_SUBCOMMAND) process.exit(await runWorker());
   if (argv.length > 0 && SUBCOMMANDS.has(argv[0])) {
     await runMain(root, { rawArgs: argv, showUsage });

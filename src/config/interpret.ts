@@ -34,6 +34,8 @@ export interface InterpretOptions {
   global?: Statement[];
   /** Open every file the servers will read (certificates, keys, ...) and name the directive of one that fails. */
   checkFiles?: boolean;
+  /** `server` blocks joining the mail block after its own; a mail block is made for them when there is none. */
+  servers?: Statement[];
 }
 
 /** nginx gives up on deeper include chains long before; this only stops include loops. */
@@ -90,6 +92,8 @@ class Interpreter {
     const frame: Frame = { ctx: "main", block: config, settings: config, seen: new Set() };
     this.runBlock(this.opts.global ?? [], frame, 0);
     this.runBlock(main, frame, 0);
+    const servers = this.opts.servers ?? [];
+    if (!this.config.mail && servers.length) this.block({ name: "mail", args: [], at: servers[0]!.at }, [], 0);
     return { config: this.config, warnings: this.warnings, places: this.places };
   }
 
@@ -158,7 +162,9 @@ class Interpreter {
       const mail: MailBlock = { source: toSource(st.at), settings: {}, servers: [] };
       this.config.mail = mail;
       const settings = mail.settings as Record<string, unknown>;
-      this.runBlock(body, { ctx: "mail", block: settings, settings, seen: new Set() }, depth);
+      const frame: Frame = { ctx: "mail", block: settings, settings, seen: new Set() };
+      this.runBlock(body, frame, depth);
+      this.runBlock(this.opts.servers ?? [], frame, depth);
       this.checkServers(mail);
     } else if (st.name === "server") {
       const mail = this.config.mail!;

@@ -27,6 +27,8 @@ export interface LoadOptions {
   globalDirectives?: string;
   /** Open the files the servers will read (certificates, keys, ...) now, naming the directive of one that fails. */
   checkFiles?: boolean;
+  /** `server` blocks joining the mail block after the file's own (the ad-hoc flags', adhoc.ts). */
+  servers?: Statement[];
 }
 
 export interface LoadResult {
@@ -65,12 +67,25 @@ export function loadConfig(file: string, opts: LoadOptions = {}): LoadResult {
 /** Same as loadConfig for text in hand; `fileName` names it in messages and anchors includes. */
 export function loadConfigText(text: string, fileName: string, opts: LoadOptions = {}): LoadResult {
   const file = resolve(fileName);
-  const baseDir = dirname(file);
   const format = detectFormat(file, text);
   const toStatements = (content: string, name: string, ctx: Context): Statement[] =>
     format === "toml" ? tomlToStatements(content, name, ctx) : parseNginx(content, name);
+  return loadParsed(toStatements(text, file, "main"), file, new Map([[file, text]]), toStatements, opts);
+}
 
-  const files = new Map<string, string>([[file, text]]);
+/** Statements made without a file (the ad-hoc flags), as if `fileName` held them. */
+export function loadStatements(statements: Statement[], fileName: string, opts: LoadOptions = {}): LoadResult {
+  return loadParsed(statements, resolve(fileName), new Map(), parseNginx, opts);
+}
+
+function loadParsed(
+  main: Statement[],
+  file: string,
+  files: Map<string, string>,
+  toStatements: (content: string, name: string, ctx: Context) => Statement[],
+  opts: LoadOptions,
+): LoadResult {
+  const baseDir = dirname(file);
   const readInclude = (pattern: string, at: Loc, ctx: Context): Statement[] =>
     includeFiles(pattern, baseDir).flatMap((path) => {
       const content = readConfigFile(path, at);
@@ -83,11 +98,12 @@ export function loadConfigText(text: string, fileName: string, opts: LoadOptions
     ? withPlace(parseNginx(opts.globalDirectives, commandLine.file), commandLine)
     : [];
 
-  const interpreted = interpret(toStatements(text, file, "main"), {
+  const interpreted = interpret(main, {
     file,
     prefix: opts.prefix === undefined ? baseDir : resolve(opts.prefix),
     readInclude,
     global,
+    servers: opts.servers,
     checkFiles: opts.checkFiles ?? false,
   });
   return { ...interpreted, files: [...files].map(([path, text]) => ({ path, text })) };

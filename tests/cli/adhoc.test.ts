@@ -10,7 +10,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { ensureBinary, waitForPort } from "../support/binary.ts";
 import { freePort } from "../integration/backends.ts";
 import { loadWithWarnings, stripColour, versionText, wantsColour } from "../../src/cli/main.ts";
-import { openFilesLimit } from "../../src/server/privileges.ts";
+import { openFilesLimit } from "../../src/server/process/privileges.ts";
 import { loadConfigText } from "../../src/config/load.ts";
 
 let bin = "";

@@ -10,9 +10,8 @@ import { passthroughProxy as passthrough, type RunningProxy } from "../support/p
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
 import { type DovecotBackend, freePort, startDovecot } from "./backends.ts";
-import { adhocConfigText } from "../../src/cli/adhoc.ts";
+import { loadFileAndFlags } from "../../src/config/adhoc.ts";
 import { type AuthReply, startAuthServer } from "../fixtures/auth_server.ts";
-import { loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { MailProxy } from "../../src/server/mail_proxy.ts";
 
@@ -76,9 +75,10 @@ describe("mailproxy serve --listen --protocol imap --upstream", () => {
   test("the ad-hoc flags alone make a working IMAP proxy", async () => {
     const backend = await startDemoImap({ john: { password: "s3cret", messages: [MESSAGE] } });
     const port = await freePort();
-    const text = adhocConfigText({ listen: [`127.0.0.1:${port}`], protocol: "imap", upstream: `127.0.0.1:${backend.port}`, logLevel: "emerg" });
-    const proxy = new MailProxy(new Logger(loadConfigText(text, "/tmp/adhoc.conf").config.error_log));
-    await proxy.start(loadConfigText(text, "/tmp/adhoc.conf").config);
+    const flags = { listen: [`127.0.0.1:${port}`], protocol: "imap", upstream: `127.0.0.1:${backend.port}`, logLevel: "emerg" };
+    const { config } = loadFileAndFlags({ flags });
+    const proxy = new MailProxy(new Logger(config.error_log));
+    await proxy.start(config);
     try {
       const c = await WireClient.connect(port);
       assert.equal(await c.line(), "* OK IMAP4 ready");

@@ -3,6 +3,8 @@
  * HUP reloads without touching sessions in progress, a bad config is refused,
  * USR1 reopens the log, QUIT drains within worker_shutdown_timeout, TERM is
  * fast, and `-s reload|reopen|quit|stop` find the process through the pid file.
+ * Each in both shapes of `worker_processes 1`: started as root, a master and one
+ * worker; started as nobody, one process.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,7 +14,17 @@ import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { WireClient } from "../support/wire.ts";
 import { freePort } from "./backends.ts";
-import { capability, type ChildProxy, imapBackend, loggedIn, mailproxyCommand, payload, sha256, startChildProxy } from "../ops/support.ts";
+import {
+  capability,
+  type ChildProxy,
+  imapBackend,
+  loggedIn,
+  mailproxyCommand,
+  NOBODY,
+  payload,
+  sha256,
+  startChildProxy as startAsRoot,
+} from "../ops/support.ts";
 
 const SIZE = 1 << 20;
 
@@ -40,7 +52,13 @@ function controlSignal(p: ChildProxy, name: string): { status: number | null; ou
   return { status: r.status, output: r.stdout + r.stderr };
 }
 
-describe("signals", () => {
+// premise: the suite runs as root (as CI does), so both shapes can be started
+assert.equal(process.getuid?.(), 0);
+
+for (const shape of ["a master and one worker", "one process"] as const) describe(`signals to ${shape}`, () => {
+  const startChildProxy = (configText: string, port: number) =>
+    startAsRoot(configText, port, [], shape === "one process" ? NOBODY : undefined);
+
   let backend: ScriptedBackend;
   let auth: AuthServer;
 
@@ -122,6 +140,8 @@ describe("signals", () => {
       p.kill("SIGUSR1");
       const deadline = Date.now() + 15_000;
       while (!fs.existsSync(p.logFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      // the master makes the new file; its worker says in it once it writes there too
+      if (shape === "a master and one worker") await p.waitForLog("reopening logs");
       (await loggedIn(port)).close();
       await p.waitForLog("client logged in");
       assert.match(fs.readFileSync(`${p.logFile}.1`, "latin1"), /mailproxy started/);
@@ -172,6 +192,7 @@ describe("signals", () => {
     const p = await startChildProxy(config(auth.url, port, "OLDCAP"), port);
     try {
       assert.equal(fs.readFileSync(p.pidFile, "utf8"), `${p.child.pid}\n`);
+      assert.equal(/start worker process/.test(p.log()), shape === "a master and one worker");
       p.rewrite(config(auth.url, port, "NEWCAP"));
       assert.deepEqual(controlSignal(p, "reload"), { status: 0, output: "" });
       await p.waitForLog("configuration reloaded");

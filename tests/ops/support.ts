@@ -102,21 +102,33 @@ export function mailproxyCommand(): string[] {
   return [process.execPath, ...(deno ? ["run", "-A"] : []), path.join(ROOT, "src/main.ts")];
 }
 
+/** The uid and gid of nobody and nogroup on Debian, for running mailproxy as an unprivileged user. */
+export const NOBODY = { uid: 65534, gid: 65534 };
+
 /**
  * Start mailproxy on `configText` (`%LOG%` and `%PID%` replaced by files in a temp
- * dir; include `daemon off;`) and wait until `port` accepts connections.
+ * dir; include `daemon off;`) and wait until `port` accepts connections. `as`:
+ * started as that user instead of the test's own (root), owning the temp dir.
  */
-export async function startChildProxy(configText: string, port: number, args: string[] = []): Promise<ChildProxy> {
+export async function startChildProxy(
+  configText: string,
+  port: number,
+  args: string[] = [],
+  as?: { uid: number; gid: number },
+): Promise<ChildProxy> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-ops-"));
   // as /var/log/nginx: workers started as root run as nobody and reopen their logs here by name
   fs.chmodSync(dir, 0o755);
+  if (as) fs.chownSync(dir, as.uid, as.gid);
   const logFile = path.join(dir, "error.log");
   const pidFile = path.join(dir, "mailproxy.pid");
   const confFile = path.join(dir, "mailproxy.conf");
   const write = (text: string) => fs.writeFileSync(confFile, text.replaceAll("%LOG%", logFile).replaceAll("%PID%", pidFile).replaceAll("%DIR%", dir));
   write(configText);
   const [cmd, ...base] = mailproxyCommand();
-  const child = spawn(cmd!, [...base, ...args, "-c", confFile], { stdio: ["ignore", "pipe", "pipe"] });
+  // Deno caches what it compiles under DENO_DIR, which must be writable by the user
+  const user = as ? { ...as, env: { ...process.env, HOME: dir, DENO_DIR: path.join(dir, "deno") } } : {};
+  const child = spawn(cmd!, [...base, ...args, "-c", confFile], { stdio: ["ignore", "pipe", "pipe"], ...user });
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));

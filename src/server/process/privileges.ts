@@ -5,7 +5,9 @@
  * before a worker starts, see master.ts).
  */
 import fs from "node:fs";
-import { runtimeName } from "../version.ts";
+import type { Config } from "../../config/model.ts";
+import type { Logger } from "../../log/logger.ts";
+import { runtimeName } from "../../version.ts";
 
 type Ids = typeof process & {
   setuid?: (id: string | number) => void;
@@ -96,5 +98,15 @@ export function openFilesLimit(): number | undefined {
     return m[1] === "unlimited" ? Infinity : Number(m[1]);
   } catch {
     return undefined;
+  }
+}
+
+/** worker_rlimit_nofile is raised by the master before exec; say so when that did not work. */
+export function warnIfFewFiles(config: Config, logger: Logger): void {
+  const wanted = config.worker_rlimit_nofile;
+  if (wanted === undefined) return;
+  const limit = openFilesLimit();
+  if (limit !== undefined && limit < wanted) {
+    logger.warn(`worker_rlimit_nofile ${wanted} could not be set, the open files limit is ${limit}`);
   }
 }

@@ -1,24 +1,26 @@
 /**
- * The master process of `worker_processes N` (N > 1): starts N workers
- * (`SELF __worker`, each binding the listeners with SO_REUSEPORT), writes the
- * pid file, restarts a worker that dies, and turns signals into nginx's
- * process moves: HUP = validate the config here, start a new generation of
- * workers on it, then retire the old ones (WINCH) so their sessions finish untouched;
- * QUIT/TERM/INT/USR1 are passed on to every worker.
+ * The master of `worker_processes N` (and of one worker when started as root, so that
+ * the process serving clients is never root): starts the workers (`SELF __worker`,
+ * each binding the listeners with SO_REUSEPORT), writes the pid file, restarts a
+ * worker that dies, and turns signals into nginx's process moves: HUP = validate the
+ * config here, start a new generation of workers on it, then retire the old ones
+ * (WINCH) so their sessions finish untouched; QUIT/TERM/INT/USR1 are passed on to
+ * every worker. It serves no mail itself and keeps the privileges it started with.
  */
 import fs from "node:fs";
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Readable } from "node:stream";
-import type { Config } from "../config/model.ts";
-import { Logger } from "../log/logger.ts";
-import { logTargets, type RunOptions } from "../cli/run.ts";
-import { selfCommand } from "../cli/self.ts";
-import { WORKER_SUBCOMMAND, type WorkerEnvelope, type WorkerMessage, workerCount } from "./workers.ts";
+import type { Config } from "../../config/model.ts";
+import type { Logger } from "../../log/logger.ts";
+import { effectiveServers } from "../../config/load.ts";
+import { isSyslogTarget } from "../../log/syslog.ts";
+import type { StatusServer } from "../../metrics/status_server.ts";
+import { logTargets, pidFileOf, type RunOptions, runLifecycle, type StopMode } from "./lifecycle.ts";
+import { selfCommand } from "./self.ts";
+import { WORKER_SUBCOMMAND, type WorkerEnvelope, type WorkerMessage } from "./worker.ts";
 import { startMasterStatusServer } from "./worker_status.ts";
 import { identity } from "./privileges.ts";
-import { effectiveServers } from "../config/load.ts";
-import { isSyslogTarget } from "../log/syslog.ts";
-import type { StatusServer } from "../metrics/status_server.ts";
+import { workerCount } from "./plan.ts";
 
 /** One worker process as the master sees it. */
 interface Worker {
@@ -147,17 +149,12 @@ function handLogFilesToWorkers(config: Config, errorLog: string | undefined, log
 }
 
 /** Run as the master of `workerCount(initial)` workers; resolves with the exit code once stopped. */
-export async function runMaster(initial: Config, opts: RunOptions): Promise<number> {
-  const logger = new Logger(logTargets(initial, opts.errorLog));
-  process.on("uncaughtException", (err) => logger.log("alert", `uncaught exception: ${err?.stack ?? err}`));
-  process.on("unhandledRejection", (err) => logger.log("alert", `unhandled rejection: ${(err as Error)?.stack ?? err}`));
-  let config = initial;
+export function runMaster(initial: Config, opts: RunOptions, logger: Logger): Promise<number> {
+  /** The configuration a respawned worker gets: the one applied last. */
+  let current = initial;
   const workers = new Set<Worker>();
   let stopping = false;
   let status: { address: string; server: StatusServer } | undefined;
-  let pidFile: string | undefined;
-  let finish!: (code: number) => void;
-  const exited = new Promise<number>((resolve) => (finish = resolve));
 
   const supervise = (w: Worker) => {
     workers.add(w);
@@ -172,7 +169,7 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
   };
   const respawn = async () => {
     while (!stopping) {
-      const w = launch(config, opts.errorLog);
+      const w = launch(current, opts.errorLog);
       supervise(w);
       const r = await w.started;
       if (r.ok) {
@@ -185,8 +182,8 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
       await new Promise((res) => setTimeout(res, RESPAWN_DELAY_MS));
     }
   };
-  /** Start a full generation on `cfg`: all ready, or none left running and the reason. */
-  const startGeneration = async (cfg: Config): Promise<Worker[] | string> => {
+  /** Start a full generation on `cfg`: all ready, or none left running and a rejection with the reason. */
+  const startGeneration = async (cfg: Config): Promise<Worker[]> => {
     const generation = Array.from({ length: workerCount(cfg) }, () => launch(cfg, opts.errorLog));
     generation.forEach(supervise);
     const results = await Promise.all(generation.map((w) => w.started));
@@ -194,7 +191,7 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
     if (failed && !failed.ok) {
       for (const w of generation) signal(w, "SIGKILL");
       await Promise.all(generation.map((w) => w.exited));
-      return failed.message;
+      throw new Error(failed.message);
     }
     for (const w of generation) w.state = "ready";
     return generation;
@@ -214,46 +211,31 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
       }
     }
   };
+  /** QUIT/TERM/INT: passed on to every worker; the first one also waits for them all to exit. */
+  const stop = async (mode: StopMode, cfg: Config) => {
+    const sig = mode === "fast" ? "SIGTERM" : "SIGQUIT";
+    const all = [...workers];
+    for (const w of all) signal(w, sig);
+    if (stopping) return;
+    stopping = true;
+    const bound = (mode === "fast" ? 0 : cfg.worker_shutdown_timeout ?? 0) + STOP_GRACE_MS;
+    const timer = setTimeout(() => all.forEach((w) => signal(w, "SIGKILL")), bound);
+    await Promise.all(all.map((w) => w.exited));
+    clearTimeout(timer);
+    await status?.server.close();
+  };
+  let firstGeneration = 0;
 
-  // Signal handlers go in before the workers start: a signal in between must not kill the master.
-  let busy: Promise<unknown> = Promise.resolve();
-  const serially = (job: () => Promise<unknown>) => (busy = busy.then(job, job));
-  const stop = (graceful: boolean) =>
-    serially(async () => {
-      if (stopping) return;
-      stopping = true;
-      logger.notice(graceful ? "gracefully shutting down" : "exiting");
-      const all = [...workers];
-      for (const w of all) signal(w, graceful ? "SIGQUIT" : "SIGTERM");
-      const bound = (graceful ? config.worker_shutdown_timeout ?? 0 : 0) + STOP_GRACE_MS;
-      const timer = setTimeout(() => all.forEach((w) => signal(w, "SIGKILL")), bound);
-      await Promise.all(all.map((w) => w.exited));
-      clearTimeout(timer);
-      await status?.server.close();
-      if (pidFile) fs.rmSync(pidFile, { force: true });
-      logger.notice("exit");
-      finish(0);
-    });
-  const reload = () =>
-    serially(async () => {
-      if (stopping) return;
-      logger.notice("reconfiguring");
-      let next: Config;
-      try {
-        next = opts.reload();
-      } catch (err) {
-        logger.emerg(`${(err as Error).message}; keeping the previous configuration`);
-        return;
-      }
+  return runLifecycle({
+    start: async (cfg) => {
+      firstGeneration = (await startGeneration(cfg)).length;
+      await applyStatus(cfg);
+    },
+    apply: async (next) => {
       const fresh = await startGeneration(next);
-      if (typeof fresh === "string") {
-        logger.emerg(`${fresh}; keeping the previous configuration`);
-        return;
-      }
       // everything else retires, including a worker respawned on the old config meanwhile
       const old = [...workers].filter((w) => !fresh.includes(w));
-      config = next;
-      logger.open(logTargets(config, opts.errorLog));
+      current = next;
       for (const w of old) {
         w.state = "retiring";
         // WINCH, not QUIT: a retired worker lets sessions still logging in finish too (nginx loses none at reload)
@@ -261,29 +243,21 @@ export async function runMaster(initial: Config, opts: RunOptions): Promise<numb
       }
       // Only the new generation accepts from here on.
       await Promise.all(old.map((w) => w.draining));
-      await applyStatus(config);
-      logger.notice("configuration reloaded");
-    });
-  process.on("SIGQUIT", () => stop(true));
-  process.on("SIGTERM", () => stop(false));
-  process.on("SIGINT", () => stop(false));
-  process.on("SIGHUP", () => reload());
-  process.on("SIGUSR1", () => {
-    logger.notice("reopening logs");
-    logger.open(logTargets(config, opts.errorLog));
-    handLogFilesToWorkers(config, opts.errorLog, logger);
-    for (const w of workers) signal(w, "SIGUSR1");
+      await applyStatus(next);
+    },
+    reopen: (cfg) => {
+      logger.notice("reopening logs");
+      logger.open(logTargets(cfg, opts.errorLog));
+      handLogFilesToWorkers(cfg, opts.errorLog, logger);
+      for (const w of workers) signal(w, "SIGUSR1");
+    },
+    stop,
+  }, {
+    logger,
+    config: initial,
+    readConfig: opts.reload,
+    errorLog: opts.errorLog,
+    pidFile: pidFileOf(initial),
+    ready: () => logger.notice(`mailproxy started, ${firstGeneration} worker processes`),
   });
-
-  const first = await new Promise<Worker[] | string>((resolve) => serially(() => startGeneration(config).then(resolve)));
-  if (typeof first === "string") {
-    logger.emerg(first);
-    return 1;
-  }
-  if (stopping) return await exited;
-  await applyStatus(config);
-  pidFile = config.pid ?? (config.daemon ? "/run/mailproxy.pid" : undefined);
-  if (pidFile) fs.writeFileSync(pidFile, `${process.pid}\n`);
-  logger.notice(`mailproxy started, ${first.length} worker processes`);
-  return await exited;
 }

@@ -6,7 +6,7 @@
  */
 import http from "node:http";
 import type net from "node:net";
-import { parseStatusListen, type StatusServer } from "../metrics/status_server.ts";
+import { parseStatusListen, type StatusServer } from "../../metrics/status_server.ts";
 
 export interface WorkerStatusSource {
   pid: number;

@@ -1,0 +1,105 @@
+/**
+ * A worker of the master (master.ts): this program started as `SELF __worker`. It
+ * reads the master's (already validated) config as JSON on stdin, so a respawned
+ * worker serves exactly what its siblings serve even if the file changed on disk;
+ * binds the listeners with SO_REUSEPORT next to its siblings, drops privileges, and
+ * talks back to the master as JSON lines on fd 3 (ready / failed / draining). The
+ * master retires a worker at reload with WINCH (sessions finish, none is told goodbye).
+ */
+import fs from "node:fs";
+import type { Config } from "../../config/model.ts";
+import { Logger } from "../../log/logger.ts";
+import { MailProxy } from "../mail_proxy.ts";
+import { logTargets, runLifecycle } from "./lifecycle.ts";
+import { warnIfFewFiles } from "./privileges.ts";
+
+/** The hidden subcommand that starts a worker. */
+export const WORKER_SUBCOMMAND = "__worker";
+
+/** What the master writes to a worker's stdin. */
+export interface WorkerEnvelope {
+  config: Config;
+  /** `-e FILE`, which overrides every error_log. */
+  errorLog?: string;
+}
+
+/** What a worker writes to the master, one JSON object per line on fd 3. */
+export type WorkerMessage =
+  | { type: "ready"; statusPort?: number }
+  | { type: "failed"; message: string }
+  | { type: "draining" };
+
+/** The fd a worker's messages go to. */
+const CHANNEL_FD = 3;
+
+function send(message: WorkerMessage): void {
+  try {
+    fs.writeSync(CHANNEL_FD, JSON.stringify(message) + "\n");
+  } catch {
+    // the master is gone; the orphan watch below ends us
+  }
+}
+
+function readStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    process.stdin.setEncoding("utf8");
+    process.stdin.on("data", (d) => (text += d));
+    process.stdin.on("end", () => resolve(text));
+    process.stdin.on("error", reject);
+  });
+}
+
+/** `SELF __worker`: serve until QUIT (graceful), TERM/INT (fast) or WINCH (retired). Resolves with the exit code. */
+export async function runWorker(): Promise<number> {
+  const { config, errorLog } = JSON.parse(await readStdin()) as WorkerEnvelope;
+  const logger = new Logger(logTargets(config, errorLog));
+  const proxy = new MailProxy(logger, { reusePort: true, serverLogs: !errorLog });
+  const shutdownTimeout = config.worker_shutdown_timeout ?? 0;
+  let toldDraining = false;
+  return await runLifecycle({
+    // The master serves status_listen, gathering each worker's numbers from this private port.
+    start: (c) => proxy.start({ ...c, status_listen: c.status_listen ? "127.0.0.1:0" : undefined }),
+    // Reload is the master's job: it replaces workers rather than reconfiguring them (no `apply`: HUP is ignored).
+    reopen: (c) => {
+      logger.open(logTargets(c, errorLog));
+      proxy.reopenLogs();
+      // said in the new file: the master said it in the old one
+      logger.notice("reopening logs");
+    },
+    stop: async (mode) => {
+      const stopped = mode === "retire" ? proxy.retire(shutdownTimeout) : proxy.stop(mode === "graceful", shutdownTimeout);
+      if (!toldDraining) {
+        toldDraining = true;
+        // the listeners closed first thing: the master may now count this worker out of accepting
+        await new Promise((r) => setImmediate(r));
+        send({ type: "draining" });
+      }
+      await stopped;
+    },
+  }, {
+    logger,
+    config,
+    errorLog,
+    dropPrivileges: true,
+    retirable: true,
+    ready: (stop) => {
+      warnIfFewFiles(config, logger);
+      send({ type: "ready", statusPort: proxy.statusAddress()?.port });
+      watchMaster(() => stop("graceful"));
+    },
+    failed: (message) => send({ type: "failed", message }),
+  });
+}
+
+/** A worker whose master died (kill -9) drains and exits instead of serving forever unsupervised. */
+function watchMaster(onOrphaned: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      onOrphaned();
+    }
+  }, 1000);
+  (timer as { unref?: () => void }).unref?.();
+}
