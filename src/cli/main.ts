@@ -145,11 +145,11 @@ async function nginxMode(argv: string[]): Promise<number> {
   }
   // `-e FILE` is relative to the prefix, as nginx takes it.
   const errorLog = f.errorLog === undefined ? undefined : resolvePath(f.errorLog, config.prefix);
-  return await serve(config, { reload: () => loadFromOptions(opts), errorLog });
+  return await runOrEmerg(config, { reload: () => loadFromOptions(opts), errorLog });
 }
 
 /** Run until stopped; a start that fails (a log that cannot be opened) is nginx's `[emerg]` line and status 1. */
-async function serve(config: Config, options: Parameters<typeof runProxy>[1]): Promise<number> {
+async function runOrEmerg(config: Config, options: Parameters<typeof runProxy>[1]): Promise<number> {
   try {
     return await runProxy(config, options);
   } catch (err) {
@@ -197,7 +197,7 @@ const serve = defineCommand({
       say(`[emerg] ${(err as Error).message}`);
       process.exit(1);
     }
-    process.exit(await serve(config, { reload: () => loadFromOptions(opts) }));
+    process.exit(await runOrEmerg(config, { reload: () => loadFromOptions(opts) }));
   },
 });
 
