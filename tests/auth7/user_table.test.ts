@@ -122,7 +122,7 @@ describe("user table files", () => {
       ["a:{plain}x\nnocolon\n", 'expected "user:password[:backends]" in F:2'],
       ["a:secret\n", 'unknown password form (expected a bcrypt or SHA512-CRYPT hash, or {plain}text) for user "a" in F:1'],
       ["\n\na:{plain}x:imap=127.0.0.1\n", 'invalid imap backend "127.0.0.1": no port in proxy_pass "127.0.0.1" in F:3'],
-      ["a:{plain}x:lmtp=127.0.0.1:24\n", 'unknown field "lmtp=127.0.0.1:24", expected imap=, pop3= or smtp= in F:1'],
+      ["a:{plain}x:lmtp=127.0.0.1:24\n", 'unknown field "lmtp=127.0.0.1:24", expected imap=, pop3=, smtp= or sieve= in F:1'],
       ["a*b:{plain}x\n", 'invalid user pattern "a*b", only "*@domain" is allowed in F:1'],
       ["a:{plain}x\n# again\na:{plain}y\n", 'duplicate user "a" (first at line 1) in F:3'],
     ];
