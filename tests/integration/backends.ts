@@ -113,6 +113,11 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotBackend
     writeFileSync(join(dir, "users"), opts.users.map(passwdFileLine).join(""), { mode: 0o644 });
     for (const user of opts.users) seedMaildir(join(dir, "mail", user.user), user.messages ?? []);
     chownTree(join(dir, "mail"), mailIds.uid, mailIds.gid);
+    if (opts.sieve) {
+      // Scripts outside the maildirs: Maildir++ would take `.dovecot.sieve` for a folder.
+      mkdirSync(join(dir, "sieve"));
+      chownTree(join(dir, "sieve"), mailIds.uid, mailIds.gid);
+    }
 
     const conf = join(dir, "dovecot.conf");
     const settings: DovecotSettings = {
@@ -124,7 +129,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotBackend
     };
     const v23 = version.major === 2 && version.minor < 4;
     let text = v23 ? dovecot23Conf(settings) : dovecot24Conf(settings);
-    if (opts.sieve) text = text.replace("protocols = imap pop3", "protocols = imap pop3 sieve lmtp") + sieveConf(sievePort, lmtpPort, v23);
+    if (opts.sieve) text = text.replace("protocols = imap pop3", "protocols = imap pop3 sieve lmtp") + sieveConf(dir, sievePort, lmtpPort, v23);
     writeFileSync(conf, text + (opts.extraConf ?? "") + "\n");
 
     const daemon = superviseDaemon("dovecot", dir, ["dovecot", "-F", "-c", conf]);
@@ -301,15 +306,15 @@ service anvil {
 }
 
 /**
- * Pigeonhole for one test run: ManageSieve keeps each user's scripts in `~/sieve`, the
- * active one linked from `~/.dovecot.sieve`, and LMTP runs that script at delivery.
+ * Pigeonhole for one test run: ManageSieve keeps each user's scripts in `sieve/<user>/`,
+ * the active one linked from `sieve/<user>.active`, and LMTP runs that script at delivery.
+ * (The 2.4 spelling is untested here, like dovecot24Conf.)
  */
-/** (2.4 spelling untested here, like dovecot24Conf.) */
-function sieveConf(sievePort: number, lmtpPort: number, v23: boolean): string {
+function sieveConf(dir: string, sievePort: number, lmtpPort: number, v23: boolean): string {
   const listen = v23 ? "address" : "listen";
   const location = v23
-    ? `plugin {\n  sieve = file:~/sieve;active=~/.dovecot.sieve\n}\n`
-    : `sieve_script personal {\n  driver = file\n  path = ~/sieve\n  active_path = ~/.dovecot.sieve\n}\n`;
+    ? `plugin {\n  sieve = file:${dir}/sieve/%u;active=${dir}/sieve/%u.active\n}\n`
+    : `sieve_script personal {\n  driver = file\n  path = ${dir}/sieve/%{user}\n  active_path = ${dir}/sieve/%{user}.active\n}\n`;
   const plugins = v23 ? "mail_plugins = $mail_plugins sieve" : "mail_plugins {\n    sieve = yes\n  }";
   return `${location}protocol lmtp {
   ${plugins}
