@@ -82,7 +82,7 @@ describe("user table files", () => {
       "# comment",
       "",
       `alice@example.com:${DOVEADM_SHA512}:imap=127.0.0.1:1143 pop3=[::1]:1110`,
-      "*@Example.com:{plain}pw:smtp=mail.internal:2525",
+      "*@Example.com:{plain}pw:smtp=mail.internal:2525 sieve=mail.internal:4190",
       "bob:{plain}x",
       "",
     ].join("\n"));
@@ -91,7 +91,10 @@ describe("user table files", () => {
     assert.deepEqual(table.lookup("alice@example.com")?.backends, { imap: { host: "127.0.0.1", port: 1143 }, pop3: { host: "::1", port: 1110 } });
     assert.equal(table.lookup("alice@example.com")?.line, 3);
     assert.equal(table.lookup("carol@EXAMPLE.com")?.name, "*@Example.com");
-    assert.deepEqual(table.lookup("carol@example.com")?.backends, { smtp: { host: "mail.internal", port: 2525 } });
+    assert.deepEqual(table.lookup("carol@example.com")?.backends, {
+      smtp: { host: "mail.internal", port: 2525 },
+      sieve: { host: "mail.internal", port: 4190 },
+    });
     assert.equal(table.lookup("bob")?.line, 5);
     assert.equal(table.lookup("example.com"), undefined);
     assert.equal(table.lookup("Alice@example.org"), undefined);
