@@ -9,6 +9,7 @@ import { encodeBase64 } from "../sasl.ts";
 import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
 import { saslPlainToken } from "../../wire/sasl.ts";
 import { sieveCommand, sieveSaslResponse } from "../../wire/sieve.ts";
+import type { Wire } from "../../wire/wire.ts";
 import { sieveChallenge, sieveStatus } from "./response.ts";
 
 type Stage = "greeting" | "authenticate" | "finished";
@@ -62,7 +63,7 @@ export class SieveBackendLogin implements BackendLogin {
     return this.finish(received);
   }
 
-  private authenticate() {
+  private authenticate(): Wire<"sieve"> {
     if (this.oauth) return sieveCommand("AUTHENTICATE", this.oauth.mechanism, encodeBase64(this.oauth.payload));
     return sieveCommand("AUTHENTICATE", "PLAIN", saslPlainToken(this.user, this.pass, "sieve"));
   }
