@@ -116,6 +116,8 @@ export function tooManyFailures(protocol: Protocol): { text: string; errorCode?:
       return { text: `[SYS/TEMP] ${text}` };
     case "smtp":
       return { text, errorCode: "454 4.7.0" };
+    case "sieve":
+      return { text };
   }
 }
 

@@ -79,7 +79,7 @@ function domainPattern(name: string): string | null {
   return name.startsWith("*@") ? name.slice(2).toLowerCase() : null;
 }
 
-const PROTOCOLS: readonly Protocol[] = ["imap", "pop3", "smtp"];
+const PROTOCOLS: readonly Protocol[] = ["imap", "pop3", "smtp", "sieve"];
 
 /** Read and check a user table file. Throws UserTableError. */
 export function loadUserTable(file: string): UserTable {
@@ -121,7 +121,7 @@ function checkPassword(name: string, value: string, file: string, line: number):
   return parsed;
 }
 
-/** `name:password[:imap=host:port pop3=host:port smtp=host:port]`, `#` comments, blank lines. */
+/** `name:password[:imap=host:port pop3=host:port smtp=host:port sieve=host:port]`, `#` comments, blank lines. */
 export function parsePasswdTable(text: string, file: string): UserEntry[] {
   const entries: UserEntry[] = [];
   text.split("\n").forEach((raw, i) => {
@@ -141,7 +141,7 @@ export function parsePasswdTable(text: string, file: string): UserEntry[] {
       const eq = field.indexOf("=");
       const key = eq < 0 ? field : field.slice(0, eq);
       if (eq < 0 || !PROTOCOLS.includes(key as Protocol)) {
-        throw new UserTableError(`unknown field "${field}", expected imap=, pop3= or smtp=`, file, line);
+        throw new UserTableError(`unknown field "${field}", expected imap=, pop3=, smtp= or sieve=`, file, line);
       }
       if (backends[key as Protocol]) throw new UserTableError(`duplicate field "${key}"`, file, line);
       backends[key as Protocol] = checkBackend(key, field.slice(eq + 1), file, line);
@@ -151,7 +151,7 @@ export function parsePasswdTable(text: string, file: string): UserEntry[] {
   return entries;
 }
 
-/** `[[user]]` tables with `name`, `password` and optional `imap`, `pop3`, `smtp`. */
+/** `[[user]]` tables with `name`, `password` and optional `imap`, `pop3`, `smtp`, `sieve`. */
 export function parseTomlTable(text: string, file: string): UserEntry[] {
   let doc: Record<string, unknown>;
   try {

@@ -168,7 +168,7 @@ const serve = defineCommand({
   args: {
     ...configArgs,
     listen: { type: "string", description: "listen address, repeatable (e.g. 1143, 127.0.0.1:993 ssl)" },
-    protocol: { type: "string", description: "imap, pop3 or smtp" },
+    protocol: { type: "string", description: "imap, pop3, smtp or sieve" },
     "auth-http": { type: "string", description: "auth_http URL" },
     upstream: { type: "string", description: "HOST:PORT passthrough backend (no auth service needed)" },
     "server-name": { type: "string", description: "server_name" },

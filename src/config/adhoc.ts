@@ -76,7 +76,7 @@ export function flagsError(err: ConfigError, f: AdhocFlags): ConfigError {
     no_listen: "no --listen address given, e.g. --listen 143",
     no_auth_http: `no backend for ${listen}: give --upstream HOST:PORT (a passthrough backend) or ` +
       `--auth-http URL (an auth service), or -c FILE for a configuration file`,
-    unknown_protocol: `unknown mail protocol for ${listen}: give --protocol imap, pop3 or smtp`,
+    unknown_protocol: `unknown mail protocol for ${listen}: give --protocol imap, pop3, smtp or sieve`,
     no_certificate: `${listen} needs --ssl-certificate FILE and --ssl-certificate-key FILE`,
     no_certificate_key: `${listen} needs --ssl-certificate-key FILE`,
   } as Partial<Record<ConfigErrorCode, string>>)[err.code] ?? err.reason;

@@ -342,7 +342,14 @@ function parseAuthHttpCache(args: string[]): AuthHttpCacheSpec | null {
   return { valid, max };
 }
 
-const PROTOCOLS: readonly Protocol[] = ["imap", "pop3", "smtp"];
+/** Dovecot Pigeonhole's default `"SIEVE"` capability: the likeliest backend's own list. */
+const PIGEONHOLE_EXTENSIONS = [
+  "fileinto", "reject", "envelope", "encoded-character", "vacation", "subaddress", "comparator-i;ascii-numeric",
+  "relational", "regex", "imap4flags", "copy", "include", "variables", "body", "enotify", "environment", "mailbox",
+  "date", "index", "ihave", "duplicate", "mime", "foreverypart", "extracttext",
+];
+
+const PROTOCOLS: readonly Protocol[] = ["imap", "pop3", "smtp", "sieve"];
 const SSL_PROTOCOLS = ["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
 
 /** Every directive, in reference order. */
@@ -475,9 +482,9 @@ export const DIRECTIVES: readonly Directive[] = [
     repeat: "last",
     onBlock: true,
     values: PROTOCOLS,
-    syntax: "protocol imap | pop3 | smtp",
+    syntax: "protocol imap | pop3 | smtp | sieve",
     defaultText: "from the listen port",
-    doc: "Session protocol; autodetected from ports 143/993, 110/995, 25/465/587.",
+    doc: "Session protocol; autodetected from ports 143/993, 110/995, 25/465/587, 4190 (`sieve`: ManageSieve, beyond nginx).",
     parse: ([v]) => {
       const lower = v!.toLowerCase();
       if (!(PROTOCOLS as readonly string[]).includes(lower)) {
@@ -744,6 +751,14 @@ export const DIRECTIVES: readonly Directive[] = [
   words("smtp_capabilities", "smtp", [], "Extra EHLO lines."),
   size("smtp_client_buffer", "smtp", 4096, "Maximum SMTP command line length."),
   time("smtp_greeting_delay", "smtp", "ms", "0", "Delay before the 220 greeting."),
+
+  // ---- ManageSieve (RFC 5804; beyond nginx) ----
+  { ...methods("sieve_auth", "sieve", methodsOf("sieve"), ["plain"], "ManageSieve methods advertised (`\"SASL\"`)/allowed."), extension: true },
+  {
+    ...words("sieve_capabilities", "sieve", PIGEONHOLE_EXTENSIONS, "The extensions of the `\"SIEVE\"` capability before login (`\"NOTIFY\" \"mailto\"` too when `enotify` is one); default: Pigeonhole's."),
+    extension: true,
+  },
+  { ...size("sieve_client_buffer", "sieve", 4096, "Maximum ManageSieve command size, literals included."), extension: true },
 ];
 
 const BY_NAME = new Map(DIRECTIVES.map((d) => [d.name, d]));
@@ -767,6 +782,7 @@ export const WELL_KNOWN_PORTS: Readonly<Record<number, Protocol>> = {
   25: "smtp",
   465: "smtp",
   587: "smtp",
+  4190: "sieve",
 };
 
 /** The first listen on a well-known port decides the protocol (§5.4); later ones don't. */

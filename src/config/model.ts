@@ -7,7 +7,8 @@
  * for this model and for the TOML spelling.
  */
 
-export type Protocol = "imap" | "pop3" | "smtp";
+/** `sieve` is ManageSieve (RFC 5804), beyond nginx. */
+export type Protocol = "imap" | "pop3" | "smtp" | "sieve";
 
 export const LOG_LEVELS = ["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -180,6 +181,11 @@ export interface Settings {
   smtp_capabilities: string[];
   smtp_client_buffer: number;
   smtp_greeting_delay: number;
+  // sieve (ManageSieve, beyond nginx)
+  sieve_auth: AuthMethodName[];
+  /** The extensions of the `"SIEVE"` capability. */
+  sieve_capabilities: string[];
+  sieve_client_buffer: number;
   // beyond nginx
   /** `proxy_pass HOST:PORT`: passthrough backend (server level only). */
   proxy_pass: string;

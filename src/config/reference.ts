@@ -49,6 +49,7 @@ const MODULE_TITLE: Record<string, string> = {
   imap: "IMAP",
   pop3: "POP3",
   smtp: "SMTP",
+  sieve: "ManageSieve",
 };
 
 const cell = (s: string) => s.replace(/\|/g, "\\|");

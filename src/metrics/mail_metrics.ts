@@ -1,6 +1,6 @@
 /**
  * The metrics mailproxy exposes (status_listen), one registry per process.
- * Labels: `server` = the listen address as configured, `protocol` = imap|pop3|smtp.
+ * Labels: `server` = the listen address as configured, `protocol` = imap|pop3|smtp|sieve.
  */
 import { Counter, Gauge, Histogram } from "./registry.ts";
 

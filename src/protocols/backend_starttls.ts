@@ -7,17 +7,22 @@
  *   POP3  greeting `+OK`   → `STLS`           → `+OK`
  *   SMTP  greeting `220`   → `EHLO <name>` → `250` → `STARTTLS` → `220`
  *         (the login machine then sends EHLO again, over TLS, as RFC 3207 requires)
+ *   Sieve capabilities, `OK` → `STARTTLS` → `OK`
+ *         (the backend re-issues its capabilities over TLS, RFC 5804 §2.2: the login
+ *         machine reads those as its greeting, so it is handed none)
  */
 import type { Protocol } from "../config/model.ts";
 import type { BackendWire } from "../wire/wire.ts";
 import { imapTagged } from "../wire/imap.ts";
 import { pop3Command } from "../wire/pop3.ts";
 import { smtpCommand } from "../wire/smtp.ts";
+import { sieveCommand } from "../wire/sieve.ts";
+import { sieveStatus } from "./sieve/response.ts";
 
 export type StarttlsStep =
   /** Write this to the backend and wait for the next reply. */
   | { type: "send"; data: BackendWire }
-  /** Nothing to write (an untagged IMAP line); keep reading. */
+  /** Nothing to write (an untagged IMAP line, a part of a ManageSieve reply); keep reading. */
   | { type: "wait" }
   /** Start the TLS handshake now; then feed `greeting` to the backend login machine. */
   | { type: "upgrade"; greeting: string }
@@ -44,8 +49,23 @@ const REFUSED = "upstream refused STARTTLS";
 export function createBackendStarttls(protocol: Protocol, serverName: string): BackendStarttls {
   let greeting: string | undefined;
   let ehloDone = false;
+  /** ManageSieve replies arrive in pieces until their status line. */
+  let sieveReply = "";
   return {
     onReply(reply: string): StarttlsStep {
+      if (protocol === "sieve") {
+        sieveReply += reply;
+        const status = sieveStatus(sieveReply);
+        if (status === null) return { type: "wait" };
+        const whole = sieveReply;
+        sieveReply = "";
+        if (greeting === undefined) {
+          if (status.status !== "OK") return { type: "fail", reply: whole, reason: INVALID };
+          greeting = whole;
+          return { type: "send", data: sieveCommand("STARTTLS") };
+        }
+        return status.status === "OK" ? { type: "upgrade", greeting: "" } : { type: "fail", reply: whole, reason: REFUSED };
+      }
       if (greeting === undefined) {
         const ok = protocol === "imap" ? reply.startsWith("* OK") : protocol === "pop3" ? reply.startsWith("+OK") : reply.startsWith("220");
         if (!ok) return { type: "fail", reply, reason: INVALID };

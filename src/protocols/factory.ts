@@ -10,6 +10,8 @@ import { POP3_LINES, Pop3Preauth } from "./pop3/preauth.ts";
 import { Pop3BackendLogin } from "./pop3/backend_login.ts";
 import { SMTP_LINES, SmtpPreauth } from "./smtp/preauth.ts";
 import { SmtpBackendLogin } from "./smtp/backend_login.ts";
+import { SIEVE_LINES, SievePreauth } from "./sieve/preauth.ts";
+import { SieveBackendLogin } from "./sieve/backend_login.ts";
 import { isPassthroughOnly, offeredMethods } from "../auth/methods.ts";
 import { backendIdCommand } from "./imap/id.ts";
 import type { Wire } from "../wire/wire.ts";
@@ -19,7 +21,7 @@ export const PIPELINING_REFUSED = "503 5.5.0 Improper use of SMTP command pipeli
 
 /** The lines the session sends on its own for `protocol`, before or without a machine. */
 export function protocolLines(protocol: Protocol): ProtocolLines {
-  return { imap: IMAP_LINES, pop3: POP3_LINES, smtp: SMTP_LINES }[protocol];
+  return { imap: IMAP_LINES, pop3: POP3_LINES, smtp: SMTP_LINES, sieve: SIEVE_LINES }[protocol];
 }
 
 /** The machines see only the methods the server's auth source can check (auth/methods.ts). */
@@ -31,6 +33,8 @@ export function createPreauth(server: EffectiveServer, implicitTls: boolean): Pr
       return new Pop3Preauth({ ...server, pop3_auth: offeredMethods(server, server.pop3_auth), implicitTls });
     case "smtp":
       return new SmtpPreauth({ ...server, smtp_auth: offeredMethods(server, server.smtp_auth), implicitTls });
+    case "sieve":
+      return new SievePreauth({ ...server, sieve_auth: offeredMethods(server, server.sieve_auth), implicitTls });
   }
 }
 
@@ -76,6 +80,8 @@ export function createBackendLogin(server: EffectiveServer, p: BackendLoginParam
         context: p.context,
         ...(oauth ? { oauth } : {}),
       });
+    case "sieve":
+      return new SieveBackendLogin(p.user, p.pass, oauth);
   }
 }
 

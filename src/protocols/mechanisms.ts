@@ -10,7 +10,7 @@ import type { AuthMethod } from "./types.ts";
 import type { SaslMechanism } from "./sasl.ts";
 
 export interface AuthMethodEntry {
-  /** The value in `imap_auth`, `pop3_auth`, `smtp_auth`. */
+  /** The value in `imap_auth`, `pop3_auth`, `smtp_auth`, `sieve_auth`. */
   method: AuthMethodName;
   /** The SASL mechanisms the method turns on, per protocol whose directive accepts it (`[]`: a non-SASL command). */
   sasl: Partial<Record<Protocol, readonly SaslMechanism[]>>;
@@ -22,16 +22,20 @@ export interface AuthMethodEntry {
   yields: "password" | "digest" | "identity" | "nothing";
 }
 
-/** xoauth2 and oauthbearer go beyond nginx (docs/auth.md). */
+/** xoauth2, oauthbearer and the sieve column go beyond nginx (docs/auth.md). */
 export const AUTH_METHODS: readonly AuthMethodEntry[] = [
-  { method: "plain", sasl: { imap: ["PLAIN"], pop3: ["PLAIN", "LOGIN"], smtp: ["PLAIN"] }, yields: "password" },
-  { method: "login", sasl: { imap: ["LOGIN"], smtp: ["LOGIN"] }, yields: "password" },
+  { method: "plain", sasl: { imap: ["PLAIN"], pop3: ["PLAIN", "LOGIN"], smtp: ["PLAIN"], sieve: ["PLAIN"] }, yields: "password" },
+  { method: "login", sasl: { imap: ["LOGIN"], smtp: ["LOGIN"], sieve: ["LOGIN"] }, yields: "password" },
   { method: "apop", sasl: { pop3: [] }, yields: "digest" },
   { method: "cram-md5", sasl: { imap: ["CRAM-MD5"], pop3: ["CRAM-MD5"], smtp: ["CRAM-MD5"] }, yields: "digest" },
-  { method: "external", sasl: { imap: ["EXTERNAL"], pop3: ["EXTERNAL"], smtp: ["EXTERNAL"] }, yields: "identity" },
+  { method: "external", sasl: { imap: ["EXTERNAL"], pop3: ["EXTERNAL"], smtp: ["EXTERNAL"], sieve: ["EXTERNAL"] }, yields: "identity" },
   { method: "none", sasl: { smtp: [] }, yields: "nothing" },
-  { method: "xoauth2", sasl: { imap: ["XOAUTH2"], pop3: ["XOAUTH2"], smtp: ["XOAUTH2"] }, yields: "password" },
-  { method: "oauthbearer", sasl: { imap: ["OAUTHBEARER"], pop3: ["OAUTHBEARER"], smtp: ["OAUTHBEARER"] }, yields: "password" },
+  { method: "xoauth2", sasl: { imap: ["XOAUTH2"], pop3: ["XOAUTH2"], smtp: ["XOAUTH2"], sieve: ["XOAUTH2"] }, yields: "password" },
+  {
+    method: "oauthbearer",
+    sasl: { imap: ["OAUTHBEARER"], pop3: ["OAUTHBEARER"], smtp: ["OAUTHBEARER"], sieve: ["OAUTHBEARER"] },
+    yields: "password",
+  },
 ];
 
 /** PLAIN and LOGIN are accepted whatever the `*_auth` list says, as nginx does (protocols.md §2). */

@@ -129,8 +129,11 @@ export interface PreauthMachine {
   authFailed(text: string, errorCode?: string, options?: AuthFailureOptions): Action[];
   /** True between an RFC 7628 error challenge and the client's dummy response. */
   readonly awaitingFailureAck?: boolean;
-  /** The TLS handshake after `starttls` completed (or the listener is implicit TLS). */
-  tlsStarted(): void;
+  /**
+   * The TLS handshake after `starttls` completed. Returns what the protocol says on the
+   * new TLS layer unasked (ManageSieve re-issues its capabilities, RFC 5804 §2.2).
+   */
+  tlsStarted(): Action[];
   /** Bytes the client sent after the authenticating command; forwarded to the backend by the relay. */
   takePending(): string;
   /** Protocol lines for the session layer. */

@@ -586,7 +586,7 @@ export class Session {
     this.phase = "tls";
     this.clearPreauthTimer();
     if (!(await this.upgradeTls())) return;
-    this.machine.tlsStarted();
+    this.apply(this.machine.tlsStarted());
     this.phase = "preauth";
     this.armPreauthTimer();
     this.socket.on("data", (chunk: Buffer) => this.onClientData(chunk));

@@ -7,7 +7,7 @@ import { encodeBase64 } from "../protocols/sasl.ts";
  * password would move the message's fields, so it is refused.
  * @example saslPlainToken("alice", "secret") // "AGFsaWNlAHNlY3JldA=="
  */
-export function saslPlainToken(user: string, pass: string, format: "imap" | "pop3" | "smtp"): string {
+export function saslPlainToken(user: string, pass: string, format: "imap" | "pop3" | "smtp" | "sieve"): string {
   if (user.includes("\0")) throw new UnsafeValueError("the user name", format);
   if (pass.includes("\0")) throw new UnsafeValueError("the password", format);
   return encodeBase64(`\0${user}\0${pass}`);

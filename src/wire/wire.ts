@@ -12,13 +12,13 @@
 declare const wireFormat: unique symbol;
 
 /** Where encoded text goes: the auth_http request, a backend's command lines, the PROXY header. */
-export type WireFormat = "http" | "imap" | "pop3" | "smtp" | "proxy";
+export type WireFormat = "http" | "imap" | "pop3" | "smtp" | "sieve" | "proxy";
 
 /** Binary text (one char = one byte) that passed the encoder of format `F`. */
 export type Wire<F extends WireFormat> = string & { readonly [wireFormat]: F };
 
 /** Text for a backend socket, whatever its mail protocol. */
-export type BackendWire = Wire<"imap" | "pop3" | "smtp">;
+export type BackendWire = Wire<"imap" | "pop3" | "smtp" | "sieve">;
 
 /**
  * A value that its wire format cannot carry. The message names the field, never the
@@ -37,6 +37,7 @@ const WHERE: Record<WireFormat, string> = {
   imap: "to the IMAP backend",
   pop3: "to the POP3 backend",
   smtp: "to the SMTP backend",
+  sieve: "to the ManageSieve backend",
   proxy: "in the PROXY header",
 };
 
@@ -67,17 +68,18 @@ export function lineSafe(value: string, field: string, format: WireFormat): stri
  * values already checked or encoded (numbers, base64, xtext, quoted strings).
  * @example commandLine("pop3", "STLS") // "STLS\r\n"
  */
-export function commandLine<F extends "imap" | "pop3" | "smtp">(format: F, text: string): Wire<F> {
+export function commandLine<F extends "imap" | "pop3" | "smtp" | "sieve">(format: F, text: string): Wire<F> {
   return wireText(lineSafe(text, "a command", format) + "\r\n", format);
 }
 
 /**
  * Whether the backend login of `protocol` can carry this user name and password:
  * POP3's USER and PASS are raw arguments (no CR, LF or NUL); IMAP literals and SASL
- * PLAIN carry CR and LF but not NUL. The machines refuse the rest before anything is sent.
+ * PLAIN (SMTP, ManageSieve) carry CR and LF but not NUL. The machines refuse the rest
+ * before anything is sent.
  * @example credentialsFit("pop3", { user: "alice\r\nDELE 1", pass: "x" }) // false
  */
-export function credentialsFit(protocol: "imap" | "pop3" | "smtp", c: { user: string; pass: string }): boolean {
+export function credentialsFit(protocol: "imap" | "pop3" | "smtp" | "sieve", c: { user: string; pass: string }): boolean {
   if (protocol === "pop3") return carriesInLine(c.user) && carriesInLine(c.pass);
   return !c.user.includes("\0") && !c.pass.includes("\0");
 }

@@ -82,7 +82,7 @@ describe("user table files", () => {
       "# comment",
       "",
       `alice@example.com:${DOVEADM_SHA512}:imap=127.0.0.1:1143 pop3=[::1]:1110`,
-      "*@Example.com:{plain}pw:smtp=mail.internal:2525",
+      "*@Example.com:{plain}pw:smtp=mail.internal:2525 sieve=mail.internal:4190",
       "bob:{plain}x",
       "",
     ].join("\n"));
@@ -91,7 +91,10 @@ describe("user table files", () => {
     assert.deepEqual(table.lookup("alice@example.com")?.backends, { imap: { host: "127.0.0.1", port: 1143 }, pop3: { host: "::1", port: 1110 } });
     assert.equal(table.lookup("alice@example.com")?.line, 3);
     assert.equal(table.lookup("carol@EXAMPLE.com")?.name, "*@Example.com");
-    assert.deepEqual(table.lookup("carol@example.com")?.backends, { smtp: { host: "mail.internal", port: 2525 } });
+    assert.deepEqual(table.lookup("carol@example.com")?.backends, {
+      smtp: { host: "mail.internal", port: 2525 },
+      sieve: { host: "mail.internal", port: 4190 },
+    });
     assert.equal(table.lookup("bob")?.line, 5);
     assert.equal(table.lookup("example.com"), undefined);
     assert.equal(table.lookup("Alice@example.org"), undefined);
@@ -122,7 +125,7 @@ describe("user table files", () => {
       ["a:{plain}x\nnocolon\n", 'expected "user:password[:backends]" in F:2'],
       ["a:secret\n", 'unknown password form (expected a bcrypt or SHA512-CRYPT hash, or {plain}text) for user "a" in F:1'],
       ["\n\na:{plain}x:imap=127.0.0.1\n", 'invalid imap backend "127.0.0.1": no port in proxy_pass "127.0.0.1" in F:3'],
-      ["a:{plain}x:lmtp=127.0.0.1:24\n", 'unknown field "lmtp=127.0.0.1:24", expected imap=, pop3= or smtp= in F:1'],
+      ["a:{plain}x:lmtp=127.0.0.1:24\n", 'unknown field "lmtp=127.0.0.1:24", expected imap=, pop3=, smtp= or sieve= in F:1'],
       ["a*b:{plain}x\n", 'invalid user pattern "a*b", only "*@domain" is allowed in F:1'],
       ["a:{plain}x\n# again\na:{plain}y\n", 'duplicate user "a" (first at line 1) in F:3'],
     ];

@@ -37,7 +37,7 @@ describe("mailproxy serve with flags only", () => {
 
   test("on a port that names no protocol it asks for --protocol", () => {
     const r = run(["serve", "--listen", "127.0.0.1:10143", "--upstream", "127.0.0.1:143"]);
-    assert.equal(r.stderr, "mailproxy: [emerg] unknown mail protocol for --listen 127.0.0.1:10143: give --protocol imap, pop3 or smtp\n");
+    assert.equal(r.stderr, "mailproxy: [emerg] unknown mail protocol for --listen 127.0.0.1:10143: give --protocol imap, pop3, smtp or sieve\n");
   });
 
   test("an ssl listen without a certificate names the certificate flags", () => {

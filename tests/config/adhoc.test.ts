@@ -61,7 +61,7 @@ describe("ad-hoc flags alone", () => {
       "no backend for --listen 127.0.0.1:10143: give --upstream HOST:PORT (a passthrough backend) or --auth-http URL (an auth service), or -c FILE for a configuration file",
     );
     assert.equal(refusal(undefined, { listen: ["127.0.0.1:10143"], upstream: "127.0.0.1:143" }),
-      "unknown mail protocol for --listen 127.0.0.1:10143: give --protocol imap, pop3 or smtp");
+      "unknown mail protocol for --listen 127.0.0.1:10143: give --protocol imap, pop3, smtp or sieve");
     assert.equal(refusal(undefined, { ...FLAGS, listen: ["127.0.0.1:10993 ssl"] }),
       "--listen 127.0.0.1:10993 ssl needs --ssl-certificate FILE and --ssl-certificate-key FILE");
     assert.equal(refusal(undefined, { ...FLAGS, listen: [] }), "no --listen address given, e.g. --listen 143");

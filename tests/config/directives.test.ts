@@ -88,6 +88,9 @@ const good: Good[] = [
   ["smtp_capabilities", 'smtp_capabilities "SIZE 10485760" 8BITMIME;', ["SIZE 10485760", "8BITMIME"]],
   ["smtp_client_buffer", "smtp_client_buffer 1m;", 1048576],
   ["smtp_greeting_delay", "smtp_greeting_delay 1s;", 1000],
+  ["sieve_auth", "sieve_auth PLAIN xoauth2 External;", ["plain", "xoauth2", "external"]],
+  ["sieve_capabilities", 'sieve_capabilities fileinto "vacation"; sieve_capabilities "comparator-i;ascii-numeric";', ["fileinto", "vacation", "comparator-i;ascii-numeric"]],
+  ["sieve_client_buffer", "sieve_client_buffer 16k;", 16384],
 ];
 
 const bad: Bad[] = [
@@ -159,6 +162,9 @@ const bad: Bad[] = [
   ["smtp_capabilities;", `invalid number of arguments in "smtp_capabilities" directive${at}`],
   ["smtp_client_buffer -1;", `"smtp_client_buffer" directive invalid value${at}`],
   ["smtp_greeting_delay 1y;", `"smtp_greeting_delay" directive invalid value${at}`],
+  ["sieve_auth cram-md5;", `invalid value "cram-md5"${at}`],
+  ["sieve_capabilities;", `invalid number of arguments in "sieve_capabilities" directive${at}`],
+  ["sieve_client_buffer 4kb;", `"sieve_client_buffer" directive invalid value${at}`],
 ];
 
 describe("every mail directive accepts a good value", () => {

@@ -83,7 +83,7 @@ describe("listen parameters (§5.2)", () => {
 
 describe("protocol autodetection (§5.4)", () => {
   const proto = (server: string) => load(`mail { auth_http a:1; server { ${server} } }`).config.mail!.servers[0]!.protocol;
-  for (const [port, protocol] of [[143, "imap"], [993, "imap"], [110, "pop3"], [995, "pop3"], [25, "smtp"], [465, "smtp"], [587, "smtp"]]) {
+  for (const [port, protocol] of [[143, "imap"], [993, "imap"], [110, "pop3"], [995, "pop3"], [25, "smtp"], [465, "smtp"], [587, "smtp"], [4190, "sieve"]]) {
     test(`port ${port} means ${protocol}`, () => assert.equal(proto(`listen ${port};`), protocol));
   }
   test("autodetection does not imply TLS", () => {

@@ -78,6 +78,7 @@ mail {
   imap_auth login cram-md5 external; imap_capabilities IMAP4rev1 "X WEIRD\\\\THING"; imap_client_buffer 1000;
   pop3_auth apop external; pop3_capabilities TOP "EXPIRE 0"; smtp_auth none cram-md5;
   smtp_capabilities "SIZE 1" DSN; smtp_client_buffer 2m; smtp_greeting_delay 100ms;
+  sieve_auth plain oauthbearer; sieve_capabilities fileinto "comparator-i;ascii-numeric"; sieve_client_buffer 64k;
   server {
     listen 127.0.0.1:10000-10002 proxy_protocol backlog=10 rcvbuf=1000 sndbuf=64k bind so_keepalive=on;
     listen [::]:10143 ipv6only=off multipath so_keepalive=10:20:3 default_server;
@@ -87,6 +88,8 @@ mail {
   }
   server { listen 995 ssl; listen 1995 ssl; protocol pop3; ssl_session_cache builtin builtin:10; }
   server { listen 25; proxy_pass relay.example:2525; resolver off; }
+  server { listen 4190; listen 14190; proxy_pass sieve.example:4190; }
+  server { listen 127.0.0.1:4191; protocol sieve; proxy_pass sieve.example:4190; }
 }`;
     const { config } = loadConfigText(text, join(examples, "every.conf"));
     assertRoundTrips(config, examples);

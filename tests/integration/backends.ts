@@ -36,11 +36,17 @@ export interface DovecotOptions {
   proxyProtocol?: boolean;
   /** Extra dovecot.conf text appended at the end. */
   extraConf?: string;
+  /** Also run Pigeonhole: ManageSieve (`sievePort`) and LMTP (`lmtpPort`) with the sieve
+   *  plugin, so a script stored over ManageSieve files mail delivered over LMTP. */
+  sieve?: boolean;
 }
 
 export interface DovecotBackend {
   imapPort: number;
   pop3Port: number;
+  /** Only with `sieve: true`; 0 otherwise. */
+  sievePort: number;
+  lmtpPort: number;
   dir: string;
   /** Dovecot's own log (logins, errors): useful in assertion messages. */
   log(): Promise<string>;
@@ -101,11 +107,17 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotBackend
   const dir = makeTempDir("mailproxy-dovecot-");
   try {
     const [imapPort, pop3Port] = [await freePort(), await freePort()];
+    const [sievePort, lmtpPort] = opts.sieve ? [await freePort(), await freePort()] : [0, 0];
     for (const sub of ["base", "state", "mail"]) mkdirSync(join(dir, sub));
     const mailIds = accountIds(MAIL_USER);
     writeFileSync(join(dir, "users"), opts.users.map(passwdFileLine).join(""), { mode: 0o644 });
     for (const user of opts.users) seedMaildir(join(dir, "mail", user.user), user.messages ?? []);
     chownTree(join(dir, "mail"), mailIds.uid, mailIds.gid);
+    if (opts.sieve) {
+      // Scripts outside the maildirs: Maildir++ would take `.dovecot.sieve` for a folder.
+      mkdirSync(join(dir, "sieve"));
+      chownTree(join(dir, "sieve"), mailIds.uid, mailIds.gid);
+    }
 
     const conf = join(dir, "dovecot.conf");
     const settings: DovecotSettings = {
@@ -115,7 +127,9 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotBackend
       mechanisms: opts.authMechanisms ?? ["plain", "login"],
       haproxy: opts.proxyProtocol ? "yes" : "no",
     };
-    const text = version.major === 2 && version.minor < 4 ? dovecot23Conf(settings) : dovecot24Conf(settings);
+    const v23 = version.major === 2 && version.minor < 4;
+    let text = v23 ? dovecot23Conf(settings) : dovecot24Conf(settings);
+    if (opts.sieve) text = text.replace("protocols = imap pop3", "protocols = imap pop3 sieve lmtp") + sieveConf(dir, sievePort, lmtpPort, v23);
     writeFileSync(conf, text + (opts.extraConf ?? "") + "\n");
 
     const daemon = superviseDaemon("dovecot", dir, ["dovecot", "-F", "-c", conf]);
@@ -123,9 +137,15 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotBackend
     const preamble = opts.proxyProtocol ? PROBE_PROXY_HEADER : "";
     await waitForGreeting(imapPort, "* OK", preamble, daemon, () => readText(logFile));
     await waitForGreeting(pop3Port, "+OK", preamble, daemon, () => readText(logFile));
+    if (opts.sieve) {
+      await waitForGreeting(sievePort, '"IMPLEMENTATION"', preamble, daemon, () => readText(logFile));
+      await waitForGreeting(lmtpPort, "220 ", "", daemon, () => readText(logFile));
+    }
     return {
       imapPort,
       pop3Port,
+      sievePort,
+      lmtpPort,
       dir,
       log: async () => readText(logFile),
       stop: async () => {
@@ -282,6 +302,36 @@ service anvil {
     mode = 0
   }
 }
+`;
+}
+
+/**
+ * Pigeonhole for one test run: ManageSieve keeps each user's scripts in `sieve/<user>/`,
+ * the active one linked from `sieve/<user>.active`, and LMTP runs that script at delivery.
+ * (The 2.4 spelling is untested here, like dovecot24Conf.)
+ */
+function sieveConf(dir: string, sievePort: number, lmtpPort: number, v23: boolean): string {
+  const listen = v23 ? "address" : "listen";
+  const location = v23
+    ? `plugin {\n  sieve = file:${dir}/sieve/%u;active=${dir}/sieve/%u.active\n}\n`
+    : `sieve_script personal {\n  driver = file\n  path = ${dir}/sieve/%{user}\n  active_path = ${dir}/sieve/%{user}.active\n}\n`;
+  const plugins = v23 ? "mail_plugins = $mail_plugins sieve" : "mail_plugins {\n    sieve = yes\n  }";
+  return `${location}protocol lmtp {
+  ${plugins}
+}
+service managesieve-login {
+  inet_listener sieve {
+    ${listen} = 127.0.0.1
+    port = ${sievePort}
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    ${listen} = 127.0.0.1
+    port = ${lmtpPort}
+  }
+}
+postmaster_address = postmaster@backend.test
 `;
 }
 

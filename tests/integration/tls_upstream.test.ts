@@ -164,6 +164,7 @@ describe("STARTTLS to a real Dovecot that refuses plaintext logins", () => {
     cert = makeTestCertificate();
     dovecot = await startDovecot({
       users: [{ user: "alice", password: "secret", messages: ["Subject: hi\r\n\r\nbody\r\n"] }],
+      sieve: true,
       // Later settings win: TLS on, and no login before it, so only STARTTLS lets the proxy in.
       extraConf: `ssl = yes\nssl_cert = <${cert.certFile}\nssl_key = <${cert.keyFile}\ndisable_plaintext_auth = yes\n`,
     });
@@ -171,11 +172,12 @@ describe("STARTTLS to a real Dovecot that refuses plaintext logins", () => {
       headers: {
         "Auth-Status": "OK",
         "Auth-Server": "127.0.0.1",
-        "Auth-Port": String(req.protocol === "imap" ? dovecot.imapPort : dovecot.pop3Port),
+        "Auth-Port": String({ imap: dovecot.imapPort, pop3: dovecot.pop3Port, sieve: dovecot.sievePort }[req.protocol]),
       },
     }));
     ports.imap = await freePort();
     ports.pop3 = await freePort();
+    ports.sieve = await freePort();
     const tls = `proxy_starttls on; proxy_ssl_verify on; proxy_ssl_trusted_certificate ${cert.caFile}; proxy_ssl_name localhost;`;
     proxy = await startProxy(`mail {
       auth_http ${auth.url};
@@ -183,6 +185,7 @@ describe("STARTTLS to a real Dovecot that refuses plaintext logins", () => {
       ${tls}
       server { listen 127.0.0.1:${ports.imap}; protocol imap; }
       server { listen 127.0.0.1:${ports.pop3}; protocol pop3; }
+      server { listen 127.0.0.1:${ports.sieve}; protocol sieve; }
     }`);
   });
 
@@ -217,5 +220,16 @@ describe("STARTTLS to a real Dovecot that refuses plaintext logins", () => {
     assert.match(await c.line(), /^\+OK 1 \d+$/);
     c.close();
     assert.match(await dovecot.log(), /pop3-login: Info: Login: user=<alice>, .*, TLS,/);
+  });
+
+  test("ManageSieve: the proxy upgrades with STARTTLS, reads the re-issued capabilities, logs in, and the client lists the scripts", async () => {
+    const c = await WireClient.connect(ports.sieve!);
+    while ((await c.line()) !== 'OK "ManageSieve ready."');
+    c.send(`AUTHENTICATE "PLAIN" "${Buffer.from("\0alice\0secret").toString("base64")}"\r\n`);
+    assert.equal(await c.line(), 'OK "Logged in."', await dovecot.log());
+    c.send("LISTSCRIPTS\r\n");
+    assert.equal(await c.line(), 'OK "Listscripts completed."');
+    c.close();
+    assert.match(await dovecot.log(), /managesieve-login: Info: Login: user=<alice>, .*, TLS,/);
   });
 });

@@ -8,21 +8,26 @@ describe("the mechanism table", () => {
     assert.deepEqual(methodsOf("imap"), ["plain", "login", "cram-md5", "external", "xoauth2", "oauthbearer"]);
     assert.deepEqual(methodsOf("pop3"), ["plain", "apop", "cram-md5", "external", "xoauth2", "oauthbearer"]);
     assert.deepEqual(methodsOf("smtp"), ["plain", "login", "cram-md5", "external", "none", "xoauth2", "oauthbearer"]);
+    assert.deepEqual(methodsOf("sieve"), ["plain", "login", "external", "xoauth2", "oauthbearer"]);
     assert.ok(DIRECTIVES.some((d) => d.name === "pop3_auth"));
+    assert.ok(DIRECTIVES.some((d) => d.name === "sieve_auth"));
   });
 
   test("advertised mechanisms follow nginx's fixed order whatever the directive's order; POP3 plain stands for PLAIN and LOGIN", () => {
     assert.deepEqual(advertisedMechanisms("imap", ["oauthbearer", "cram-md5", "login", "plain"]), ["PLAIN", "LOGIN", "CRAM-MD5", "OAUTHBEARER"]);
     assert.deepEqual(advertisedMechanisms("pop3", ["external", "apop", "plain"]), ["PLAIN", "LOGIN", "EXTERNAL"]);
     assert.deepEqual(advertisedMechanisms("smtp", ["none", "xoauth2", "login"]), ["LOGIN", "XOAUTH2"]);
+    assert.deepEqual(advertisedMechanisms("sieve", ["oauthbearer", "external", "login", "plain"]), ["PLAIN", "LOGIN", "EXTERNAL", "OAUTHBEARER"]);
   });
 
   test("PLAIN and LOGIN are always accepted; the others only when listed", () => {
-    for (const protocol of ["imap", "pop3", "smtp"] as const) {
+    // ManageSieve has no CRAM-MD5 row: a method that names it cannot turn it on.
+    assert.equal(mechanismAccepted("sieve", "CRAM-MD5", ["cram-md5"]), false);
+    for (const protocol of ["imap", "pop3", "smtp", "sieve"] as const) {
       assert.equal(mechanismAccepted(protocol, "PLAIN", []), true);
       assert.equal(mechanismAccepted(protocol, "LOGIN", []), true);
       assert.equal(mechanismAccepted(protocol, "CRAM-MD5", ["plain"]), false);
-      assert.equal(mechanismAccepted(protocol, "CRAM-MD5", ["cram-md5"]), true);
+      if (protocol !== "sieve") assert.equal(mechanismAccepted(protocol, "CRAM-MD5", ["cram-md5"]), true);
       assert.equal(mechanismAccepted(protocol, "EXTERNAL", ["plain"]), false);
       assert.equal(mechanismAccepted(protocol, "XOAUTH2", ["oauthbearer"]), false);
       assert.equal(mechanismAccepted(protocol, "OAUTHBEARER", ["oauthbearer"]), true);

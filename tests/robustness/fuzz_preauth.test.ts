@@ -1,5 +1,5 @@
 /**
- * The IMAP, POP3 and SMTP pre-auth machines fuzzed with fast-check over random,
+ * The IMAP, POP3, SMTP and ManageSieve pre-auth machines fuzzed with fast-check over random,
  * token-soup and mutated valid dialogues: nothing throws, every command line is
  * answered (or the connection closed), the machine always comes back to
  * answering, and the same bytes give the same transcript however they are cut.
@@ -12,6 +12,7 @@ import type { PreauthMachine } from "../../src/protocols/types.ts";
 import { ImapPreauth } from "../../src/protocols/imap/preauth.ts";
 import { Pop3Preauth } from "../../src/protocols/pop3/preauth.ts";
 import { SmtpPreauth } from "../../src/protocols/smtp/preauth.ts";
+import { SievePreauth } from "../../src/protocols/sieve/preauth.ts";
 import { cutAt, everySplit, hostileInput, PROTOCOL_TOKENS, runs } from "./support/fuzz.ts";
 import { MachineDriver, transcriptOf } from "./support/drive.ts";
 
@@ -69,6 +70,22 @@ const SMTP_CORPUS = [
   "VRFY x\r\n",
   "DATA\r\n",
   "QUIT\r\n",
+];
+
+const SIEVE_CORPUS = [
+  "CAPABILITY\r\n",
+  'NOOP "tag"\r\n',
+  'AUTHENTICATE "PLAIN" "AGpvaG4Ac2VjcmV0"\r\n',
+  'AUTHENTICATE "PLAIN" {16+}\r\nAGpvaG4Ac2VjcmV0\r\n',
+  'AUTHENTICATE "PLAIN"\r\n{16}\r\nAGpvaG4Ac2VjcmV0\r\n',
+  'AUTHENTICATE "LOGIN"\r\n"am9obg=="\r\n"c2VjcmV0"\r\n',
+  `AUTHENTICATE "XOAUTH2" "${XOAUTH2}"\r\n"AQ=="\r\n`,
+  `AUTHENTICATE "OAUTHBEARER"\r\n"${OAUTHBEARER}"\r\n`,
+  'AUTHENTICATE "EXTERNAL" ""\r\n',
+  'AUTHENTICATE "PLAIN"\r\n"*"\r\n',
+  'PUTSCRIPT "s" {9+}\r\nLOGOUT\r\n\r\n',
+  "STARTTLS\r\n",
+  "LOGOUT\r\n",
 ];
 
 const ALL_METHODS: AuthMethodName[] = ["plain", "login", "cram-md5", "external", "xoauth2", "oauthbearer"];
@@ -151,6 +168,21 @@ const PROTOCOLS: Protocol[] = [
     quit: "QUIT\r\n",
     limit: (c) => c.buffer,
   },
+  {
+    name: "ManageSieve",
+    corpus: SIEVE_CORPUS,
+    make: (c) =>
+      new SievePreauth({
+        sieve_auth: c.methods.filter((m) => m !== "cram-md5"),
+        sieve_capabilities: ["fileinto", "enotify"],
+        sieve_client_buffer: c.buffer,
+        max_errors: c.maxErrors,
+        starttls: c.starttls,
+        implicitTls: c.implicitTls,
+      }),
+    quit: "LOGOUT\r\n",
+    limit: (c) => c.buffer,
+  },
 ];
 
 /** Complete lines of `text` (each with its LF); a trailing fragment without LF is left out. */
@@ -176,8 +208,8 @@ for (const protocol of PROTOCOLS) {
     test("every complete command line is answered or closes the connection", () => {
       fc.assert(
         fc.property(machineConfig, input, (c, text) => {
-          // An IMAP literal legitimately swallows lines of data without a reply.
-          if (protocol.name === "IMAP" && text.includes("{")) return;
+          // An IMAP or ManageSieve literal legitimately swallows lines of data without a reply.
+          if ((protocol.name === "IMAP" || protocol.name === "ManageSieve") && text.includes("{")) return;
           const driver = new MachineDriver(protocol.make(c), c);
           for (const line of completeLines(text)) {
             if (driver.stopped) break;

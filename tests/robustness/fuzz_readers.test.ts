@@ -1,6 +1,6 @@
 /**
- * The incremental readers under the machines (IMAP command reader, POP3/SMTP
- * line reader), the command parsers and the SASL exchange, fuzzed: nothing
+ * The incremental readers under the machines (IMAP and ManageSieve command readers,
+ * POP3/SMTP line reader), the command parsers and the SASL exchange, fuzzed: nothing
  * throws, every line ends in an event, and the events do not depend on how the
  * bytes were cut.
  */
@@ -8,6 +8,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ImapCommandReader, type ImapReaderEvent } from "../../src/protocols/imap/command_reader.ts";
+import { SieveCommandReader, type SieveReaderEvent } from "../../src/protocols/sieve/command_reader.ts";
 import { type LineEvent, LineReader } from "../../src/protocols/line_reader.ts";
 import { parsePop3Command } from "../../src/protocols/pop3/command.ts";
 import { parseSmtpCommand } from "../../src/protocols/smtp/command.ts";
@@ -83,6 +84,64 @@ describe("IMAP command reader under fuzzing", () => {
       fc.property(input, limits, lineAfter, (text, limit, after) => {
         const whole = imapEvents([text], limit, after);
         for (const chunks of everySplit(text)) assert.deepEqual(imapEvents(chunks, limit, after), whole);
+      }),
+      runs(500),
+    );
+  });
+});
+
+const SIEVE_COMMANDS = [
+  'AUTHENTICATE "PLAIN" "AGpvaG4Ac2VjcmV0"\r\n',
+  'AUTHENTICATE "PLAIN" {16+}\r\nAGpvaG4Ac2VjcmV0\r\n',
+  '"am9obg=="\r\n',
+  '{4}\r\nam9o\r\n',
+  'NOOP "a\\"b"\r\n',
+  'HAVESPACE "s" 100\r\n',
+  "CAPABILITY\n",
+];
+
+function sieveEvents(chunks: string[], limit: number): SieveReaderEvent[] {
+  const reader = new SieveCommandReader(limit);
+  const events: SieveReaderEvent[] = [];
+  for (const chunk of chunks) {
+    reader.push(chunk);
+    for (let e = reader.next(); e; e = reader.next()) events.push(e);
+  }
+  return events;
+}
+
+describe("ManageSieve command reader under fuzzing", () => {
+  const input = hostileInput(SIEVE_COMMANDS, PROTOCOL_TOKENS);
+
+  test("never throws; events have the documented shapes; too-long is final", () => {
+    fc.assert(
+      fc.property(input, limits, (text, limit) => {
+        const events = sieveEvents([text], limit);
+        events.forEach((e, i) => {
+          assert.ok(["command", "invalid", "too-long"].includes(e.type));
+          if (e.type === "command") assert.match(e.name, /^[A-Z]*$/);
+          if (e.type === "too-long") assert.equal(i, events.length - 1);
+        });
+      }),
+      runs(3000),
+    );
+  });
+
+  test("a line without literals always ends in an event once its LF arrives", () => {
+    fc.assert(
+      fc.property(input, limits, (text, limit) => {
+        const line = text.replace(/[{\n]/g, "") + "\n";
+        assert.ok(sieveEvents([line], limit).length > 0, `no event for ${JSON.stringify(line)}`);
+      }),
+      runs(3000),
+    );
+  });
+
+  test("gives the same events cut at every byte offset and byte by byte", () => {
+    fc.assert(
+      fc.property(input, limits, (text, limit) => {
+        const whole = sieveEvents([text], limit);
+        for (const chunks of everySplit(text)) assert.deepEqual(sieveEvents(chunks, limit), whole);
       }),
       runs(500),
     );

@@ -15,6 +15,8 @@ import { SmtpPreauth } from "../../src/protocols/smtp/preauth.ts";
 import { ImapBackendLogin } from "../../src/protocols/imap/backend_login.ts";
 import { Pop3BackendLogin } from "../../src/protocols/pop3/backend_login.ts";
 import { SmtpBackendLogin } from "../../src/protocols/smtp/backend_login.ts";
+import { SievePreauth } from "../../src/protocols/sieve/preauth.ts";
+import { SieveBackendLogin } from "../../src/protocols/sieve/backend_login.ts";
 import { backendIdCommand, parseIdArgument } from "../../src/protocols/imap/id.ts";
 import { buildAuthRequest } from "../../src/auth/request.ts";
 import type { AuthRequest, ClientTlsInfo } from "../../src/auth/types.ts";
@@ -80,7 +82,7 @@ function backendBytes(login: BackendLogin, replies: string[] | ((lastSent: strin
 }
 
 /** Whatever an accepted login carries must fit the auth request with exactly the expected headers. */
-function assertAuthRequestClean(protocol: "imap" | "pop3" | "smtp", credentials: Credentials, tls?: ClientTlsInfo): void {
+function assertAuthRequestClean(protocol: AuthRequest["protocol"], credentials: Credentials, tls?: ClientTlsInfo): void {
   const req: AuthRequest = { protocol, credentials, attempt: 1, clientIp: "192.0.2.1", ...(tls ? { tls } : {}) };
   assert.deepEqual(headerNames(buildAuthRequest(URL, req, [], "1.0")), headerNames(buildAuthRequest(URL, benign(req), [], "1.0")));
 }
@@ -221,6 +223,29 @@ describe("fuzz: client bytes toward the auth service and the backends", () => {
       fc.property(fc.oneof(hostile, fc.ipV4(), fc.ipV6()), fc.oneof(hostile, fc.ipV4()), (clientAddr, localAddr) => {
         const header = proxyHeaderV1({ clientAddr, clientPort: 1234, localAddr, localPort: 143 });
         assert.match(header, /^PROXY (UNKNOWN|TCP4 [0-9.]+ [0-9.]+ 1234 143|TCP6 [0-9a-fA-F:.]+ [0-9a-fA-F:.]+ 1234 143)\r\n$/);
+      }),
+      runs(400),
+    );
+  });
+
+  test("ManageSieve AUTHENTICATE PLAIN and LOGIN, quoted or literal, with any bytes: the usual headers, and the backend gets exactly one AUTHENTICATE line", () => {
+    const quoted = (s: string) => `"${s}"`;
+    const literal = (s: string) => `{${s.length}+}\r\n${s}`;
+    fc.assert(
+      fc.property(hostile, hostile, hostile, fc.boolean(), fc.boolean(), (authzid, user, pass, login, asLiteral) => {
+        const str = asLiteral ? literal : quoted;
+        const input = login
+          ? `AUTHENTICATE "LOGIN"\r\n${str(b64(user))}\r\n${str(b64(pass))}\r\n`
+          : `AUTHENTICATE ${str("PLAIN")} ${str(b64(`${authzid}\0${user}\0${pass}`))}\r\n`;
+        const machine = new SievePreauth({
+          sieve_auth: ["plain", "login"], sieve_capabilities: [], sieve_client_buffer: 4096, max_errors: 50, starttls: "off", implicitTls: false,
+        });
+        for (const { credentials } of authActions(machine, input)) {
+          assertAuthRequestClean("sieve", credentials);
+          const sent = backendBytes(new SieveBackendLogin(credentials.user, credentials.pass), ['"SASL" "PLAIN"\r\nOK "ready"\r\n', 'OK "Logged in."\r\n']);
+          assert.equal(sent, `AUTHENTICATE "PLAIN" "${b64(`\0${credentials.user}\0${credentials.pass}`)}"\r\n`);
+          assert.ok(!credentials.user.includes("\0") && !credentials.pass.includes("\0"));
+        }
       }),
       runs(400),
     );

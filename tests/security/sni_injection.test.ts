@@ -18,6 +18,7 @@ const LOGIN: Record<Protocol, string> = {
   imap: "a1 LOGIN alice wrong\r\n",
   pop3: "USER alice\r\nPASS wrong\r\n",
   smtp: `EHLO client.example\r\nAUTH PLAIN ${Buffer.from("\0alice\0wrong").toString("base64")}\r\n`,
+  sieve: `AUTHENTICATE "PLAIN" "${Buffer.from("\0alice\0wrong").toString("base64")}"\r\n`,
 };
 
 describe("SNI names that are not host names", () => {
@@ -30,7 +31,7 @@ describe("SNI names that are not host names", () => {
     cert = makeTestCertificate({ commonName: "mail.example.com", altNames: ["DNS:mail.example.com"] });
     auth = await startAuthServer(() => ({ headers: { "Auth-Status": "Invalid login or password" } }));
     const servers: string[] = [];
-    for (const protocol of ["imap", "pop3", "smtp"] as const) {
+    for (const protocol of ["imap", "pop3", "smtp", "sieve"] as const) {
       for (const mode of ["ssl", "starttls"] as const) {
         const port = await freePort();
         ports[`${protocol}/${mode}`] = port;
@@ -65,7 +66,7 @@ describe("SNI names that are not host names", () => {
     return client.output;
   }
 
-  for (const protocol of ["imap", "pop3", "smtp"] as const) {
+  for (const protocol of ["imap", "pop3", "smtp", "sieve"] as const) {
     for (const mode of ["ssl", "starttls"] as const) {
       test(`${protocol} over ${mode === "ssl" ? "implicit TLS" : "STARTTLS"}: a name with CR/LF ends the handshake and the auth service hears nothing`, async () => {
         const before = auth.requests.length;

@@ -108,10 +108,11 @@ export class ImapPreauth implements PreauthMachine {
     return this.state.kind === "oauth-error";
   }
 
-  tlsStarted(): void {
+  tlsStarted(): Action[] {
     this.tls = true;
     this.state = { kind: "commands" };
     this.reader.reset();
+    return [];
   }
 
   takePending(): string {

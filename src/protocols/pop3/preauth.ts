@@ -87,9 +87,10 @@ export class Pop3Preauth implements PreauthMachine {
     return this.dialogue.awaitingFailureAck;
   }
 
-  tlsStarted(): void {
+  tlsStarted(): Action[] {
     this.tls = true;
     this.dialogue.tlsStarted();
+    return [];
   }
 
   takePending(): string {

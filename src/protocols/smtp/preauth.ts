@@ -108,9 +108,10 @@ export class SmtpPreauth implements PreauthMachine {
     return this.dialogue.awaitingFailureAck;
   }
 
-  tlsStarted(): void {
+  tlsStarted(): Action[] {
     this.tls = true;
     this.dialogue.tlsStarted();
+    return [];
   }
 
   takePending(): string {

@@ -40,10 +40,10 @@ export class MachineDriver {
   /** The TLS handshake after a `starttls` action succeeded; plaintext reading resumes. */
   tlsDone(): void {
     if (this.stoppedBy !== "starttls") return;
-    this.machine.tlsStarted();
     this.transcript.push({ type: "tls-started" });
     this.stopped = false;
     this.stoppedBy = "";
+    this.settle(this.machine.tlsStarted());
   }
 
   private settle(actions: Action[]): void {
