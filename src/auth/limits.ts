@@ -11,7 +11,8 @@
  * `limit_conn`: simultaneous connections per client IP, per instance.
  */
 import { createHash } from "node:crypto";
-import type { EffectiveServer, LimitLoginSpec, Protocol } from "../config/model.ts";
+import type { EffectiveServer, LimitLoginSpec } from "../config/model.ts";
+import { protocolLines } from "../protocols/factory.ts";
 import { limitStoreAddress } from "../config/values/limits.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "./types.ts";
@@ -106,21 +107,6 @@ export class RedisLimitStore implements LimitStore {
   }
 }
 
-/** The protocol's temporary failure for a login over the limit. */
-export function tooManyFailures(protocol: Protocol): { text: string; errorCode?: string } {
-  const text = "Too many login failures, try again later";
-  switch (protocol) {
-    case "imap":
-      return { text: `[UNAVAILABLE] ${text}` };
-    case "pop3":
-      return { text: `[SYS/TEMP] ${text}` };
-    case "smtp":
-      return { text, errorCode: "454 4.7.0" };
-    case "sieve":
-      return { text };
-  }
-}
-
 /**
  * Counter keys of a zone. User names are compared case-insensitively (ASCII) and
  * stored hashed, so the store never holds a user name and any bytes fit in a key.
@@ -152,7 +138,7 @@ export class LoginLimitedAuth implements AuthSource {
     const keys = this.keys(request);
     const over = await this.overLimit(keys, request);
     if (over) {
-      const { text, errorCode } = tooManyFailures(request.protocol);
+      const { text, errorCode } = protocolLines(request.protocol).tooManyFailures;
       // The delay is the answer's own wait; a zero delay answers at once and closes, like Auth-Wait 0.
       const result: AuthResult = { type: "error", text, wait: this.opts.spec.delay / 1000 };
       if (errorCode) result.errorCode = errorCode;

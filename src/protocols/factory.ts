@@ -15,6 +15,11 @@ import { SieveBackendLogin } from "./sieve/backend_login.ts";
 import { isPassthroughOnly, offeredMethods } from "../auth/methods.ts";
 import { backendIdCommand } from "./imap/id.ts";
 import type { Wire } from "../wire/wire.ts";
+import type { BackendStarttls } from "./backend_starttls.ts";
+import { imapBackendStarttls } from "./imap/backend_starttls.ts";
+import { pop3BackendStarttls } from "./pop3/backend_starttls.ts";
+import { smtpBackendStarttls } from "./smtp/backend_starttls.ts";
+import { sieveBackendStarttls } from "./sieve/backend_starttls.ts";
 
 /** SMTP's answer to a client that talks before the delayed greeting. */
 export const PIPELINING_REFUSED = "503 5.5.0 Improper use of SMTP command pipelining\r\n";
@@ -94,4 +99,21 @@ function imapIdCommand(server: EffectiveServer, p: BackendLoginParams): Wire<"im
     localIp: p.localIp,
     localPort: p.localPort,
   });
+}
+
+/**
+ * The protocol's STARTTLS preamble toward a backend (`proxy_starttls`, `Auth-SSL-Upstream: starttls`).
+ * @example createBackendStarttls("pop3", "mx.example.com").onReply("+OK ready\r\n") // { type: "send", data: "STLS\r\n" }
+ */
+export function createBackendStarttls(protocol: Protocol, serverName: string): BackendStarttls {
+  switch (protocol) {
+    case "imap":
+      return imapBackendStarttls();
+    case "pop3":
+      return pop3BackendStarttls();
+    case "smtp":
+      return smtpBackendStarttls(serverName);
+    case "sieve":
+      return sieveBackendStarttls();
+  }
 }

@@ -87,6 +87,8 @@ export interface ProtocolLines {
   shutdown: string;
   /** `limit_conn` refused the connection; it closes after this line. */
   tooManyConnections: string;
+  /** `limit_login` refused a login: the auth failure it stands for (text, SMTP code). */
+  tooManyFailures: { text: string; errorCode?: string };
 }
 
 export interface AuthFailureOptions {

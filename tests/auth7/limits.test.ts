@@ -11,7 +11,6 @@ import {
   limitKeys,
   LoginLimitedAuth,
   MemoryLimitStore,
-  tooManyFailures,
 } from "../../src/auth/limits.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "../../src/auth/types.ts";
 import type { Protocol } from "../../src/config/model.ts";
@@ -167,7 +166,7 @@ describe("LoginLimitedAuth", () => {
   });
 
   test("the temporary failure and the connection refusal in each protocol's words", () => {
-    assert.deepEqual(tooManyFailures("pop3"), { text: "[SYS/TEMP] Too many login failures, try again later" });
+    assert.deepEqual(protocolLines("pop3").tooManyFailures, { text: "[SYS/TEMP] Too many login failures, try again later" });
     assert.equal(protocolLines("imap").tooManyConnections, "* BYE Too many connections\r\n");
     assert.equal(protocolLines("pop3").tooManyConnections, "-ERR Too many connections\r\n");
     assert.equal(protocolLines("smtp").tooManyConnections, "421 4.7.0 Too many connections\r\n");

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createBackendStarttls } from "../../src/protocols/backend_starttls.ts";
+import { createBackendStarttls } from "../../src/protocols/factory.ts";
 import { SmtpBackendLogin } from "../../src/protocols/smtp/backend_login.ts";
 
 test("SMTP to the backend: EHLO, STARTTLS, then the login machine's EHLO again over TLS", () => {

@@ -26,6 +26,7 @@ export const IMAP_LINES: ProtocolLines = {
   certRequired: "* BYE No required SSL certificate\r\n",
   shutdown: "* BYE Server shutting down\r\n",
   tooManyConnections: "* BYE Too many connections\r\n",
+  tooManyFailures: { text: "[UNAVAILABLE] Too many login failures, try again later" },
 };
 
 const UNTAGGED = "* ";

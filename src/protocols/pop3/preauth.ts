@@ -40,6 +40,7 @@ export const POP3_LINES: ProtocolLines = {
   certRequired: "-ERR No required SSL certificate\r\n",
   shutdown: "-ERR Server shutting down\r\n",
   tooManyConnections: "-ERR Too many connections\r\n",
+  tooManyFailures: { text: "[SYS/TEMP] Too many login failures, try again later" },
 };
 
 export class Pop3Preauth implements PreauthMachine {

@@ -30,6 +30,7 @@ export const SIEVE_LINES: ProtocolLines = {
   certRequired: 'BYE "No required SSL certificate"\r\n',
   shutdown: 'BYE "Server shutting down"\r\n',
   tooManyConnections: 'BYE "Too many connections"\r\n',
+  tooManyFailures: { text: "Too many login failures, try again later" },
 };
 
 const GREETING = 'OK "ManageSieve ready."\r\n';

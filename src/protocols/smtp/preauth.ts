@@ -44,6 +44,7 @@ export const SMTP_LINES: ProtocolLines = {
   certRequired: "421 4.7.1 No required SSL certificate\r\n",
   shutdown: "421 4.3.2 Server shutting down\r\n",
   tooManyConnections: "421 4.7.0 Too many connections\r\n",
+  tooManyFailures: { text: "Too many login failures, try again later", errorCode: "454 4.7.0" },
 };
 
 const OK = "250 2.0.0 OK\r\n";

@@ -20,6 +20,7 @@ describe("IMAP greeting and protocol lines", () => {
       certRequired: "* BYE No required SSL certificate\r\n",
       shutdown: "* BYE Server shutting down\r\n",
       tooManyConnections: "* BYE Too many connections\r\n",
+      tooManyFailures: { text: "[UNAVAILABLE] Too many login failures, try again later" },
     });
   });
 });

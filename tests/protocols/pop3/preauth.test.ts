@@ -471,6 +471,7 @@ describe("POP3 session lines", () => {
       certRequired: "-ERR No required SSL certificate\r\n",
       shutdown: "-ERR Server shutting down\r\n",
       tooManyConnections: "-ERR Too many connections\r\n",
+      tooManyFailures: { text: "[SYS/TEMP] Too many login failures, try again later" },
     });
     assert.equal(pop3()().protocol, "pop3");
   });

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SieveBackendLogin } from "../../../src/protocols/sieve/backend_login.ts";
 import { sieveStatus } from "../../../src/protocols/sieve/response.ts";
-import { createBackendStarttls } from "../../../src/protocols/backend_starttls.ts";
+import { createBackendStarttls } from "../../../src/protocols/factory.ts";
 
 const GREETING = '"IMPLEMENTATION" "Dovecot Pigeonhole"\r\n"SIEVE" "fileinto"\r\n"SASL" "PLAIN"\r\n"VERSION" "1.0"\r\nOK "Dovecot ready."\r\n';
 

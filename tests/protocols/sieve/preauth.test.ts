@@ -71,6 +71,7 @@ describe("ManageSieve greeting and protocol lines", () => {
       certRequired: 'BYE "No required SSL certificate"\r\n',
       shutdown: 'BYE "Server shutting down"\r\n',
       tooManyConnections: 'BYE "Too many connections"\r\n',
+      tooManyFailures: { text: "Too many login failures, try again later" },
     });
   });
 });

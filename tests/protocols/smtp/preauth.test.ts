@@ -411,6 +411,7 @@ describe("SMTP session lines", () => {
       certRequired: "421 4.7.1 No required SSL certificate\r\n",
       shutdown: "421 4.3.2 Server shutting down\r\n",
       tooManyConnections: "421 4.7.0 Too many connections\r\n",
+      tooManyFailures: { text: "Too many login failures, try again later", errorCode: "454 4.7.0" },
     });
   });
 });
