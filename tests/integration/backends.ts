@@ -78,22 +78,29 @@ export interface PostfixBackend {
 /** Ports this test process has handed out: the kernel may offer a just-closed port again. */
 const handedOut = new Set<number>();
 
+/**
+ * Ports are drawn below Linux's ephemeral range (32768-60999): a port the kernel hands
+ * out for listen(0) is also what it hands out as the source port of outgoing
+ * connections, so a daemon started a moment later could find it taken by one of the
+ * suite's many client sockets.
+ */
+const PORT_RANGE = { low: 20000, high: 32767 };
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
 /** A TCP port on 127.0.0.1 that was free a moment ago and was not handed out before in this process. */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address();
-        const port = typeof address === "object" && address ? address.port : 0;
-        server.close(() => (port ? resolve(port) : reject(new Error("Cannot find a free port"))));
-      });
-    });
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
+    const port = PORT_RANGE.low + Math.floor(Math.random() * (PORT_RANGE.high - PORT_RANGE.low + 1));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
   }
 }
 
@@ -355,7 +362,21 @@ function seedMaildir(maildir: string, messages: string[]): void {
 
 const POSTFIX_DAEMONS = "/usr/lib/postfix/sbin";
 
+/**
+ * A Postfix of its own; a master that exits before greeting (its port taken between our
+ * check and its bind, which Postfix's log does not even record) is tried again on a new port.
+ */
 export async function startPostfix(opts: PostfixOptions = {}): Promise<PostfixBackend> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startPostfixOnce(opts);
+    } catch (err) {
+      if (attempt === 3 || !/^postfix on 127\.0\.0\.1:\d+ exited/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startPostfixOnce(opts: PostfixOptions): Promise<PostfixBackend> {
   const dir = makeTempDir("mailproxy-postfix-");
   try {
     const port = await freePort();
