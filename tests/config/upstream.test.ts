@@ -76,7 +76,7 @@ describe("upstream blocks", () => {
     assert.equal(errorOf(pool("server 10.0.0.1:143 weight=0;")), `invalid parameter "weight=0" in "server" directive${at}`);
     assert.equal(errorOf(pool("server 10.0.0.1:143 slow;")), `invalid parameter "slow" in "server" directive${at}`);
     assert.equal(errorOf(pool("hash $login; least_conn; server 10.0.0.1:143;")), `load balancing method redefined${at}`);
-    assert.equal(errorOf(pool("hash login; server 10.0.0.1:143;")), `invalid key "login" in "hash" directive, it must be a variable such as $login${at}`);
+    assert.equal(errorOf(pool("hash login; server 10.0.0.1:143;")), `invalid key "login" in "hash" directive, it must be one of $login, $remote_addr, $protocol${at}`);
     assert.equal(errorOf(pool("sticky_store http://x; server 10.0.0.1:143;")), `expected redis://host[:port][/db] in sticky_store "http://x"${at}`);
     assert.equal(errorOf(pool("health_check rise=2; server 10.0.0.1:143;")), `invalid parameter "rise=2" in "health_check" directive${at}`);
     assert.equal(errorOf(pool("server 10.0.0.1:143 { }")), `directive "server" is not terminated by ";"${at}`);

@@ -65,10 +65,15 @@ export function formatUpstreamServer(spec: UpstreamServerSpec): string[] {
   return args;
 }
 
-/** `hash $login consistent`: the key must be a variable (`$login`, `$remote_addr`, ...). */
+/** The variables `hash` may use. */
+const HASH_KEYS = ["$login", "$remote_addr", "$protocol"];
+
+/** `hash $login consistent`. */
 export function parseHash(args: string[]): HashSpec {
   const [key, flag] = args as [string, string?];
-  if (!/^\$[a-z_]+$/.test(key)) throw new ValueError("invalid_value", `invalid key "${key}" in "hash" directive, it must be a variable such as $login`);
+  if (!HASH_KEYS.includes(key)) {
+    throw new ValueError("invalid_value", `invalid key "${key}" in "hash" directive, it must be one of ${HASH_KEYS.join(", ")}`);
+  }
   if (flag !== undefined && flag !== "consistent") throw invalid(flag, "hash");
   return { key, consistent: flag !== undefined };
 }
