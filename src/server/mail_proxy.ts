@@ -17,7 +17,7 @@ import { createClientHostResolver } from "./client_host.ts";
 import { type TrustedPeers, trustedPeers } from "./realip.ts";
 import { metrics } from "../metrics/mail_metrics.ts";
 import { sessionObserver } from "../metrics/session_observer.ts";
-import { startStatusServer, type StatusServer } from "../metrics/status_server.ts";
+import { type PoolOperations, startStatusServer, type StatusServer } from "../metrics/status_server.ts";
 import { AccessLog } from "../log/access_log.ts";
 import { Generation } from "./generation.ts";
 import { Pools } from "../upstream/pools.ts";
@@ -157,7 +157,7 @@ export class MailProxy {
     }
     if (config.status_listen && !this.status) {
       try {
-        this.status = { address: config.status_listen, server: await startStatusServer(config.status_listen) };
+        this.status = { address: config.status_listen, server: await startStatusServer(config.status_listen, undefined, this.poolOperations()) };
       } catch (err) {
         this.logger.error(`status_listen ${config.status_listen} failed: ${(err as Error).message}`);
       }
@@ -169,6 +169,22 @@ export class MailProxy {
       this.accessLog?.close();
       this.accessLog = undefined;
     }
+  }
+
+  /** What status_listen offers on the pools; a move closes the user's sessions on other backends. */
+  private poolOperations(): PoolOperations {
+    return {
+      upstreams: () => this.pools.status(),
+      drain: (pool, server) => this.pools.drain(pool, server),
+      move: async (login, to) => {
+        const moved = await this.pools.move(login, to);
+        if (!moved) return undefined;
+        const kicked = [...this.sessions].filter((s) => s.ctx.login === login && moved.from.includes(s.ctx.upstream ?? ""));
+        for (const s of kicked) s.abort();
+        return { pool: moved.pool, kicked: kicked.length };
+      },
+      log: (message) => this.logger.notice(message),
+    };
   }
 
   /** USR1: reopen the access log and the servers' own error logs (the top-level log belongs to the caller). */
