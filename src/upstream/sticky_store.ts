@@ -26,7 +26,7 @@ export class StickyStore {
   claim(pool: string, user: string, candidate: string): Promise<StoreAnswer> {
     const key = this.key(pool, user);
     const ttl = String(this.spec.ttl);
-    return this.run([["SET", key, candidate, "NX", "PX", ttl], ["GET", key], ["PEXPIRE", key, ttl]], 2);
+    return this.run([["SET", key, candidate, "NX", "PX", ttl], ["GET", key], ["PEXPIRE", key, ttl]], 1, candidate);
   }
 
   /** Overwrite the user's backend (it was down, or an operator moved the user). */
@@ -43,7 +43,7 @@ export class StickyStore {
     this.client.close();
   }
 
-  /** Runs the commands (after SELECT db); the reply at `index` is the answer, else `fixed`. */
+  /** Runs the commands (after SELECT db); the string reply at `index` is the answer, else `fixed`. */
   private async run(commands: string[][], index: number, fixed = ""): Promise<StoreAnswer> {
     const all = this.spec.db === 0 ? commands : [["SELECT", String(this.spec.db)], ...commands];
     const offset = all.length - commands.length;
@@ -51,10 +51,8 @@ export class StickyStore {
       const replies = await this.client.pipeline(all);
       const failed = replies.find((r) => r instanceof RespError);
       if (failed) return { type: "unreachable", reason: (failed as RespError).message };
-      if (index < 0) return { type: "ok", id: fixed };
-      const value = replies[offset + index];
-      if (typeof value !== "string") return { type: "unreachable", reason: "no value stored" };
-      return { type: "ok", id: value };
+      const value = index < 0 ? undefined : replies[offset + index];
+      return { type: "ok", id: typeof value === "string" ? value : fixed };
     } catch (err) {
       return { type: "unreachable", reason: (err as Error).message };
     }
