@@ -25,7 +25,7 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "Content-Type": "application/json" }).end(JSON.stringify(body, null, 1) + "\n");
 }
 
-/** A pool operation's answer, or undefined when the path is none of them. */
+/** Answers a pool operation; false when the path is none of them. */
 function poolRoute(req: http.IncomingMessage, res: http.ServerResponse, ops: PoolOperations): boolean {
   const url = new URL(req.url ?? "/", "http://status");
   const parts = url.pathname.split("/").slice(1).map((p) => decodeURIComponent(p));
