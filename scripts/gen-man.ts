@@ -19,9 +19,10 @@ const MODULE_TITLE: Record<string, string> = {
   imap: "IMAP",
   pop3: "POP3",
   smtp: "SMTP",
+  upstream: "Backend pools (upstream)",
 };
 
-const CONTEXT_NAME: Record<string, string> = { main: "top level", events: "events", mail: "mail", server: "server" };
+const CONTEXT_NAME: Record<string, string> = { main: "top level", events: "events", mail: "mail", server: "server", upstream: "upstream" };
 
 const SUBCOMMANDS: [string, string][] = [
   ["serve [-c FILE] [--listen ADDR]... [--protocol P] [--auth-http URL] [--upstream HOST:PORT] [--server-name NAME] [--ssl-certificate PEM] [--ssl-certificate-key PEM] [--starttls on|only|off] [--log-level LEVEL]", "Run the proxy from a config file, ad-hoc flags, or both (the flags' server joins the file's mail block)."],

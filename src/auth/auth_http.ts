@@ -43,6 +43,8 @@ export interface AuthHttpClientOptions {
   logContext?: SessionContext;
   /** Beyond nginx: the backend for an `Auth-Status: OK` without Auth-Server/Auth-Port (`proxy_pass`). */
   defaultBackend?: { host: string; port: number };
+  /** Beyond nginx: `upstream` names an `Auth-Server` may give instead of an address (docs/pools.md). */
+  upstreams?: ReadonlySet<string>;
   /** auth_http_extra_headers: send Client-Port, Server-IP, Server-Port. */
   connectionHeaders?: boolean;
 }
@@ -137,6 +139,7 @@ export class AuthHttpClient implements AuthSource {
       method: request.credentials.method,
       peer: target.name,
       defaultBackend: this.opts.defaultBackend,
+      upstreams: this.opts.upstreams,
     };
 
     for (;;) {

@@ -11,8 +11,9 @@ export class PassthroughAuth implements AuthSource {
     this.target = PassthroughAuth.parseTarget(hostPort);
   }
 
-  /** "host:port" or "[v6]:port". */
+  /** "host:port" or "[v6]:port"; a bare name is an upstream pool's (port 0, pool_router.ts routes it). */
   static parseTarget(hostPort: string): { host: string; port: number } {
+    if (!hostPort.includes(":")) return { host: hostPort, port: 0 };
     const m = /^\[([^\]]+)\]:(\d+)$/.exec(hostPort) ?? /^([^:]+):(\d+)$/.exec(hostPort);
     if (!m) throw new Error(`invalid upstream "${hostPort}"`);
     return { host: m[1], port: Number(m[2]) };

@@ -263,6 +263,8 @@ export interface DecisionContext {
   peer: string;
   /** Beyond nginx: the server's `proxy_pass`, used when `Auth-Status: OK` names no backend. */
   defaultBackend?: { host: string; port: number };
+  /** Beyond nginx: pool names; `Auth-Server: NAME` needs no Auth-Port (the pool picks the backend). */
+  upstreams?: ReadonlySet<string>;
 }
 
 /** nginx's ngx_atoi: decimal digits only, no sign, no spaces; null otherwise. */
@@ -370,16 +372,18 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
     server = ctx.defaultBackend.host;
     port = String(ctx.defaultBackend.port);
   }
-  if (!server || !port) return { type: "internal", reason: `${name} did not send server or port` };
+  const pool = server !== undefined && ctx.upstreams?.has(server) === true;
+  if (!server || (!port && !pool)) return { type: "internal", reason: `${name} did not send server or port` };
   if (ctx.protocol !== "smtp" && pass === undefined && yieldOf(ctx.method) !== "password") {
     return { type: "internal", reason: `${name} did not send password` };
   }
-  const literal = isIpLiteral(server);
+  const literal = pool || isIpLiteral(server);
   if (!literal && !isHostName(server)) {
     return { type: "internal", reason: `${name} sent invalid server address:"${server}"` };
   }
-  const portNumber = parseDecimal(port);
-  if (portNumber === null || portNumber < 1 || portNumber > 65535) {
+  // A pool's backend has its own port: Auth-Port is ignored (0 here).
+  const portNumber = pool ? 0 : parseDecimal(port!);
+  if (!pool && (portNumber === null || portNumber < 1 || portNumber > 65535)) {
     return { type: "internal", reason: `${name} sent invalid server port:"${port}"` };
   }
 
@@ -398,8 +402,8 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
   if (pass !== undefined) extra.pass = pass;
   if (switchSmtpAuth !== undefined) extra.proxySmtpAuth = switchSmtpAuth === "on";
   if (upstreamTls !== undefined) extra.sslUpstream = upstreamTls as UpstreamTlsMode;
-  if (!literal) return { type: "resolve", host: server, port: portNumber, ...extra };
-  return { type: "ok", server, port: portNumber, ...extra };
+  if (!literal) return { type: "resolve", host: server, port: portNumber!, ...extra };
+  return { type: "ok", server, port: portNumber!, ...extra };
 }
 
 /** The nginx log wording for a header-block error. */

@@ -15,7 +15,13 @@ import { loadUserTable } from "./user_table.ts";
 import { authHttpChain, type AuthHttpHooks } from "./auth_http_chain.ts";
 import { UserTableAuth } from "./user_table_auth.ts";
 
-export function createAuthSource(server: EffectiveServer, logger: Logger, hooks: AuthHttpHooks = {}): AuthSource {
+/** `upstreams`: the pool names an `Auth-Server` may give instead of an address (docs/pools.md). */
+export function createAuthSource(
+  server: EffectiveServer,
+  logger: Logger,
+  hooks: AuthHttpHooks = {},
+  upstreams?: ReadonlySet<string>,
+): AuthSource {
   const defaultBackend = server.proxy_pass ? PassthroughAuth.parseTarget(server.proxy_pass) : undefined;
   const http = server.auth_http
     ? new AuthHttpClient({
@@ -27,6 +33,7 @@ export function createAuthSource(server: EffectiveServer, logger: Logger, hooks:
       logger,
       defaultBackend,
       connectionHeaders: server.auth_http_extra_headers,
+      upstreams,
     })
     : undefined;
   // Further auth_http URLs and auth_http_cache (beyond nginx).

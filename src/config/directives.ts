@@ -27,15 +27,29 @@ import {
   parseWorkerProcesses,
 } from "./values/misc.ts";
 import type { PathBase } from "./paths.ts";
+import {
+  formatHash,
+  formatHealthCheck,
+  formatStickyStore,
+  formatUpstreamServer,
+  parseHash,
+  parseHealthCheck,
+  parseStickyStore,
+  parseUpstreamServer,
+  UPSTREAM_NAME,
+} from "./values/upstream.ts";
+import type { HashSpec, HealthCheckSpec, StickyStoreSpec, UpstreamServerSpec } from "./model.ts";
 import type { AuthHttpCacheSpec, AuthHttpSpec, LimitConnSpec, LimitLoginSpec, ListenSpec, LogTarget, Source } from "./model.ts";
 
-/** Where a directive may appear: top level, `events {}`, `mail {}`, `server {}`. */
-export type Context = "main" | "events" | "mail" | "server";
+/** Where a directive may appear: top level, `events {}`, `mail {}`, `server {}`, `upstream NAME {}`. */
+export type Context = "main" | "events" | "mail" | "server" | "upstream";
 
 /** What the value is; decides the TOML type and the reference's "Value" column. */
 export type ValueKind =
   | "block"
   | "flag"
+  /** No arguments (`least_conn;`); TOML `true`. */
+  | "noargs"
   | "time-ms"
   | "time-s"
   | "size"
@@ -604,11 +618,12 @@ export const DIRECTIVES: readonly Directive[] = [
   time("proxy_timeout", "proxy", "ms", "24h", "Idle timeout of the relay phase."),
   flag("xclient", "proxy", true, "Send XCLIENT to SMTP backends."),
   flag("proxy", "proxy", false, "Undocumented nginx directive: accepted, no effect."),
-  string("proxy_pass", "proxy", "Passthrough backend instead of asking an auth service.", {
+  string("proxy_pass", "proxy", "Passthrough backend instead of asking an auth service, or the name of an `upstream` pool (docs/pools.md).", {
     contexts: ["server"],
-    syntax: "proxy_pass host:port",
+    syntax: "proxy_pass host:port | upstream",
     extension: true,
-    parse: ([v]) => parseProxyPass(v!),
+    // A bare name is an upstream's; interpret.ts checks that it is defined.
+    parse: ([v]) => (UPSTREAM_NAME.test(v!) && !/^[0-9.]+$/.test(v!) ? v : parseProxyPass(v!)),
   }),
   string("auth_file", "auth_http", "User table checked before `auth_http` (docs/auth.md); re-read on reload.", {
     syntax: "auth_file path",
@@ -623,6 +638,88 @@ export const DIRECTIVES: readonly Directive[] = [
       }
       return file;
     },
+  }),
+
+  // ---- backend pools (beyond nginx's mail module; docs/pools.md) ----
+  define({
+    name: "upstream",
+    module: "upstream",
+    contexts: ["mail"],
+    args: [1, 1],
+    kind: "block",
+    syntax: "upstream name { ... }",
+    extension: true,
+    doc: "A pool of backends that `proxy_pass name` or `Auth-Server: name` sends logins to, each user kept on one backend.",
+  }),
+  define({
+    name: "server",
+    module: "upstream",
+    contexts: ["upstream"],
+    args: [1, 6],
+    kind: "user",
+    repeat: "append",
+    syntax: "server address:port [weight=number] [max_fails=number] [fail_timeout=time] [backup] [down]",
+    defaultText: "— (at least one)",
+    extension: true,
+    doc: "A backend of the pool. `max_fails` failed connects or login timeouts within `fail_timeout` take it out for `fail_timeout` (nginx: 1 and 10s); `backup` is used only when no other is usable; `down` never.",
+    parse: (args) => [parseUpstreamServer(args)],
+    format: (value) => (value as UpstreamServerSpec[]).map(formatUpstreamServer),
+  }),
+  define({
+    name: "hash",
+    module: "upstream",
+    contexts: ["upstream"],
+    args: [1, 2],
+    kind: "user",
+    syntax: "hash $variable [consistent]",
+    extension: true,
+    doc: "Place a new user by the hash of a variable (`$login`, `$remote_addr`, `$protocol`); `consistent` uses a ring, so adding a backend moves few users. Default: round-robin by weight.",
+    parse: (args, ctx) => {
+      if (ctx.level.least_conn !== undefined) throw new ValueError("invalid_value", "load balancing method redefined");
+      return parseHash(args);
+    },
+    format: (value) => [formatHash(value as HashSpec)],
+  }),
+  define({
+    name: "least_conn",
+    module: "upstream",
+    contexts: ["upstream"],
+    args: [0, 0],
+    kind: "noargs",
+    syntax: "least_conn",
+    extension: true,
+    doc: "Place a new user on the backend with the fewest sessions per weight.",
+    parse: (_args, ctx) => {
+      if (ctx.level.hash !== undefined) throw new ValueError("invalid_value", "load balancing method redefined");
+      return true;
+    },
+    format: () => [[]],
+  }),
+  define({
+    name: "sticky_store",
+    module: "upstream",
+    contexts: ["upstream"],
+    args: [1, 2],
+    kind: "user",
+    syntax: "sticky_store redis://host[:port][/db] [ttl=time]",
+    defaultText: "— (per process)",
+    extension: true,
+    doc: "Share the user → backend map with every mailproxy using this Redis/Valkey; an assignment lives `ttl` (default 1h) after its last use. Unreachable: each instance falls back to the hash ring, logged once.",
+    parse: (args) => parseStickyStore(args),
+    format: (value) => [formatStickyStore(value as StickyStoreSpec)],
+  }),
+  define({
+    name: "health_check",
+    module: "upstream",
+    contexts: ["upstream"],
+    args: [0, 5],
+    kind: "user",
+    syntax: "health_check [interval=time] [fails=number] [passes=number] [greeting] [starttls]",
+    defaultText: "— (passive only)",
+    extension: true,
+    doc: "Probe every backend each `interval` (5s): connect, with `greeting` read a positive greeting, with `starttls` also upgrade to TLS. `fails` failed probes in a row take a backend out, `passes` good ones bring it back (1 and 1).",
+    parse: (args) => parseHealthCheck(args),
+    format: (value) => [formatHealthCheck(value as HealthCheckSpec)],
   }),
 
   // ---- ngx_mail_realip_module ----
@@ -761,12 +858,19 @@ export const DIRECTIVES: readonly Directive[] = [
   { ...size("sieve_client_buffer", "sieve", 4096, "Maximum ManageSieve command size, literals included."), extension: true },
 ];
 
-const BY_NAME = new Map(DIRECTIVES.map((d) => [d.name, d]));
+const BY_NAME = new Map<string, Directive[]>();
+for (const d of DIRECTIVES) BY_NAME.set(d.name, [...(BY_NAME.get(d.name) ?? []), d]);
 
-/** The table entry of a directive name, if mailproxy knows it. */
-export function directive(name: string): Directive | undefined {
-  return BY_NAME.get(name);
+/** The table entry of a directive name, if mailproxy knows it: the one of `ctx` when a name has several (`server`). */
+export function directive(name: string, ctx?: Context): Directive | undefined {
+  const entries = BY_NAME.get(name) ?? [];
+  return (ctx && entries.find((d) => d.contexts.includes(ctx))) ?? entries[0];
 }
+
+/** The directives of an `upstream {}` block. */
+export const UPSTREAM_DIRECTIVES: readonly Directive[] = DIRECTIVES.filter((d) => d.contexts.includes("upstream"));
+
+export { UPSTREAM_NAME };
 
 /** Directives holding per-server settings (allowed in `mail` or `server`, stored in settings). */
 export const SETTINGS_DIRECTIVES: readonly Directive[] = DIRECTIVES.filter(
@@ -817,7 +921,7 @@ export const IGNORED_EVENTS: readonly string[] = [
  */
 export const KNOWN_NON_MAIL: readonly string[] = [
   "access_log", "allow", "deny", "limit_conn", "limit_conn_zone", "limit_req", "limit_req_zone",
-  "location", "upstream", "root", "alias", "index", "return", "rewrite", "try_files", "if", "set", "map",
+  "location", "root", "alias", "index", "return", "rewrite", "try_files", "if", "set", "map",
   "geo", "split_clients", "types", "default_type", "sendfile", "tcp_nopush", "tcp_nodelay",
   "keepalive_timeout", "keepalive_requests", "client_max_body_size", "client_body_timeout",
   "client_header_timeout", "send_timeout", "log_format", "add_header", "expires", "gzip",
@@ -834,8 +938,7 @@ export const KNOWN_NON_MAIL: readonly string[] = [
   "proxy_protocol_timeout", "js_import", "js_set", "server_names_hash_max_size",
   "server_names_hash_bucket_size", "satisfy", "auth_basic", "auth_basic_user_file", "auth_request",
   "large_client_header_buffers", "client_body_buffer_size", "open_file_cache", "ssl_verify_client_cert",
-  "http2", "http3", "quic_retry", "ssl_password", "hash", "least_conn", "ip_hash", "keepalive", "zone",
-  "health_check",
+  "http2", "http3", "quic_retry", "ssl_password", "ip_hash", "keepalive", "zone",
   // ngx_http_proxy_module and ngx_stream_proxy_module: the proxy_* names most often copied into mail
   "proxy_pass_header", "proxy_hide_header", "proxy_ignore_headers", "proxy_pass_request_body",
   "proxy_pass_request_headers", "proxy_set_body", "proxy_method", "proxy_buffering", "proxy_buffers",

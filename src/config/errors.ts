@@ -37,6 +37,7 @@ export type ConfigErrorCode =
   | "listen"
   | "duplicate_listen"
   | "no_listen"
+  | "no_servers"
   | "unknown_protocol"
   | "no_auth_http"
   | "auth_http_url"

@@ -5,7 +5,7 @@
  * format-specific reader.
  */
 
-import type { Config, MailBlock, ServerBlock, Settings, Source } from "./model.ts";
+import type { Config, MailBlock, ServerBlock, Settings, Source, UpstreamBlock } from "./model.ts";
 import { ConfigError, type ConfigWarning, type Loc, ValueError } from "./errors.ts";
 import type { Statement } from "./statement.ts";
 import {
@@ -17,6 +17,7 @@ import {
   IGNORED_MAIN,
   KNOWN_NON_MAIL,
   SKIPPED_TOP_LEVEL,
+  UPSTREAM_NAME,
 } from "./directives.ts";
 import { listenPairs } from "./values/listen.ts";
 import { type PathBase, resolvePath, unreadable } from "./paths.ts";
@@ -122,7 +123,7 @@ class Interpreter {
   }
 
   private statement(st: Statement, frame: Frame, depth: number): void {
-    const d = directive(st.name);
+    const d = directive(st.name, frame.ctx);
     if (!d || !d.contexts.includes(frame.ctx)) {
       if (frame.ctx === "main" && (SKIPPED_TOP_LEVEL.includes(st.name) || IGNORED_MAIN.includes(st.name))) {
         this.warn(`"${st.name}" directive is ignored by mailproxy`, st.at);
@@ -181,7 +182,22 @@ class Interpreter {
         throw new ConfigError("no_listen", 'no "listen" is defined for server', st.at);
       }
       if (server.protocol === undefined) server.protocol = detectProtocol(server.listen);
+    } else if (st.name === "upstream") {
+      this.upstream(st, body, depth);
     }
+  }
+
+  /** `upstream NAME { ... }` in mail: a named pool with at least one server. */
+  private upstream(st: Statement, body: Statement[], depth: number): void {
+    const mail = this.config.mail!;
+    const name = st.args[0]!;
+    if (!UPSTREAM_NAME.test(name)) throw new ConfigError("invalid_value", `invalid upstream name "${name}"`, st.at);
+    if (mail.upstreams?.some((u) => u.name === name)) throw new ConfigError("duplicate", `duplicate upstream "${name}"`, st.at);
+    const upstream: UpstreamBlock = { name, source: toSource(st.at), settings: {} };
+    (mail.upstreams ??= []).push(upstream);
+    const settings = upstream.settings as Record<string, unknown>;
+    this.runBlock(body, { ctx: "upstream", block: settings, settings, seen: new Set() }, depth);
+    if (!upstream.settings.server?.length) throw new ConfigError("no_servers", `no servers are inside upstream "${name}"`, st.at);
   }
 
   private value(d: Directive, st: Statement, frame: Frame): void {
@@ -302,6 +318,12 @@ class Interpreter {
     for (const server of mail.servers) {
       const usesTls = this.checkTls(mail, server);
       if (this.opts.checkFiles) this.checkFiles(mail, server, usesTls);
+    }
+    for (const server of mail.servers) {
+      const pass = server.settings.proxy_pass;
+      if (pass !== undefined && UPSTREAM_NAME.test(pass) && !pass.includes(":") && !mail.upstreams?.some((u) => u.name === pass)) {
+        throw new ConfigError("proxy_pass", `no port in proxy_pass "${pass}" and no upstream of that name`, this.placeOf(mail, server, "proxy_pass"));
+      }
     }
     for (const server of mail.servers) {
       if (server.settings.auth_http === undefined && mail.settings.auth_http === undefined &&

@@ -187,7 +187,7 @@ export interface Settings {
   sieve_capabilities: string[];
   sieve_client_buffer: number;
   // beyond nginx
-  /** `proxy_pass HOST:PORT`: passthrough backend (server level only). */
+  /** `proxy_pass HOST:PORT | UPSTREAM`: passthrough backend or pool (server level only). */
   proxy_pass: string;
   /** `auth_file PATH`: the user table (docs/auth.md), absolute (resolved against the main file's folder). */
   auth_file: string;
@@ -246,6 +246,65 @@ export interface MailBlock {
   source: Source;
   settings: Partial<Settings>;
   servers: ServerBlock[];
+  /** Beyond nginx's mail module: `upstream NAME { ... }` backend pools (docs/pools.md); absent when none. */
+  upstreams?: UpstreamBlock[];
+}
+
+/** One `server ADDRESS [weight=N] [max_fails=N] [fail_timeout=TIME] [backup] [down]` of an upstream. */
+export interface UpstreamServerSpec {
+  /** `host:port` as written. */
+  address: string;
+  host: string;
+  port: number;
+  weight: number;
+  /** 0 = failures are never counted. */
+  max_fails: number;
+  /** ms: the window failures are counted in, and how long the server is then out. */
+  fail_timeout: number;
+  backup: boolean;
+  down: boolean;
+}
+
+/** `sticky_store redis://HOST[:PORT][/DB] [ttl=TIME]`: the fleet's shared user → backend map. */
+export interface StickyStoreSpec {
+  url: string;
+  host: string;
+  port: number;
+  db: number;
+  /** ms an assignment lives after the user's last session. */
+  ttl: number;
+}
+
+/** `health_check [interval=TIME] [fails=N] [passes=N] [greeting] [starttls]`. */
+export interface HealthCheckSpec {
+  interval: number;
+  fails: number;
+  passes: number;
+  /** Read the backend's greeting (else a connect is enough). */
+  greeting: boolean;
+  /** Then STARTTLS and a TLS handshake. */
+  starttls: boolean;
+}
+
+/** `hash KEY [consistent]`: KEY is a variable such as `$login` or `$remote_addr`. */
+export interface HashSpec {
+  key: string;
+  consistent: boolean;
+}
+
+export interface UpstreamSettings {
+  hash: HashSpec;
+  /** `least_conn`: the backend with the fewest sessions per weight. */
+  least_conn: boolean;
+  server: UpstreamServerSpec[];
+  sticky_store: StickyStoreSpec;
+  health_check: HealthCheckSpec;
+}
+
+export interface UpstreamBlock {
+  name: string;
+  source: Source;
+  settings: Partial<UpstreamSettings>;
 }
 
 /** The top level of the file (main context) plus the mail block. */

@@ -71,7 +71,7 @@ function tableStatements(table: TomlTable, ctx: Context, at: Loc): Statement[] {
       });
       continue;
     }
-    const d = directive(key);
+    const d = directive(key, ctx);
     if (!d || !d.contexts.includes(ctx)) {
       // Let the interpreter word it ("unknown directive" / "not allowed here" / ignored).
       out.push({ name: key, args: [], at: here, ...(isTable(value) ? { block: [] } : {}) });
@@ -103,7 +103,18 @@ function valueStatements(d: Directive, value: unknown, at: Loc): Statement[] {
         }));
       }
       if (!isTable(value)) throw typeError(at, "a table", value);
+      if (d.name === "upstream") {
+        // [mail.upstream.NAME]: one table per pool, keyed by its name.
+        return Object.entries(value).map(([name, t]) => {
+          const where = sub(at, name);
+          if (!isTable(t)) throw typeError(where, "a table ([mail.upstream.NAME])", t);
+          return { name: "upstream", args: [name], at: where, block: tableStatements(t, "upstream", where) };
+        });
+      }
       return [{ name: d.name, args: [], at, block: tableStatements(value, d.name as Context, at) }];
+    case "noargs":
+      if (typeof value === "boolean") return value ? [one([])] : [];
+      throw typeError(at, "a boolean", value);
     case "flag":
       if (typeof value === "boolean") return [one([value ? "on" : "off"])];
       if (typeof value === "string") return [one([value])];
@@ -169,6 +180,12 @@ function valueStatements(d: Directive, value: unknown, at: Loc): Statement[] {
       throw typeError(at, "false, a string, an array of strings or a table", value);
     case "session_cache":
     case "user":
+      if (d.repeat === "append" && Array.isArray(value)) {
+        return each((v, where) => {
+          if (typeof v !== "string") throw typeError(where, "a string", v);
+          return words(v);
+        });
+      }
       if (typeof value === "string") return [one(words(value))];
       if (Array.isArray(value) && value.every((v) => typeof v === "string")) return [one(value as string[])];
       throw typeError(at, "a string", value);

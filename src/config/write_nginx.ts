@@ -1,7 +1,7 @@
 /** Config → nginx configuration text (the inverse of the nginx loader, modulo layout). */
 
-import type { Config, ServerBlock } from "./model.ts";
-import { detectProtocol, DIRECTIVES, directive, type Directive, SETTINGS_DIRECTIVES } from "./directives.ts";
+import type { Config, ServerBlock, UpstreamBlock } from "./model.ts";
+import { detectProtocol, DIRECTIVES, directive, type Directive, SETTINGS_DIRECTIVES, UPSTREAM_DIRECTIVES } from "./directives.ts";
 
 /** Quotes a word when the tokenizer would otherwise split, unescape or misread it. */
 export function nginxWord(word: string): string {
@@ -15,9 +15,9 @@ function lines(d: Directive, value: unknown, indent: string): string[] {
   return d.format(value).map((args) => `${indent}${[d.name, ...args].map(nginxWord).join(" ")};`);
 }
 
-function settingsLines(settings: Record<string, unknown>, indent: string): string[] {
+function settingsLines(settings: Record<string, unknown>, indent: string, directives = SETTINGS_DIRECTIVES): string[] {
   const out: string[] = [];
-  for (const d of SETTINGS_DIRECTIVES) {
+  for (const d of directives) {
     if (settings[d.name] !== undefined) out.push(...lines(d, settings[d.name], indent));
   }
   return out;
@@ -33,6 +33,11 @@ function serverLines(server: ServerBlock): string[] {
   out.push(...settingsLines(server.settings as Record<string, unknown>, "        "));
   out.push("    }");
   return out;
+}
+
+function upstreamLines(upstream: UpstreamBlock): string[] {
+  const settings = upstream.settings as Record<string, unknown>;
+  return [`    upstream ${nginxWord(upstream.name)} {`, ...settingsLines(settings, "        ", UPSTREAM_DIRECTIVES), "    }"];
 }
 
 /** Writes a Config as an nginx configuration that loads back to the same model. */
@@ -54,6 +59,10 @@ export function toNginx(config: Config): string {
     if (out.length) out.push("");
     out.push("mail {");
     out.push(...settingsLines(config.mail.settings as Record<string, unknown>, "    "));
+    for (const upstream of config.mail.upstreams ?? []) {
+      out.push("");
+      out.push(...upstreamLines(upstream));
+    }
     for (const server of config.mail.servers) {
       out.push("");
       out.push(...serverLines(server));

@@ -1,7 +1,7 @@
 /** Config → TOML text (spec/toml.md), loading back to the same model. */
 
-import type { Config, KeepaliveSpec, ListenSpec, LogTarget, ResolverSpec, ServerBlock } from "./model.ts";
-import { detectProtocol, DIRECTIVES, directive, type Directive, SETTINGS_DIRECTIVES } from "./directives.ts";
+import type { Config, KeepaliveSpec, ListenSpec, LogTarget, ResolverSpec, ServerBlock, UpstreamBlock } from "./model.ts";
+import { detectProtocol, DIRECTIVES, directive, type Directive, SETTINGS_DIRECTIVES, UPSTREAM_DIRECTIVES } from "./directives.ts";
 import { formatTimeSec } from "./units.ts";
 
 /** A TOML basic string. */
@@ -71,6 +71,7 @@ function tomlValue(d: Directive, value: unknown): Inline {
   const args = () => d.format(value);
   switch (d.kind) {
     case "flag":
+    case "noargs":
       return value as boolean;
     case "number":
       return value as number;
@@ -89,7 +90,7 @@ function tomlValue(d: Directive, value: unknown): Inline {
       return args();
     case "session_cache":
     case "user":
-      return args()[0]!.join(" ");
+      return d.repeat === "append" ? args().map((a) => a.join(" ")) : args()[0]!.join(" ");
     default:
       // Times, sizes and strings: nginx spelling ("30s", "16k"); repeatable strings: arrays.
       return d.repeat === "append" ? args().map((a) => a[0]!) : args()[0]![0]!;
@@ -114,6 +115,11 @@ function serverLines(server: ServerBlock): string[] {
   return out;
 }
 
+function upstreamLines(upstream: UpstreamBlock): string[] {
+  const key = /^[A-Za-z0-9_-]+$/.test(upstream.name) ? upstream.name : tomlString(upstream.name);
+  return [`[mail.upstream.${key}]`, ...keyLines(upstream.settings as Record<string, unknown>, UPSTREAM_DIRECTIVES)];
+}
+
 /** Writes a Config as TOML that loads back to the same model. */
 export function toToml(config: Config): string {
   const top = config as unknown as Record<string, unknown>;
@@ -131,6 +137,7 @@ export function toToml(config: Config): string {
   }
   if (config.mail) {
     sections.push(["[mail]", ...keyLines(config.mail.settings as Record<string, unknown>, SETTINGS_DIRECTIVES)]);
+    for (const upstream of config.mail.upstreams ?? []) sections.push(upstreamLines(upstream));
     for (const server of config.mail.servers) sections.push(serverLines(server));
   }
   return sections.map((s) => s.join("\n")).join("\n\n") + "\n";

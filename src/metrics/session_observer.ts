@@ -3,13 +3,15 @@
  * The session calls these at its milestones; it knows nothing about Prometheus.
  */
 import type { AccessLog, SessionRecord } from "../log/access_log.ts";
+import type { SessionContext } from "../log/logger.ts";
 import { type MailMetrics, metrics as processMetrics } from "./mail_metrics.ts";
 
 export interface SessionObserver {
   tlsHandshake(ok: boolean): void;
   /** One auth service consultation: ok, failed (refused), tempfail (the service failed). */
   auth(seconds: number, result: "ok" | "failed" | "tempfail"): void;
-  backendLogin(seconds: number, ok: boolean): void;
+  /** `session`: the session's log context (its login and upstream); `refused`: the backend answered no to the credentials. */
+  backendLogin(seconds: number, ok: boolean, session?: SessionContext, refused?: boolean): void;
   finished(record: SessionRecord): void;
 }
 
@@ -19,10 +21,16 @@ export interface ObserverLabels {
   protocol: string;
 }
 
+/** What the backend pools hear of a session's backend login (upstream/pools.ts). */
+export interface BackendLoginListener {
+  loginReported(session: SessionContext, ok: boolean, refused: boolean): void;
+}
+
 export function sessionObserver(
   labels: ObserverLabels,
   accessLog: () => AccessLog | undefined,
   metrics: MailMetrics = processMetrics,
+  pools?: BackendLoginListener,
 ): SessionObserver {
   const { l, with: w } = labelSet(labels);
   return {
@@ -32,9 +40,10 @@ export function sessionObserver(
       metrics.logins.inc(w("result", result));
       if (result === "tempfail") metrics.authErrors.inc(l);
     },
-    backendLogin: (seconds, ok) => {
+    backendLogin: (seconds, ok, session, refused) => {
       metrics.backendLatency.observe(l, seconds);
       if (!ok) metrics.backendErrors.inc(l);
+      if (session) pools?.loginReported(session, ok, refused === true);
     },
     finished: (record) => {
       metrics.bytes.inc(w("direction", "up"), record.bytesUp);

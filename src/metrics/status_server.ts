@@ -7,6 +7,55 @@ import http from "node:http";
 import net from "node:net";
 import { type MailMetrics, metrics as processMetrics } from "./mail_metrics.ts";
 
+/**
+ * The pool operations (docs/pools.md): GET /upstreams, POST /upstreams/NAME/SERVER/drain,
+ * POST /users/LOGIN/move?to=SERVER. Only loopback peers may use them; each use is logged.
+ */
+export interface PoolOperations {
+  upstreams(): unknown;
+  drain(pool: string, server: string): boolean;
+  /** Undefined: no pool has `to`. */
+  move(login: string, to: string): Promise<{ pool: string; kicked: number } | undefined>;
+  log(message: string): void;
+}
+
+const isLoopback = (ip: string | undefined) => ip !== undefined && (/^(::ffff:)?127\./.test(ip) || ip === "::1");
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "Content-Type": "application/json" }).end(JSON.stringify(body, null, 1) + "\n");
+}
+
+/** Answers a pool operation; false when the path is none of them. */
+function poolRoute(req: http.IncomingMessage, res: http.ServerResponse, ops: PoolOperations): boolean {
+  const url = new URL(req.url ?? "/", "http://status");
+  const parts = url.pathname.split("/").slice(1).map((p) => decodeURIComponent(p));
+  const drain = req.method === "POST" && parts.length === 4 && parts[0] === "upstreams" && parts[3] === "drain";
+  const move = req.method === "POST" && parts.length === 3 && parts[0] === "users" && parts[2] === "move";
+  const list = (req.method === "GET" || req.method === "HEAD") && url.pathname === "/upstreams";
+  if (!drain && !move && !list) return false;
+  const peer = req.socket.remoteAddress;
+  if (!isLoopback(peer)) {
+    ops.log(`status: ${req.method} ${url.pathname} from ${peer} refused, not loopback`);
+    json(res, 403, { error: "forbidden" });
+    return true;
+  }
+  if (list) json(res, 200, ops.upstreams());
+  else if (drain) {
+    const [, pool, server] = parts as [string, string, string];
+    const ok = ops.drain(pool, server);
+    ops.log(`status: drain of upstream "${pool}" server ${server} from ${peer}: ${ok ? "draining" : "no such server"}`);
+    json(res, ok ? 200 : 404, ok ? { pool, server, state: "draining" } : { error: "no such upstream server" });
+  } else {
+    const login = parts[1]!;
+    const to = url.searchParams.get("to") ?? "";
+    void ops.move(login, to).then((moved) => {
+      ops.log(`status: move of user "${login}" to ${to} from ${peer}: ${moved ? `done, ${moved.kicked} session(s) closed` : "no such server"}`);
+      json(res, moved ? 200 : 404, moved ? { login, to, ...moved } : { error: "no upstream has that server" });
+    });
+  }
+  return true;
+}
+
 export interface StatusServer {
   address(): net.AddressInfo;
   close(): Promise<void>;
@@ -24,10 +73,11 @@ export function parseStatusListen(text: string): { host: string; port: number } 
   return { host: host === "*" ? "0.0.0.0" : host, port };
 }
 
-export function startStatusServer(address: string, metrics: MailMetrics = processMetrics): Promise<StatusServer> {
+export function startStatusServer(address: string, metrics: MailMetrics = processMetrics, pools?: PoolOperations): Promise<StatusServer> {
   const { host, port } = parseStatusListen(address);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
+    if (pools && poolRoute(req, res, pools)) return;
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { "Content-Type": "text/plain", Allow: "GET, HEAD" }).end("method not allowed\n");
     } else if (path === "/metrics") {

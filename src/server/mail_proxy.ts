@@ -17,9 +17,11 @@ import { createClientHostResolver } from "./client_host.ts";
 import { type TrustedPeers, trustedPeers } from "./realip.ts";
 import { metrics } from "../metrics/mail_metrics.ts";
 import { sessionObserver } from "../metrics/session_observer.ts";
-import { startStatusServer, type StatusServer } from "../metrics/status_server.ts";
+import { type PoolOperations, startStatusServer, type StatusServer } from "../metrics/status_server.ts";
 import { AccessLog } from "../log/access_log.ts";
 import { Generation } from "./generation.ts";
+import { Pools } from "../upstream/pools.ts";
+import { PoolRouter } from "../upstream/pool_router.ts";
 
 /** What every connection accepted for one `server {}` needs. */
 export interface ServerRuntime {
@@ -59,6 +61,8 @@ export class MailProxy {
   /** limit_login counters and limit_conn counts: kept across reloads. */
   private readonly limitStores = new LimitStores();
   private readonly connections = new ConnectionCounter();
+  /** `upstream` pools, their health and the users' assignments: kept across reloads. */
+  readonly pools: Pools;
   private maxConnections = Infinity;
   private status?: { address: string; server: StatusServer };
   private accessLog?: AccessLog;
@@ -77,7 +81,9 @@ export class MailProxy {
   constructor(
     private readonly logger: Logger,
     private readonly options: { reusePort?: boolean; serverLogs?: boolean } = {},
-  ) {}
+  ) {
+    this.pools = new Pools(logger);
+  }
 
   /** Bind every listener of the config; rejects (binding nothing new) if one cannot be bound. */
   async start(config: Config): Promise<void> {
@@ -92,8 +98,10 @@ export class MailProxy {
   async apply(config: Config): Promise<void> {
     const generation = new Generation<Session>();
     let runtimes: ServerRuntime[];
+    const upstreams = config.mail?.upstreams ?? [];
+    const poolNames = new Set(upstreams.map((u) => u.name));
     try {
-      runtimes = await Promise.all(effectiveServers(config).map((s) => this.buildRuntime(s, generation)));
+      runtimes = await Promise.all(effectiveServers(config).map((s) => this.buildRuntime(s, generation, poolNames)));
     } catch (err) {
       generation.end();
       throw err;
@@ -132,6 +140,7 @@ export class MailProxy {
     for (const o of opened) this.open.set(o.binding.key, o);
     for (const old of this.runtimes) old.auth.close();
     this.runtimes = runtimes;
+    this.pools.apply(upstreams);
     this.generations[0]?.retire(this.shutdownTimeoutMs);
     this.generations = [generation, ...this.generations.filter((g) => !g.ended)];
     this.shutdownTimeoutMs = config.worker_shutdown_timeout ?? 0;
@@ -148,7 +157,7 @@ export class MailProxy {
     }
     if (config.status_listen && !this.status) {
       try {
-        this.status = { address: config.status_listen, server: await startStatusServer(config.status_listen) };
+        this.status = { address: config.status_listen, server: await startStatusServer(config.status_listen, undefined, this.poolOperations()) };
       } catch (err) {
         this.logger.error(`status_listen ${config.status_listen} failed: ${(err as Error).message}`);
       }
@@ -160,6 +169,22 @@ export class MailProxy {
       this.accessLog?.close();
       this.accessLog = undefined;
     }
+  }
+
+  /** What status_listen offers on the pools; a move closes the user's sessions on other backends. */
+  private poolOperations(): PoolOperations {
+    return {
+      upstreams: () => this.pools.status(),
+      drain: (pool, server) => this.pools.drain(pool, server),
+      move: async (login, to) => {
+        const moved = await this.pools.move(login, to);
+        if (!moved) return undefined;
+        const kicked = [...this.sessions].filter((s) => s.ctx.login === login && moved.from.includes(s.ctx.upstream ?? ""));
+        for (const s of kicked) s.abort();
+        return { pool: moved.pool, kicked: kicked.length };
+      },
+      log: (message) => this.logger.notice(message),
+    };
   }
 
   /** USR1: reopen the access log and the servers' own error logs (the top-level log belongs to the caller). */
@@ -221,25 +246,27 @@ export class MailProxy {
     for (const g of this.generations) g.end();
     for (const rt of this.runtimes) rt.auth.close();
     this.limitStores.close();
+    this.pools.close();
     await this.status?.server.close();
     this.status = undefined;
     this.accessLog?.close();
     this.accessLog = undefined;
   }
 
-  private async buildRuntime(server: EffectiveServer, generation: Generation<Session>): Promise<ServerRuntime> {
+  private async buildRuntime(server: EffectiveServer, generation: Generation<Session>, pools: ReadonlySet<string>): Promise<ServerRuntime> {
     const logger = this.options.serverLogs === false ? this.logger : generation.logger(server.error_log, this.logger);
+    const auth = this.limitStores.guard(
+      server,
+      createAuthSource(server, logger, {
+        onCacheLookup: (hit) => (hit ? metrics.authCacheHits : metrics.authCacheMisses).inc({ server: server.listen[0]?.address ?? "", protocol: server.protocol }),
+      }, pools),
+      logger,
+    );
     return {
       server,
       logger,
       generation,
-      auth: this.limitStores.guard(
-        server,
-        createAuthSource(server, logger, {
-          onCacheLookup: (hit) => (hit ? metrics.authCacheHits : metrics.authCacheMisses).inc({ server: server.listen[0]?.address ?? "", protocol: server.protocol }),
-        }),
-        logger,
-      ),
+      auth: pools.size > 0 ? new PoolRouter(auth, this.pools) : auth,
       tls: await createTlsUpgrader(server),
       resolveClientHost: server.protocol === "smtp" ? await createClientHostResolver(server) : undefined,
       trustedPeers: server.set_real_ip_from.length ? await trustedPeers(server.set_real_ip_from) : undefined,
@@ -317,11 +344,12 @@ export class MailProxy {
           },
         }
         : {}),
-      observer: sessionObserver(labels, () => this.accessLog),
+      observer: sessionObserver(labels, () => this.accessLog, undefined, this.pools),
       connections: this.connections,
     };
     const closed = (session: Session) => {
       this.sessions.delete(session);
+      this.pools.sessionClosed(session.ctx);
       rt.generation.remove(session);
       metrics.connectionsActive.dec(labels);
       if (this.sessions.size === 0) this.drained?.();

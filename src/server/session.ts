@@ -534,7 +534,7 @@ export class Session {
       proxyHeader,
       ...(upstreamTls ? { tls: upstreamTls, starttls: createBackendStarttls(server.protocol, server.server_name) } : {}),
     });
-    this.deps.observer?.backendLogin((Date.now() - connecting) / 1000, outcome.type !== "fail");
+    this.deps.observer?.backendLogin((Date.now() - connecting) / 1000, outcome.type !== "fail", this.ctx, login.refusal !== undefined);
     if (outcome.type === "fail") {
       this.result = "backend-error";
       if (backendDecides && login.refusal && !this.socket.destroyed) {

@@ -16,7 +16,8 @@ test("the directive reference in docs/config.md is the generator's output", () =
 test("the reference lists every directive of the table exactly once", () => {
   const reference = directiveReference();
   for (const d of DIRECTIVES) {
+    // `server` is two directives: the mail block and an upstream's backend.
     const rows = reference.split("\n").filter((line) => line.startsWith(`| \`${d.name}\``));
-    assert.equal(rows.length, 1, d.name);
+    assert.equal(rows.length, DIRECTIVES.filter((x) => x.name === d.name).length, d.name);
   }
 });

@@ -6,57 +6,16 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { deadPort, type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
 import { freePort } from "./backends.ts";
+import { startRedis, type RedisServer } from "../support/redis_server.ts";
 import { RespClient } from "../../src/auth/redis.ts";
 
 const TOO_MANY = "[UNAVAILABLE] Too many login failures, try again later";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface RedisServer {
-  port: number;
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** redis-server as a child process: temp dir, free loopback port, no persistence; stopped by PID. */
-async function startRedis(): Promise<RedisServer> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-redis-"));
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
-    { stdio: "ignore" },
-  );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const client = new RespClient({ host: "127.0.0.1", port, timeoutMs: 500 });
-  try {
-    for (let i = 0;; i++) {
-      const pong = await client.pipeline([["PING"]]).catch(() => null);
-      if (pong?.[0] === "PONG") break;
-      if (i > 100) throw new Error("redis-server did not start");
-      await sleep(50);
-    }
-  } finally {
-    client.close();
-  }
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    stop: async () => {
-      process.kill(child.pid!, "SIGTERM");
-      await exited;
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** An IMAP backend that accepts any LOGIN. */
 function imapBackend(): Promise<ScriptedBackend> {

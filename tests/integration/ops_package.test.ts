@@ -132,7 +132,7 @@ describe("the Debian package", () => {
       assert.equal(r.status, 0, r.out);
       assert.match(r.stdout, /^MAILPROXY\(8\) +System Administration +MAILPROXY\(8\)$/m);
       assert.match(r.stdout, /^ {7}-s signal$/m);
-      assert.match(r.stdout, /^ {7}proxy_pass host:port;$/m);
+      assert.match(r.stdout, /^ {7}proxy_pass host:port \| upstream;$/m);
     }
   });
 

@@ -1,0 +1,192 @@
+/**
+ * Every `upstream` pool of this process, kept across reloads (a HUP updates them, so
+ * sessions and assignments survive): where a login goes (with the fleet's sticky
+ * store when set), what became of it (from the session observer), and what the
+ * operator sees and does through status_listen.
+ */
+import type { UpstreamBlock } from "../config/model.ts";
+import type { Logger, SessionContext } from "../log/logger.ts";
+import { PassthroughAuth } from "../auth/passthrough.ts";
+import { type BackendStatus, type PlacementFacts, Pool } from "./pool.ts";
+import { StickyStore } from "./sticky_store.ts";
+import { HealthChecks } from "./health_checks.ts";
+
+export interface PoolStatus {
+  name: string;
+  sticky_store?: { url: string; reachable: boolean };
+  servers: BackendStatus[];
+}
+
+interface LiveSession {
+  pool: Pool;
+  user: string;
+  id: string;
+}
+
+export class Pools {
+  private readonly pools = new Map<string, Pool>();
+  private readonly stores = new Map<string, StickyStore>();
+  /** Stores whose last call failed: logged once until they answer again. */
+  private readonly unreachable = new Set<StickyStore>();
+  /** Sessions logged in to a pool's backend, by their log context (one object per session). */
+  private readonly live = new Map<SessionContext, LiveSession>();
+  /** Sessions that ended before their backend login was reported. */
+  private readonly ended = new WeakSet<SessionContext>();
+  private readonly checks: HealthChecks;
+
+  constructor(private readonly logger: Logger, private readonly now: () => number = Date.now) {
+    this.checks = new HealthChecks((pool, id, ok, reason) => this.probed(pool, id, ok, reason));
+  }
+
+  /** Apply the configuration's upstreams: kept pools are updated, new ones made, removed ones forgotten. */
+  apply(upstreams: readonly UpstreamBlock[]): void {
+    const names = new Set(upstreams.map((u) => u.name));
+    for (const u of upstreams) {
+      const pool = this.pools.get(u.name);
+      if (pool) pool.update(u);
+      else this.pools.set(u.name, new Pool(u));
+      const store = this.stores.get(u.name);
+      const url = u.settings.sticky_store;
+      if (store && JSON.stringify(store.spec) !== JSON.stringify(url)) {
+        store.close();
+        this.stores.delete(u.name);
+      }
+      if (url && !this.stores.has(u.name)) this.stores.set(u.name, new StickyStore(url));
+    }
+    for (const name of [...this.pools.keys()]) {
+      if (!names.has(name)) {
+        this.pools.delete(name);
+        this.stores.get(name)?.close();
+        this.stores.delete(name);
+      }
+    }
+    this.checks.apply(upstreams.map((u) => ({ pool: this.pools.get(u.name)!, check: u.settings.health_check })));
+  }
+
+  has(name: string): boolean {
+    return this.pools.has(name);
+  }
+
+  /**
+   * The backend for this user's next session in pool `name`: where they are held,
+   * else the fleet's choice (sticky_store), else this pool's balancing method; with
+   * the store unreachable, the consistent ring on $login (the same in every instance).
+   */
+  async place(name: string, facts: PlacementFacts): Promise<{ host: string; port: number } | undefined> {
+    const pool = this.pools.get(name);
+    if (!pool) return undefined;
+    const user = facts.login;
+    let id = pool.assigned(user, this.now());
+    const store = this.stores.get(name);
+    if (id === undefined && store) {
+      const candidate = pool.choose(facts, this.now());
+      if (candidate === undefined) return undefined;
+      const answer = await store.claim(name, user, candidate);
+      if (this.reachable(store, answer.type === "ok" ? undefined : answer.reason) && answer.type === "ok") {
+        id = answer.id;
+        if (!pool.open(id, this.now())) {
+          // The fleet's choice is down or drained here: place anew and tell the fleet.
+          id = candidate;
+          void store.put(name, user, id).then((a) => this.reachable(store, a.type === "ok" ? undefined : a.reason));
+        }
+      } else id = pool.choose(facts, this.now(), true);
+    }
+    id ??= pool.choose(facts, this.now());
+    if (id === undefined) return undefined;
+    pool.assign(user, id, this.now());
+    return PassthroughAuth.parseTarget(id);
+  }
+
+  /** The session observer's backendLogin: a session started, or its backend failed it. */
+  loginReported(session: SessionContext, ok: boolean, refused: boolean): void {
+    const found = this.poolOf(session);
+    if (!found) return;
+    const { pool, user, id } = found;
+    if (!ok) {
+      // A refused login is an answer: the backend is alive.
+      if (!refused) pool.loginFailed(id, this.now());
+      return;
+    }
+    if (this.ended.has(session)) return;
+    pool.sessionStarted(user, id);
+    this.live.set(session, found);
+  }
+
+  /** A session closed (whatever its phase). */
+  sessionClosed(session: SessionContext): void {
+    const found = this.live.get(session);
+    if (!found) {
+      if (session.upstream !== undefined) this.ended.add(session);
+      return;
+    }
+    this.live.delete(session);
+    found.pool.sessionEnded(found.user, found.id, this.now());
+    const store = this.stores.get(found.pool.name);
+    if (store && found.pool.sessionsOf(found.user).length === 0) {
+      void store.touch(found.pool.name, found.user).then((a) => this.reachable(store, a.type === "ok" ? undefined : a.reason));
+    }
+  }
+
+  status(): PoolStatus[] {
+    return [...this.pools.values()].map((pool) => {
+      const store = this.stores.get(pool.name);
+      return {
+        name: pool.name,
+        ...(store ? { sticky_store: { url: store.spec.url, reachable: !this.unreachable.has(store) } } : {}),
+        servers: pool.status(this.now()),
+      };
+    });
+  }
+
+  /** POST /upstreams/NAME/SERVER/drain. */
+  drain(name: string, server: string): boolean {
+    return this.pools.get(name)?.drain(server) ?? false;
+  }
+
+  /**
+   * POST /users/LOGIN/move?to=SERVER: the user is held to SERVER (in the pool that has
+   * it) from now on; returns the backends the user's sessions are on, to be kicked.
+   */
+  async move(user: string, to: string): Promise<{ pool: string; from: string[] } | undefined> {
+    const pool = [...this.pools.values()].find((p) => p.has(to));
+    if (!pool) return undefined;
+    const from = pool.sessionsOf(user).filter((id) => id !== to);
+    pool.assign(user, to, this.now());
+    const store = this.stores.get(pool.name);
+    if (store) this.reachable(store, await store.put(pool.name, user, to).then((a) => (a.type === "ok" ? undefined : a.reason)));
+    return { pool: pool.name, from };
+  }
+
+  close(): void {
+    this.checks.close();
+    for (const store of this.stores.values()) store.close();
+  }
+
+  /** Which pool placed this session: the one holding its user to its backend, else one that has the backend. */
+  private poolOf(session: SessionContext): LiveSession | undefined {
+    const { login, upstream } = session;
+    if (login === undefined || upstream === undefined) return undefined;
+    const having = [...this.pools.values()].filter((p) => p.has(upstream));
+    const pool = having.find((p) => p.assigned(login, this.now()) === upstream) ?? having[0];
+    return pool && { pool, user: login, id: upstream };
+  }
+
+  /** Logs a store going unreachable, and back, once each; true when it answered. */
+  private reachable(store: StickyStore, failure: string | undefined): boolean {
+    if (failure === undefined) {
+      if (this.unreachable.delete(store)) this.logger.notice(`sticky_store ${store.spec.url} is reachable again`);
+      return true;
+    }
+    if (!this.unreachable.has(store)) {
+      this.unreachable.add(store);
+      this.logger.warn(`sticky_store ${store.spec.url} is unreachable (${failure}), placing users by the hash ring`);
+    }
+    return false;
+  }
+
+  private probed(pool: Pool, id: string, ok: boolean, reason: string): void {
+    if (!pool.probed(id, ok)) return;
+    if (ok) this.logger.notice(`upstream "${pool.name}" server ${id} is up again`);
+    else this.logger.warn(`upstream "${pool.name}" server ${id} is down: ${reason}`);
+  }
+}
