@@ -7,7 +7,7 @@
  */
 import net from "node:net";
 import type { HealthCheckSpec, Protocol, UpstreamServerSpec } from "../config/model.ts";
-import { createBackendStarttls } from "../protocols/backend_starttls.ts";
+import { createBackendStarttls } from "../protocols/factory.ts";
 import { ReplyFramer } from "./reply_framer.ts";
 import { handshakeUpstream } from "./tls_out.ts";
 
