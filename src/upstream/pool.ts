@@ -100,9 +100,10 @@ export class Pool {
     for (const s of servers) {
       const b = this.backends.get(s.address);
       if (b) {
+        // Health survives a reload unless its rule changed: a dead backend stays out.
+        if (s.max_fails !== b.spec.max_fails || s.fail_timeout !== b.spec.fail_timeout) b.passive = new PassiveHealth(s.max_fails, s.fail_timeout);
         b.spec = s;
         b.removed = false;
-        b.passive = new PassiveHealth(s.max_fails, s.fail_timeout);
       } else this.backends.set(s.address, new Backend(s));
     }
     for (const b of this.backends.values()) {

@@ -39,6 +39,9 @@ export interface DovecotOptions {
   /** Also run Pigeonhole: ManageSieve (`sievePort`) and LMTP (`lmtpPort`) with the sieve
    *  plugin, so a script stored over ManageSieve files mail delivered over LMTP. */
   sieve?: boolean;
+  /** A mail directory shared with other instances (a cluster on shared storage): the
+   *  users' maildirs go there instead of this instance's own dir, and stop() leaves it. */
+  mailRoot?: string;
 }
 
 export interface DovecotBackend {
@@ -118,8 +121,9 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotBackend
     for (const sub of ["base", "state", "mail"]) mkdirSync(join(dir, sub));
     const mailIds = accountIds(MAIL_USER);
     writeFileSync(join(dir, "users"), opts.users.map(passwdFileLine).join(""), { mode: 0o644 });
-    for (const user of opts.users) seedMaildir(join(dir, "mail", user.user), user.messages ?? []);
-    chownTree(join(dir, "mail"), mailIds.uid, mailIds.gid);
+    const mail = opts.mailRoot ?? join(dir, "mail");
+    for (const user of opts.users) seedMaildir(join(mail, user.user), user.messages ?? []);
+    chownTree(mail, mailIds.uid, mailIds.gid);
     if (opts.sieve) {
       // Scripts outside the maildirs: Maildir++ would take `.dovecot.sieve` for a folder.
       mkdirSync(join(dir, "sieve"));
@@ -129,6 +133,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotBackend
     const conf = join(dir, "dovecot.conf");
     const settings: DovecotSettings = {
       dir,
+      mail,
       imapPort,
       pop3Port,
       mechanisms: opts.authMechanisms ?? ["plain", "login"],
@@ -175,7 +180,7 @@ function dovecotVersion(): Version {
   return { major: Number(match[1]), minor: Number(match[2]), text };
 }
 
-interface DovecotSettings { dir: string; imapPort: number; pop3Port: number; mechanisms: string[]; haproxy: "yes" | "no" }
+interface DovecotSettings { dir: string; mail: string; imapPort: number; pop3Port: number; mechanisms: string[]; haproxy: "yes" | "no" }
 
 /** Dovecot 2.3 (Debian 12): standalone config, cleartext logins allowed without TLS. */
 function dovecot23Conf(s: DovecotSettings): string {
@@ -200,14 +205,14 @@ mail_uid = ${MAIL_USER}
 mail_gid = ${MAIL_USER}
 first_valid_uid = 1
 first_valid_gid = 1
-mail_location = maildir:${s.dir}/mail/%u
+mail_location = maildir:${s.mail}/%u
 passdb {
   driver = passwd-file
   args = username_format=%u ${s.dir}/users
 }
 userdb {
   driver = static
-  args = uid=${MAIL_USER} gid=${MAIL_USER} home=${s.dir}/mail/%u
+  args = uid=${MAIL_USER} gid=${MAIL_USER} home=${s.mail}/%u
 }
 service imap-login {
   inet_listener imap {
@@ -272,7 +277,7 @@ mail_gid = ${MAIL_USER}
 first_valid_uid = 1
 first_valid_gid = 1
 mail_driver = maildir
-mail_path = ${s.dir}/mail/%{user}
+mail_path = ${s.mail}/%{user}
 passdb passwd-file {
   passwd_file_path = ${s.dir}/users
 }
@@ -280,7 +285,7 @@ userdb static {
   fields {
     uid = ${MAIL_USER}
     gid = ${MAIL_USER}
-    home = ${s.dir}/mail/%{user}
+    home = ${s.mail}/%{user}
   }
 }
 service imap-login {

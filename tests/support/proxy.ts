@@ -15,6 +15,8 @@ export interface RunningProxy {
   proxy: MailProxy;
   logFile: string;
   log(): string;
+  /** What a HUP does in a single process: the configuration file read again and applied. */
+  reload(): Promise<void>;
   stop(graceful?: boolean): Promise<void>;
 }
 
@@ -32,6 +34,7 @@ export async function startProxy(mailBlock: string): Promise<RunningProxy> {
     proxy,
     logFile,
     log: () => fs.readFileSync(logFile, "latin1"),
+    reload: () => proxy.apply(loadConfigText(fs.readFileSync(file, "utf8"), file).config),
     stop: async (graceful = false) => {
       await proxy.stop(graceful, 2000);
       fs.rmSync(dir, { recursive: true, force: true });

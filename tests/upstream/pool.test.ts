@@ -134,4 +134,16 @@ describe("stickiness", () => {
     p.sessionEnded("alice", "10.0.0.2:143", 2);
     assert.deepEqual(p.status(3).map((s) => s.server), ["10.0.0.1:143", "10.0.0.3:143"]);
   });
+
+  test("a reload keeps a backend's passive health; a changed max_fails or fail_timeout starts it afresh", () => {
+    const body = (failTimeout: string) => `server 10.0.0.1:143 max_fails=1 fail_timeout=${failTimeout}; server 10.0.0.2:143;`;
+    const reload = (p: Pool, failTimeout: string) =>
+      p.update(loadConfigText(`mail { upstream p { ${body(failTimeout)} } server { listen 143; proxy_pass p; } }`, "/cfg/m.conf").config.mail!.upstreams![0]!);
+    const p = pool(body("1m"));
+    p.loginFailed("10.0.0.1:143", 0);
+    reload(p, "1m");
+    assert.deepEqual(p.status(1).map((s) => s.state), ["down", "up"]);
+    reload(p, "2m");
+    assert.deepEqual(p.status(1).map((s) => s.state), ["up", "up"]);
+  });
 });
