@@ -27,6 +27,7 @@ import {
   parseWorkerProcesses,
 } from "./values/misc.ts";
 import type { PathBase } from "./paths.ts";
+import { parseCidr } from "../server/realip.ts";
 import {
   formatHash,
   formatHealthCheck,
@@ -420,6 +421,23 @@ export const DIRECTIVES: readonly Directive[] = [
     contexts: ["main"],
     syntax: "status_listen address:port",
     extension: true,
+  }),
+  define({
+    name: "status_allow",
+    module: "main",
+    contexts: ["main"],
+    args: [1, 1],
+    kind: "string",
+    repeat: "append",
+    syntax: "status_allow address | CIDR",
+    defaultText: "loopback",
+    extension: true,
+    doc: "Peers allowed the pool operations of `status_listen` (`GET /upstreams`, the `POST`s that drain and move; docs/director.md); repeat it for several. Unset: only loopback (`127.0.0.0/8`, `::1`). Others get 403. `/metrics` and `/status` are not affected.",
+    parse: ([v]) => {
+      if (!parseCidr(v!)) throw new ValueError("invalid_value", `invalid parameter "${v}"`);
+      return [v];
+    },
+    format: (value) => (value as string[]).map((v) => [v]),
   }),
   define({
     name: "access_log",

@@ -323,6 +323,8 @@ export interface Config {
   user?: { user: string; group?: string };
   /** Beyond nginx: `status_listen ADDRESS:PORT`, HTTP /metrics (Prometheus) and /status (JSON). */
   status_listen?: string;
+  /** Beyond nginx: `status_allow ADDRESS|CIDR`, peers allowed status_listen's pool operations; absent: loopback. */
+  status_allow?: string[];
   /** Beyond nginx: `access_log FILE [json]`, one line per finished session. */
   access_log?: { path: string; json: boolean };
   mail?: MailBlock;

@@ -9,9 +9,11 @@ import { type MailMetrics, metrics as processMetrics } from "./mail_metrics.ts";
 
 /**
  * The pool operations (docs/pools.md): GET /upstreams, POST /upstreams/NAME/SERVER/drain,
- * POST /users/LOGIN/move?to=SERVER. Only loopback peers may use them; each use is logged.
+ * POST /users/LOGIN/move?to=SERVER. Only the peers `allowed` may use them; each use is logged.
  */
 export interface PoolOperations {
+  /** status_allow: whether this peer (an IP literal) may use them. */
+  allowed(peer: string): boolean;
   upstreams(): unknown;
   drain(pool: string, server: string): boolean;
   /** Undefined: no pool has `to`. */
@@ -19,7 +21,8 @@ export interface PoolOperations {
   log(message: string): void;
 }
 
-const isLoopback = (ip: string | undefined) => ip !== undefined && (/^(::ffff:)?127\./.test(ip) || ip === "::1");
+/** Who may use the pool operations without `status_allow`. */
+export const STATUS_ALLOW_DEFAULT: readonly string[] = ["127.0.0.0/8", "::1"];
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "Content-Type": "application/json" }).end(JSON.stringify(body, null, 1) + "\n");
@@ -34,8 +37,8 @@ function poolRoute(req: http.IncomingMessage, res: http.ServerResponse, ops: Poo
   const list = (req.method === "GET" || req.method === "HEAD") && url.pathname === "/upstreams";
   if (!drain && !move && !list) return false;
   const peer = req.socket.remoteAddress;
-  if (!isLoopback(peer)) {
-    ops.log(`status: ${req.method} ${url.pathname} from ${peer} refused, not loopback`);
+  if (!ops.allowed(peer ?? "")) {
+    ops.log(`status: ${req.method} ${url.pathname} from ${peer} refused, not in status_allow`);
     json(res, 403, { error: "forbidden" });
     return true;
   }

@@ -14,10 +14,10 @@ import { applySocketOptions, type Binding, dispatchAll, expandListen, type Liste
 import { createSniTlsUpgrader, createTlsUpgrader, type ServerTlsUpgrader } from "../tls/upgrader.ts";
 import { tlsConfigWarnings } from "../tls/context.ts";
 import { createClientHostResolver } from "./client_host.ts";
-import { type TrustedPeers, trustedPeers } from "./realip.ts";
+import { addressMatcher, type TrustedPeers, trustedPeers } from "./realip.ts";
 import { metrics } from "../metrics/mail_metrics.ts";
 import { sessionObserver } from "../metrics/session_observer.ts";
-import { type PoolOperations, startStatusServer, type StatusServer } from "../metrics/status_server.ts";
+import { type PoolOperations, STATUS_ALLOW_DEFAULT, startStatusServer, type StatusServer } from "../metrics/status_server.ts";
 import { AccessLog } from "../log/access_log.ts";
 import { Generation } from "./generation.ts";
 import { Pools } from "../upstream/pools.ts";
@@ -65,6 +65,8 @@ export class MailProxy {
   readonly pools: Pools;
   private maxConnections = Infinity;
   private status?: { address: string; server: StatusServer };
+  /** status_allow of the configuration applied last. */
+  private statusAllowed = addressMatcher(STATUS_ALLOW_DEFAULT);
   private accessLog?: AccessLog;
   /** Set while a graceful stop waits for the last session. */
   private drained?: () => void;
@@ -151,6 +153,7 @@ export class MailProxy {
 
   /** status_listen and access_log: started, moved, reopened or stopped with the config. */
   private async applyObservability(config: Config): Promise<void> {
+    this.statusAllowed = addressMatcher(config.status_allow ?? STATUS_ALLOW_DEFAULT);
     if (this.status && this.status.address !== config.status_listen) {
       await this.status.server.close();
       this.status = undefined;
@@ -174,6 +177,7 @@ export class MailProxy {
   /** What status_listen offers on the pools; a move closes the user's sessions on other backends. */
   private poolOperations(): PoolOperations {
     return {
+      allowed: (peer) => this.statusAllowed(peer),
       upstreams: () => this.pools.status(),
       drain: (pool, server) => this.pools.drain(pool, server),
       move: async (login, to) => {

@@ -39,13 +39,19 @@ export async function trustedPeers(entries: readonly string[]): Promise<TrustedP
     }
     for (const a of found) networks.push(parseCidr(a.address)!);
   }
-  return {
-    trusts(peer: string): boolean {
-      if (peer.startsWith("unix:")) return unix;
-      const addr = parseCidr(peer);
-      if (!addr) return false;
-      return networks.some((n) => n.family === addr.family && samePrefix(n.bytes, addr.bytes, n.prefix));
-    },
+  const inside = within(networks);
+  return { trusts: (peer: string) => (peer.startsWith("unix:") ? unix : inside(peer)) };
+}
+
+/** Whether an IP literal (IPv4-mapped IPv6 counts as IPv4) is in one of the entries (addresses or CIDRs; others are skipped). */
+export function addressMatcher(entries: readonly string[]): (peer: string) => boolean {
+  return within(entries.map(parseCidr).filter((n): n is Network => n !== undefined));
+}
+
+function within(networks: Network[]): (peer: string) => boolean {
+  return (peer) => {
+    const addr = parseCidr(peer);
+    return addr !== undefined && networks.some((n) => n.family === addr.family && samePrefix(n.bytes, addr.bytes, n.prefix));
   };
 }
 

@@ -89,3 +89,22 @@ describe("upstream blocks", () => {
     assert.equal(errorOf("mail { hash $login; }"), `"hash" directive is not allowed here${at}`);
   });
 });
+
+describe("status_allow", () => {
+  test("repeats append, in nginx and TOML alike, and written back by config --to", () => {
+    const config = load("status_listen 127.0.0.1:9145; status_allow 10.0.0.0/8; status_allow ::1;").config;
+    assert.deepEqual(config.status_allow, ["10.0.0.0/8", "::1"]);
+    const fromToml = loadConfigText('status_listen = "127.0.0.1:9145"\nstatus_allow = ["10.0.0.0/8", "::1"]\n', "/cfg/m.toml").config;
+    assert.deepEqual(fromToml.status_allow, ["10.0.0.0/8", "::1"]);
+    assert.deepEqual(loadConfigText(toToml(config), "/cfg/r.toml").config.status_allow, ["10.0.0.0/8", "::1"]);
+    assert.deepEqual(loadConfigText(toNginx(config), "/cfg/r.conf").config.status_allow, ["10.0.0.0/8", "::1"]);
+  });
+
+  test("unset it is absent (loopback only); a name or a bad CIDR is refused; only at the top", () => {
+    assert.equal(load("status_listen 127.0.0.1:9145;").config.status_allow, undefined);
+    const at = " in /cfg/m.conf:1";
+    assert.equal(errorOf("status_allow mgmt.example.com;"), `invalid parameter "mgmt.example.com"${at}`);
+    assert.equal(errorOf("status_allow 10.0.0.0/33;"), `invalid parameter "10.0.0.0/33"${at}`);
+    assert.equal(errorOf("mail { status_allow 10.0.0.1; }"), `"status_allow" directive is not allowed here${at}`);
+  });
+});

@@ -14,6 +14,8 @@ import { freePort } from "../integration/backends.ts";
 export interface RunningProxy {
   proxy: MailProxy;
   logFile: string;
+  /** The nginx-format file reload() reads. */
+  configFile: string;
   log(): string;
   /** What a HUP does in a single process: the configuration file read again and applied. */
   reload(): Promise<void>;
@@ -33,6 +35,7 @@ export async function startProxy(mailBlock: string): Promise<RunningProxy> {
   return {
     proxy,
     logFile,
+    configFile: file,
     log: () => fs.readFileSync(logFile, "latin1"),
     reload: () => proxy.apply(loadConfigText(fs.readFileSync(file, "utf8"), file).config),
     stop: async (graceful = false) => {
