@@ -6,6 +6,8 @@
 import http from "node:http";
 import net from "node:net";
 import { type MailMetrics, metrics as processMetrics } from "./mail_metrics.ts";
+import { upstreamMetrics } from "./upstream_metrics.ts";
+import type { PoolStatus } from "../upstream/pools.ts";
 
 /**
  * The pool operations (docs/pools.md): GET /upstreams, POST /upstreams/NAME/SERVER/drain,
@@ -14,7 +16,7 @@ import { type MailMetrics, metrics as processMetrics } from "./mail_metrics.ts";
 export interface PoolOperations {
   /** status_allow: whether this peer (an IP literal) may use them. */
   allowed(peer: string): boolean;
-  upstreams(): unknown;
+  upstreams(): PoolStatus[];
   drain(pool: string, server: string): boolean;
   /** Undefined: no pool has `to`. */
   move(login: string, to: string): Promise<{ pool: string; kicked: number } | undefined>;
@@ -84,7 +86,7 @@ export function startStatusServer(address: string, metrics: MailMetrics = proces
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { "Content-Type": "text/plain", Allow: "GET, HEAD" }).end("method not allowed\n");
     } else if (path === "/metrics") {
-      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }).end(metrics.prometheus());
+      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }).end(metrics.prometheus() + (pools ? upstreamMetrics(pools.upstreams()) : ""));
     } else if (path === "/status") {
       res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(metrics.status(), null, 1) + "\n");
     } else {

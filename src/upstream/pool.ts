@@ -32,10 +32,13 @@ export interface BackendStatus {
   sessions: number;
   users: number;
   failures: number;
+  /** Users placed here (by the balancing method, the fleet's store or a move). */
+  selections: number;
 }
 
 class Backend {
   sessions = 0;
+  selections = 0;
   drained = false;
   /** Gone from the configuration: drains, and is forgotten with its last session. */
   removed = false;
@@ -181,6 +184,8 @@ export class Pool {
 
   /** Hold the user to `id` from now on (for `ttl` if no session starts there). */
   assign(user: string, id: string, now: number): void {
+    const b = this.backends.get(id);
+    if (b && this.assignments.get(user)?.id !== id) b.selections++;
     const sessions = this.live.get(user)?.get(id) ?? 0;
     this.assignments.set(user, sessions > 0 ? { id } : { id, idleSince: now });
   }
@@ -259,6 +264,7 @@ export class Pool {
       sessions: b.sessions,
       users: users.get(b.id) ?? 0,
       failures: b.passive.total,
+      selections: b.selections,
     }));
   }
 }

@@ -47,6 +47,16 @@ function landedOn(all: DemoImapServer[], user: string): number[] {
 
 const OK = "a1 OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE] Logged in";
 
+/** The per-backend samples of `metric` on /metrics, as `server value` (the label `pool="pool"` checked). */
+async function samples(status: number, metric: string): Promise<string[]> {
+  const text = await (await fetch(`http://127.0.0.1:${status}/metrics`)).text();
+  return text.split("\n").filter((l) => l.startsWith(`${metric}{`)).map((l) => {
+    const m = /^\w+\{pool="pool",server="([^"]+)"(,state="(\w+)")?\} (\d+)$/.exec(l);
+    assert.ok(m, l);
+    return m[3] ? `${m[1]} ${m[3]} ${m[4]}` : `${m[1]} ${m[4]}`;
+  });
+}
+
 describe("an upstream pool in front of three IMAP backends", () => {
   let all: DemoImapServer[];
   let setup: Awaited<ReturnType<typeof poolProxy>>;
@@ -60,7 +70,7 @@ describe("an upstream pool in front of three IMAP backends", () => {
     await Promise.all(all.map((b) => b.close()));
   });
 
-  test("every user's three concurrent sessions land on one backend, and round-robin spreads the users", async () => {
+  test("every user's three concurrent sessions land on one backend, round-robin spreads the users, /upstreams and /metrics count them", async () => {
     const open: WireClient[] = [];
     for (let round = 0; round < 3; round++) {
       for (const user of USERS) {
@@ -75,6 +85,16 @@ describe("an upstream pool in front of three IMAP backends", () => {
     const status = await (await fetch(`http://127.0.0.1:${setup.status}/upstreams`)).json() as Array<{ servers: Array<{ sessions: number; users: number }> }>;
     assert.equal(status[0]!.servers.reduce((n, s) => n + s.sessions, 0), 36);
     assert.equal(status[0]!.servers.reduce((n, s) => n + s.users, 0), 12);
+    // Smooth round-robin over three equal backends: four users each.
+    const servers = all.map((b) => `127.0.0.1:${b.port}`);
+    assert.deepEqual(await samples(setup.status, "mailproxy_upstream_sessions"), servers.map((s) => `${s} 12`));
+    assert.deepEqual(await samples(setup.status, "mailproxy_upstream_users"), servers.map((s) => `${s} 4`));
+    assert.deepEqual(await samples(setup.status, "mailproxy_upstream_selections_total"), servers.map((s) => `${s} 4`));
+    assert.deepEqual(await samples(setup.status, "mailproxy_upstream_failures_total"), servers.map((s) => `${s} 0`));
+    assert.deepEqual(
+      (await samples(setup.status, "mailproxy_upstream_state")).filter((l) => l.endsWith(" 1")),
+      servers.map((s) => `${s} up 1`),
+    );
     for (const c of open) c.close();
   });
 
@@ -105,6 +125,15 @@ describe("an upstream pool in front of three IMAP backends", () => {
     }
     const status = await (await fetch(`http://127.0.0.1:${setup.status}/upstreams`)).json() as Array<{ servers: Array<{ server: string; state: string }> }>;
     assert.equal(status[0]!.servers.find((s) => s.server === `127.0.0.1:${victim.port}`)!.state, "down");
+    const dead = `127.0.0.1:${victim.port}`;
+    assert.deepEqual((await samples(setup.status, "mailproxy_upstream_state")).filter((l) => l.startsWith(`${dead} `)), [
+      `${dead} up 0`,
+      `${dead} down 1`,
+      `${dead} draining 0`,
+      `${dead} disabled 0`,
+      `${dead} removed 0`,
+    ]);
+    assert.deepEqual((await samples(setup.status, "mailproxy_upstream_failures_total")).filter((l) => l.startsWith(`${dead} `)), [`${dead} 1`]);
   });
 });
 
