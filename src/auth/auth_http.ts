@@ -43,7 +43,7 @@ export interface AuthHttpClientOptions {
   logContext?: SessionContext;
   /** Beyond nginx: the backend for an `Auth-Status: OK` without Auth-Server/Auth-Port (`proxy_pass`). */
   defaultBackend?: { host: string; port: number };
-  /** Beyond nginx: `upstream` names an `Auth-Server` may give instead of an address (docs/pools.md). */
+  /** Beyond nginx: `upstream` names an `Auth-Server` may give instead of an address (docs/director.md). */
   upstreams?: ReadonlySet<string>;
   /** auth_http_extra_headers: send Client-Port, Server-IP, Server-Port. */
   connectionHeaders?: boolean;

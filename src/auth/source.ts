@@ -15,7 +15,7 @@ import { loadUserTable } from "./user_table.ts";
 import { authHttpChain, type AuthHttpHooks } from "./auth_http_chain.ts";
 import { UserTableAuth } from "./user_table_auth.ts";
 
-/** `upstreams`: the pool names an `Auth-Server` may give instead of an address (docs/pools.md). */
+/** `upstreams`: the pool names an `Auth-Server` may give instead of an address (docs/director.md). */
 export function createAuthSource(
   server: EffectiveServer,
   logger: Logger,

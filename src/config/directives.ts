@@ -636,7 +636,7 @@ export const DIRECTIVES: readonly Directive[] = [
   time("proxy_timeout", "proxy", "ms", "24h", "Idle timeout of the relay phase."),
   flag("xclient", "proxy", true, "Send XCLIENT to SMTP backends."),
   flag("proxy", "proxy", false, "Undocumented nginx directive: accepted, no effect."),
-  string("proxy_pass", "proxy", "Passthrough backend instead of asking an auth service, or the name of an `upstream` pool (docs/pools.md).", {
+  string("proxy_pass", "proxy", "Passthrough backend instead of asking an auth service, or the name of an `upstream` pool (docs/director.md).", {
     contexts: ["server"],
     syntax: "proxy_pass host:port | upstream",
     extension: true,
@@ -658,7 +658,7 @@ export const DIRECTIVES: readonly Directive[] = [
     },
   }),
 
-  // ---- backend pools (beyond nginx's mail module; docs/pools.md) ----
+  // ---- backend pools (beyond nginx's mail module; docs/director.md) ----
   define({
     name: "upstream",
     module: "upstream",

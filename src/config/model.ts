@@ -246,7 +246,7 @@ export interface MailBlock {
   source: Source;
   settings: Partial<Settings>;
   servers: ServerBlock[];
-  /** Beyond nginx's mail module: `upstream NAME { ... }` backend pools (docs/pools.md); absent when none. */
+  /** Beyond nginx's mail module: `upstream NAME { ... }` backend pools (docs/director.md); absent when none. */
   upstreams?: UpstreamBlock[];
 }
 

@@ -10,7 +10,7 @@ import { upstreamMetrics } from "./upstream_metrics.ts";
 import type { PoolStatus } from "../upstream/pools.ts";
 
 /**
- * The pool operations (docs/pools.md): GET /upstreams, POST /upstreams/NAME/SERVER/drain,
+ * The pool operations (docs/director.md): GET /upstreams, POST /upstreams/NAME/SERVER/drain,
  * POST /users/LOGIN/move?to=SERVER. Only the peers `allowed` may use them; each use is logged.
  */
 export interface PoolOperations {

@@ -1,7 +1,7 @@
 /**
  * Values of the directives inside `upstream NAME { }` (beyond nginx's mail module;
  * the words follow nginx's http/stream upstream): `server`, `hash`, `sticky_store`,
- * `health_check`. docs/pools.md describes them.
+ * `health_check`. docs/director.md describes them.
  */
 import type { HashSpec, HealthCheckSpec, StickyStoreSpec, UpstreamServerSpec } from "../model.ts";
 import { ValueError } from "../errors.ts";
