@@ -8,7 +8,7 @@ import type net from "node:net";
 import type { EffectiveServer, ListenSpec } from "../config/model.ts";
 import type { Action, Credentials, LoginContext, PreauthMachine } from "../protocols/types.ts";
 import type { AuthRequest, AuthSource, ClientTlsInfo, ProxyProtocolInfo, UpstreamTlsMode } from "../auth/types.ts";
-import { createBackendLogin, createPreauth, PIPELINING_REFUSED, protocolLines } from "../protocols/factory.ts";
+import { createBackendLogin, createPreauth, protocolLines } from "../protocols/factory.ts";
 import { hostPort, loginToBackend } from "../upstream/backend.ts";
 import { upstreamTlsMode, upstreamTlsSetup, type UpstreamTlsSetup } from "../upstream/tls_out.ts";
 import { createBackendStarttls } from "../protocols/backend_starttls.ts";
@@ -145,16 +145,18 @@ export class Session {
       const server = this.deps.server;
       this.machine = createPreauth(server, this.deps.listen.ssl);
       if (!this.admitConnection()) return;
-      if (server.protocol === "smtp") {
-        if (this.deps.resolveClientHost) {
-          this.socket.pause();
-          this.clientHost = await this.deps.resolveClientHost(this.clientIp);
-        }
-        if (!(await this.smtpGreetingDelay())) return;
+      if (this.deps.resolveClientHost) {
+        this.socket.pause();
+        this.clientHost = await this.deps.resolveClientHost(this.clientIp);
+      }
+      let greeting = this.machine.greeting();
+      if (greeting[0]?.type === "delay-greeting") {
+        if (!(await this.greetingDelay(greeting[0].ms))) return;
+        greeting = this.machine.greeting();
       }
       this.armPreauthTimer();
       this.phase = "preauth";
-      if (!this.apply(this.machine.greeting())) return;
+      if (!this.apply(greeting)) return;
       // after implicit TLS (or a PROXY header) the session reads from a different socket object
       this.socket.on("data", (chunk: Buffer) => this.onClientData(chunk));
       this.socket.resume();
@@ -361,8 +363,7 @@ export class Session {
     }, this.deps.server.timeout);
   }
 
-  private async smtpGreetingDelay(): Promise<boolean> {
-    const delay = this.deps.server.smtp_greeting_delay;
+  private async greetingDelay(delay: number): Promise<boolean> {
     const socket = this.socket;
     let early = false;
     const onEarly = () => (early = true);
@@ -388,9 +389,7 @@ export class Session {
       socket.removeListener("data", onEarly);
       socket.pause();
       if (early) {
-        this.write(PIPELINING_REFUSED);
-        this.log.info("client was rejected before greeting", this.ctx);
-        this.closeAfterWrite();
+        this.apply(this.machine.earlyInput!());
         return false;
       }
     }

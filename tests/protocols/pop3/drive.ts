@@ -76,6 +76,8 @@ export function render(actions: readonly Action[]): string[] {
         return "[starttls]";
       case "auth":
         return `[auth ${a.credentials.method}]`;
+      case "delay-greeting":
+        return `[delay ${a.ms}]`;
     }
   });
 }
