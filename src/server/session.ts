@@ -5,58 +5,26 @@
  * is taken here.
  */
 import type net from "node:net";
-import type { EffectiveServer, ListenSpec } from "../config/model.ts";
 import type { Credentials } from "../protocols/types.ts";
-import type { AuthRequest, AuthResult, AuthSource, ClientTlsInfo, ProxyProtocolInfo } from "../auth/types.ts";
+import type { AuthRequest, AuthResult, ClientTlsInfo, ProxyProtocolInfo } from "../auth/types.ts";
+import type { SessionDeps } from "./session_deps.ts";
 import { createPreauth, protocolLines } from "../protocols/factory.ts";
 import { hostPort } from "../upstream/backend.ts";
 import { unmapped } from "../wire/proxy_header.ts";
 import { receiveProxyHeader, withHead } from "./proxy_protocol_in.ts";
-import type { TrustedPeers } from "./realip.ts";
-import type { SessionObserver } from "../metrics/session_observer.ts";
-import type { ConnectionCounter } from "../auth/limits.ts";
 import { relay, type RelayEnd, type RelayHandle } from "../relay/relay.ts";
-import { type Logger, printable, type SessionContext } from "../log/logger.ts";
+import { printable, type SessionContext } from "../log/logger.ts";
 import { noDelay, TLS_WRAPS_STREAMS } from "../socket_runtime.ts";
 import { type BackendTarget, SessionCore, type SessionIo, type SessionTimer } from "./session_core.ts";
 import { backendStep, type BackendStepResult } from "./backend_step.ts";
 
-export interface SessionDeps {
-  server: EffectiveServer;
-  listen: ListenSpec;
-  auth: AuthSource;
-  logger: Logger;
-  /** Upgrades the socket for STARTTLS / implicit TLS; absent when the server has no TLS. */
-  tls?: TlsUpgrader;
-  /** Resolves the SMTP client host name (Client-Host, XCLIENT NAME). */
-  resolveClientHost?: (ip: string) => Promise<string>;
-  /** `set_real_ip_from` of the server: peers allowed to set the client address with a PROXY header. */
-  trustedPeers?: TrustedPeers;
-  /** Metrics and the access log. */
-  observer?: SessionObserver;
-  /** limit_conn: open connections per client IP of this instance. */
-  connections?: ConnectionCounter;
-  /** Servers sharing the address (SNI): the deps of the server the handshake picked. */
-  forServer?: (server: EffectiveServer) => ServerDeps | undefined;
-}
-
-export interface TlsUpgrader {
-  /**
-   * Wrap `socket` as a TLS server socket; resolves with the secure socket and its facts,
-   * or the reason of the failure. `server`: the server the SNI name picked, when it is
-   * not the one the connection was accepted for.
-   */
-  upgrade(socket: net.Socket): Promise<
-    { socket: net.Socket; info: ClientTlsInfo; certLine?: "error" | "required"; server?: EffectiveServer } | { error: string }
-  >;
-}
-
-/** What a session takes from the server it serves; swapped when SNI picks another server. */
-export type ServerDeps = Pick<SessionDeps, "server" | "logger" | "auth" | "resolveClientHost" | "trustedPeers">;
+export type { ServerDeps, SessionDeps, TlsUpgrader } from "./session_deps.ts";
 
 let nextConnectionId = 1;
 
 type Timer = ReturnType<typeof setTimeout>;
+
+const TIMER_SLOT: Record<SessionTimer, number> = { idle: 0, write: 1, flush: 2, greeting: 3, "auth-wait": 4, turn: 5 };
 
 /** Node timers overflow above this many ms. */
 const MAX_TIMER_MS = 0x7fffffff;
@@ -66,12 +34,8 @@ export class Session implements SessionIo {
   readonly ctx: SessionContext;
   private readonly core: SessionCore;
   private socket: net.Socket;
-  private idleTimer?: Timer;
-  private writeTimer?: Timer;
-  private flushTimer?: Timer;
-  private greetingTimer?: Timer;
-  private authWaitTimer?: Timer;
-  private turn?: ReturnType<typeof setImmediate>;
+  /** One slot per SessionTimer (TIMER_SLOT); `turn` holds an Immediate. */
+  private readonly timers: Array<Timer | ReturnType<typeof setImmediate> | undefined> = [];
   /** Aborted when the client goes, ending the auth request and its WAIT loop. */
   private clientLeft?: AbortController;
   private authRequest?: AuthRequest;
@@ -212,58 +176,29 @@ export class Session implements SessionIo {
   armTimer(timer: SessionTimer, ms: number): void {
     this.clearTimer(timer);
     if (timer === "turn") {
-      this.turn = setImmediate(fireTimer, this, timer);
+      this.timers[TIMER_SLOT.turn] = setImmediate(fireTimer, this, timer);
       return;
     }
     const handle = setTimeout(fireTimer, Math.min(ms, MAX_TIMER_MS), this, timer);
     // The flush bound must not keep a stopping process up.
     if (timer === "flush") handle.unref();
-    this.setTimer(timer, handle);
+    this.timers[TIMER_SLOT[timer]] = handle;
   }
 
-  /** A cleared timer object kept in the field would still cost memory for the session's life. */
+  /** A cleared timer object kept in its slot would still cost memory for the session's life. */
   clearTimer(timer: SessionTimer): void {
-    if (timer === "turn") clearImmediate(this.turn);
-    else clearTimeout(this.getTimer(timer));
-    this.setTimer(timer, undefined);
+    const slot = TIMER_SLOT[timer];
+    const handle = this.timers[slot];
+    if (handle === undefined) return;
+    if (timer === "turn") clearImmediate(handle as ReturnType<typeof setImmediate>);
+    else clearTimeout(handle as Timer);
+    this.timers[slot] = undefined;
   }
 
   /** @internal the timer callback's way back to the core. */
   timerFired(timer: SessionTimer): void {
-    this.setTimer(timer, undefined);
+    this.timers[TIMER_SLOT[timer]] = undefined;
     this.core.timerFired(timer);
-  }
-
-  private getTimer(timer: Exclude<SessionTimer, "turn">): Timer | undefined {
-    switch (timer) {
-      case "idle":
-        return this.idleTimer;
-      case "write":
-        return this.writeTimer;
-      case "flush":
-        return this.flushTimer;
-      case "greeting":
-        return this.greetingTimer;
-      case "auth-wait":
-        return this.authWaitTimer;
-    }
-  }
-
-  private setTimer(timer: SessionTimer, handle: Timer | undefined): void {
-    switch (timer) {
-      case "idle":
-        return void (this.idleTimer = handle);
-      case "write":
-        return void (this.writeTimer = handle);
-      case "flush":
-        return void (this.flushTimer = handle);
-      case "greeting":
-        return void (this.greetingTimer = handle);
-      case "auth-wait":
-        return void (this.authWaitTimer = handle);
-      case "turn":
-        this.turn = undefined;
-    }
   }
 
   askAuth(credentials: Credentials, attempt: number): void {

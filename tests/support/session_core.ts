@@ -3,8 +3,7 @@
  * action as a line ("write …", "pause", "arm idle 60000", "ask-auth plain 1"), and
  * knobs for what the shell would report back (a write that waits for the client).
  */
-import type { PreauthMachine } from "../../src/protocols/types.ts";
-import type { Credentials } from "../../src/protocols/types.ts";
+import type { Credentials, PreauthMachine } from "../../src/protocols/types.ts";
 import { protocolLines } from "../../src/protocols/factory.ts";
 import { type BackendTarget, SessionCore, type SessionIo, type SessionTimer } from "../../src/server/session_core.ts";
 
@@ -85,11 +84,11 @@ export class RecordingIo implements SessionIo {
 export const TIMEOUT = 60_000;
 
 /** A core for `machine`'s protocol, admitted (no greeting yet); `io.take()` gives what it did. */
-export function coreFor(
+export function coreFor<Io extends RecordingIo = RecordingIo>(
   machine: PreauthMachine,
   settings: { proxy_pass_error_message?: boolean } = {},
-): { core: SessionCore; io: RecordingIo } {
-  const io = new RecordingIo();
+  io: Io = new RecordingIo() as Io,
+): { core: SessionCore; io: Io } {
   const server = { timeout: TIMEOUT, proxy_pass_error_message: settings.proxy_pass_error_message ?? false };
   const core = new SessionCore(io, protocolLines(machine.protocol), server, { conn: 1, client: "192.0.2.1", server: "127.0.0.1:143" });
   core.admitted(machine, server);
