@@ -16,26 +16,17 @@ import { relay, type RelayEnd, type RelayHandle } from "../relay/relay.ts";
 import { printable, type SessionContext } from "../log/logger.ts";
 import { noDelay, TLS_WRAPS_STREAMS } from "../socket_runtime.ts";
 import { type BackendTarget, SessionCore, type SessionIo, type SessionTimer } from "./session_core.ts";
+import { ClientLink } from "./client_link.ts";
 import { backendStep, type BackendStepResult } from "./backend_step.ts";
 
 export type { ServerDeps, SessionDeps, TlsUpgrader } from "./session_deps.ts";
 
 let nextConnectionId = 1;
 
-type Timer = ReturnType<typeof setTimeout>;
-
-const TIMER_SLOT: Record<SessionTimer, number> = { idle: 0, write: 1, flush: 2, greeting: 3, "auth-wait": 4, turn: 5 };
-
-/** Node timers overflow above this many ms. */
-const MAX_TIMER_MS = 0x7fffffff;
-
-export class Session implements SessionIo {
+export class Session extends ClientLink implements SessionIo {
   readonly id = nextConnectionId++;
   readonly ctx: SessionContext;
   private readonly core: SessionCore;
-  private socket: net.Socket;
-  /** One slot per SessionTimer (TIMER_SLOT); `turn` holds an Immediate. */
-  private readonly timers: Array<Timer | ReturnType<typeof setImmediate> | undefined> = [];
   /** Aborted when the client goes, ending the auth request and its WAIT loop. */
   private clientLeft?: AbortController;
   private authRequest?: AuthRequest;
@@ -62,7 +53,7 @@ export class Session implements SessionIo {
     private deps: SessionDeps,
     private readonly onClosed: (session: Session) => void = () => {},
   ) {
-    this.socket = socket;
+    super(socket);
     const remote = socket.remoteAddress;
     this.clientIp = remote ? unmapped(remote) : "unix:";
     this.clientPort = socket.remotePort;
@@ -88,9 +79,8 @@ export class Session implements SessionIo {
       if (this.deps.resolveClientHost) {
         this.socket.pause();
         this.clientHost = await this.deps.resolveClientHost(this.clientIp);
-        if (this.core.closed) return;
       }
-      this.socket.on("data", onClientData);
+      this.readClient();
       this.core.greet();
     } catch (err) {
       this.log("error", `session failed: ${(err as Error).message}`);
@@ -150,56 +140,7 @@ export class Session implements SessionIo {
     this.core.relayEnded(end);
   }
 
-  // ---- the actions (SessionIo) ----
-
-  write(data: string): boolean {
-    if (this.socket.destroyed) return true;
-    return this.socket.write(Buffer.from(data, "latin1"));
-  }
-
-  queued(): number {
-    return this.socket.destroyed ? 0 : this.socket.writableLength;
-  }
-
-  awaitDrain(): void {
-    this.socket.once("drain", onClientDrain);
-  }
-
-  pause(): void {
-    this.socket.pause();
-  }
-
-  resume(): void {
-    this.socket.resume();
-  }
-
-  armTimer(timer: SessionTimer, ms: number): void {
-    this.clearTimer(timer);
-    if (timer === "turn") {
-      this.timers[TIMER_SLOT.turn] = setImmediate(fireTimer, this, timer);
-      return;
-    }
-    const handle = setTimeout(fireTimer, Math.min(ms, MAX_TIMER_MS), this, timer);
-    // The flush bound must not keep a stopping process up.
-    if (timer === "flush") handle.unref();
-    this.timers[TIMER_SLOT[timer]] = handle;
-  }
-
-  /** A cleared timer object kept in its slot would still cost memory for the session's life. */
-  clearTimer(timer: SessionTimer): void {
-    const slot = TIMER_SLOT[timer];
-    const handle = this.timers[slot];
-    if (handle === undefined) return;
-    if (timer === "turn") clearImmediate(handle as ReturnType<typeof setImmediate>);
-    else clearTimeout(handle as Timer);
-    this.timers[slot] = undefined;
-  }
-
-  /** @internal the timer callback's way back to the core. */
-  timerFired(timer: SessionTimer): void {
-    this.timers[TIMER_SLOT[timer]] = undefined;
-    this.core.timerFired(timer);
-  }
+  // ---- the actions (SessionIo) beyond bytes and timers ----
 
   askAuth(credentials: Credentials, attempt: number): void {
     const { server } = this.deps;
@@ -219,8 +160,9 @@ export class Session implements SessionIo {
     const asked = Date.now();
     this.deps.auth.authenticate(request).then((result: AuthResult) => {
       this.deps.observer?.auth((Date.now() - asked) / 1000, result.type === "ok" ? "ok" : result.type === "error" ? "failed" : "tempfail");
-      if (!this.socket.destroyed) this.core.authResult(result);
-      else if (result.type !== "ok") this.core.result = result.type === "error" ? "login-failed" : "auth-error";
+      // The client went meanwhile: the answer only counts for the access log.
+      if (this.socket.destroyed) this.core.abort();
+      this.core.authResult(result);
     }).catch((err) => this.failed(err));
   }
 
@@ -254,22 +196,12 @@ export class Session implements SessionIo {
 
   startRelay(pendingUp: string): void {
     // The dialogue is over: its listener and auth request would only hold memory (and the password).
-    this.socket.removeListener("data", onClientData);
+    this.stopReadingClient();
     this.authRequest = undefined;
     this.clientLeft = undefined;
     const backend = this.backend!;
     this.backend = undefined;
     this.relayHandle = relay(this.socket, backend, this.deps.server.proxy_timeout, pendingUp, this);
-  }
-
-  closeAfterWrite(): void {
-    this.socket.end();
-    // Read (and ignore) what still comes, so that the client's own close is seen.
-    this.socket.resume();
-  }
-
-  destroy(): void {
-    this.socket.destroy();
   }
 
   ended(): void {
@@ -313,7 +245,7 @@ export class Session implements SessionIo {
       return false;
     }
     const raw = this.socket;
-    raw.removeListener("data", onClientData);
+    this.stopReadingClient();
     const upgraded = await upgrader.upgrade(raw);
     this.deps.observer?.tlsHandshake(!("error" in upgraded));
     // The upgrader took the raw socket's listeners, our "close" one included: the core ends the session.
@@ -334,7 +266,7 @@ export class Session implements SessionIo {
       this.core.tlsCertRefused(upgraded.certLine);
       return false;
     }
-    if (!implicit) this.socket.on("data", onClientData);
+    if (!implicit) this.readClient();
     return true;
   }
 
@@ -343,46 +275,25 @@ export class Session implements SessionIo {
     const limit = this.deps.server.limit_conn;
     if (!limit || !this.deps.connections) return true;
     this.releaseConnection = this.deps.connections.acquire(this.clientIp, limit.per_ip) ?? undefined;
-    if (!this.releaseConnection) this.core.tooManyConnections(limit.per_ip);
-    return this.releaseConnection !== undefined;
+    if (this.releaseConnection) return true;
+    this.core.tooManyConnections(limit.per_ip);
+    return false;
   }
 
-  /** The client socket's events reach the session through shared handlers (see onClientError). */
-  private listenToClient(socket: net.Socket): void {
-    (socket as ClientSocket)[SESSION] = this;
-    socket.on("error", onClientError);
-    socket.on("close", onClientClose);
+  // ---- events of the client connection (ClientLink) ----
+  clientBytes(bytes: string): void {
+    this.core.clientBytes(bytes);
   }
-
-  /** @internal */
-  clientEvent(event: "data" | "drain" | "error" | "close", payload?: Buffer | Error): void {
-    if (event === "data") this.core.clientBytes((payload as Buffer).toString("latin1"));
-    else if (event === "drain") this.core.drained();
-    else if (event === "error") this.log("info", `client connection error: ${(payload as Error).message}`);
-    else this.core.clientClosed();
+  drained(): void {
+    this.core.drained();
   }
-}
-
-/**
- * Listeners and timer callbacks shared by every session, which they find on the
- * socket (`this` of a listener is the emitting socket) or get as an argument: no
- * closures per session for its whole life.
- */
-const SESSION = Symbol("session");
-type ClientSocket = net.Socket & { [SESSION]?: Session };
-
-function onClientData(this: ClientSocket, chunk: Buffer): void {
-  this[SESSION]?.clientEvent("data", chunk);
-}
-function onClientDrain(this: ClientSocket): void {
-  this[SESSION]?.clientEvent("drain");
-}
-function onClientError(this: ClientSocket, err: Error): void {
-  this[SESSION]?.clientEvent("error", err);
-}
-function onClientClose(this: ClientSocket): void {
-  this[SESSION]?.clientEvent("close");
-}
-function fireTimer(session: Session, timer: SessionTimer): void {
-  session.timerFired(timer);
+  clientError(err: Error): void {
+    this.log("info", `client connection error: ${err.message}`);
+  }
+  clientClosed(): void {
+    this.core.clientClosed();
+  }
+  timerFired(timer: SessionTimer): void {
+    this.core.timerFired(timer);
+  }
 }

@@ -126,7 +126,7 @@ export class SessionCore {
     this.server = server;
   }
 
-  /** Greet (after `admitted`), or first wait as the machine asks. */
+  /** Greet (after `admitted`), or first wait as the machine asks; nothing once the session is closing. */
   greet(): void {
     const machine = this.machine;
     if (this.phase !== "opening" || !machine) return;
@@ -311,10 +311,6 @@ export class SessionCore {
   relayEnded(end: string): void {
     this.result = end;
     this.finished();
-  }
-
-  get closed(): boolean {
-    return this.phase === "closed";
   }
 
   private greeted(actions: Action[]): void {
