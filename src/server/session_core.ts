@@ -9,10 +9,9 @@
  * Actions are calls on a port rather than returned objects: no allocation per
  * action, and a recording port in the tests sees them in order all the same.
  */
-import type { Action, Credentials, LoginContext, PreauthMachine, ProtocolLines } from "../protocols/types.ts";
+import type { Action, Credentials, LoginContext, LoginRefusal, PreauthMachine, ProtocolLines } from "../protocols/types.ts";
 import type { AuthResult, UpstreamTlsMode } from "../auth/types.ts";
 import type { EffectiveServer } from "../config/model.ts";
-import type { LoginRefusal } from "../protocols/types.ts";
 import { yieldOf } from "../protocols/mechanisms.ts";
 import { printable, type SessionContext } from "../log/logger.ts";
 import { hostPort } from "../upstream/backend.ts";
@@ -118,8 +117,8 @@ export class SessionCore {
   ) {}
 
   /**
-   * The connection is open (PROXY header, implicit TLS and limit_conn passed): the
-   * dialogue may start. `server`: the one SNI picked, when it did.
+   * The connection is open (PROXY header and implicit TLS passed): the dialogue may
+   * start, and a shutdown says goodbye. `server`: the one SNI picked, when it did.
    */
   admitted(machine: PreauthMachine, server: SessionSettings): void {
     this.machine = machine;
