@@ -141,7 +141,6 @@ export class Session extends ClientLink implements SessionIo {
   }
 
   // ---- the actions (SessionIo) beyond bytes and timers ----
-
   askAuth(credentials: Credentials, attempt: number): void {
     const { server } = this.deps;
     const request: AuthRequest = {
@@ -179,10 +178,13 @@ export class Session extends ClientLink implements SessionIo {
     };
     backendStep(this.deps.server, target, client).then((outcome: BackendStepResult) => {
       this.deps.observer?.backendLogin((Date.now() - connecting) / 1000, outcome.type !== "fail");
-      if (outcome.type === "fail") return this.core.backendResult(this.socket.destroyed ? { ...outcome, refusal: undefined } : outcome);
-      if (this.socket.destroyed) return void outcome.socket.destroy();
-      this.backend = outcome.socket;
-      this.core.backendResult({ type: "done", toClient: outcome.toClient });
+      // The client went meanwhile: the core only logs a failure.
+      if (this.socket.destroyed) this.core.abort();
+      if (outcome.type === "ok") this.backend = outcome.socket;
+      this.core.backendResult(outcome);
+      // Not handed to the relay: the backend connection goes too.
+      this.backend?.destroy();
+      this.backend = undefined;
     }).catch((err) => this.failed(err));
   }
 
@@ -227,8 +229,6 @@ export class Session extends ClientLink implements SessionIo {
   log(level: "info" | "warn" | "error", message: string): void {
     this.deps.logger[level](message, this.ctx);
   }
-
-  // ---- the rest of the shell ----
 
   /** An unexpected failure ends this session only. */
   private failed(err: unknown): void {

@@ -36,7 +36,7 @@ export interface BackendTarget {
 
 /** The backend step's outcome as the core sees it (the shell keeps the socket). */
 export type BackendResult =
-  | { type: "done"; toClient: string }
+  | { type: "ok"; toClient: string }
   /** `refusal`: the backend refused the client's credentials and it decides (passthrough). */
   | { type: "fail"; reason: string; reply?: string; refusal?: LoginRefusal };
 
@@ -223,20 +223,23 @@ export class SessionCore {
 
   /** The backend step ended: relay, or the client learns why not. */
   backendResult(outcome: BackendResult): void {
-    if (this.phase !== "login") return;
+    const clientThere = this.phase === "login";
     if (outcome.type === "fail") {
       this.result = "backend-error";
-      if (outcome.refusal) {
+      if (outcome.refusal && clientThere) {
         // Passthrough: the backend's words are the answer; the client may retry.
         this.io.log("info", `client login failed: "${printable(outcome.refusal.text)}"`);
         this.io.backendRefused();
         delete this.ctx.upstream;
         return this.loginFailed(outcome.refusal.text, outcome.refusal.errorCode, false, outcome.refusal.oauthChallenge);
       }
+      // Logged even when the client left meanwhile: the backend's failure is news of its own.
       this.io.log("error", outcome.reason);
+      if (!clientThere) return;
       this.write(this.server.proxy_pass_error_message && outcome.reply ? outcome.reply : this.lines.internalError);
       return this.closeAfterWrite();
     }
+    if (!clientThere) return;
     this.write(outcome.toClient);
     this.phase = "relay";
     this.io.log("info", "client logged in");

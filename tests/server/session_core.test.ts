@@ -158,7 +158,7 @@ describe("session core: login", () => {
     assert.equal(io.target?.user, "john");
     assert.equal(io.target?.pass, "backend-secret");
     assert.equal(core.ctx.upstream, "127.0.0.1:1143");
-    core.backendResult({ type: "done", toClient: "a OK LOGIN completed\r\n" });
+    core.backendResult({ type: "ok", toClient: "a OK LOGIN completed\r\n" });
     assert.deepEqual(io.take(), ["write a OK LOGIN completed\r\n", "log info client logged in", "relay b NOOP\r\n"]);
     // The client closing is the relay's to report.
     core.clientClosed();
@@ -278,6 +278,16 @@ describe("session core: login", () => {
     }
   });
 
+  test("a backend failure after the client left is logged, and nothing more is done", () => {
+    const { core, io } = greetedImap();
+    core.clientBytes("a LOGIN john secret\r\n");
+    core.authResult({ type: "ok", server: "127.0.0.1", port: 1143 });
+    core.clientClosed();
+    io.take();
+    core.backendResult({ type: "fail", reason: "connect() failed (111: Connection refused) while connecting to upstream" });
+    assert.deepEqual(io.take(), ["log error connect() failed (111: Connection refused) while connecting to upstream"]);
+  });
+
   test("more than the hold limit sent while the auth service decides ends the session", () => {
     const { core, io } = greetedImap();
     core.clientBytes("a LOGIN john secret\r\n");
@@ -344,7 +354,7 @@ describe("session core: shutdown and limits", () => {
     const { core, io } = greetedImap();
     core.clientBytes("a LOGIN john secret\r\n");
     core.authResult({ type: "ok", server: "127.0.0.1", port: 1143 });
-    core.backendResult({ type: "done", toClient: "a OK\r\n" });
+    core.backendResult({ type: "ok", toClient: "a OK\r\n" });
     io.take();
     core.shutdown();
     assert.deepEqual(io.take(), []);
