@@ -21,9 +21,6 @@ import { pop3BackendStarttls } from "./pop3/backend_starttls.ts";
 import { smtpBackendStarttls } from "./smtp/backend_starttls.ts";
 import { sieveBackendStarttls } from "./sieve/backend_starttls.ts";
 
-/** SMTP's answer to a client that talks before the delayed greeting. */
-export const PIPELINING_REFUSED = "503 5.5.0 Improper use of SMTP command pipelining\r\n";
-
 /** The lines the session sends on its own for `protocol`, before or without a machine. */
 export function protocolLines(protocol: Protocol): ProtocolLines {
   return { imap: IMAP_LINES, pop3: POP3_LINES, smtp: SMTP_LINES, sieve: SIEVE_LINES }[protocol];

@@ -59,7 +59,12 @@ export type Action =
    */
   | { type: "auth"; credentials: Credentials; context: LoginContext }
   /** Upgrade to TLS now. Bytes already buffered after the command were discarded by the machine. */
-  | { type: "starttls" };
+  | { type: "starttls" }
+  /**
+   * Only from `greeting()`: wait `ms` before greeting (SMTP smtp_greeting_delay). Client
+   * bytes meanwhile go to `earlyInput()`; once the wait is over, `greeting()` greets.
+   */
+  | { type: "delay-greeting"; ms: number };
 
 /** The `send` action, the one every machine returns most. */
 export function send(data: string): Action {
@@ -101,11 +106,10 @@ export interface AuthFailureOptions {
 /** One client's pre-authentication dialogue. */
 export interface PreauthMachine {
   readonly protocol: Protocol;
-  /**
-   * Start the dialogue: the greeting (SMTP: the caller handles smtp_greeting_delay
-   * and calls this when the greeting is due).
-   */
+  /** Start the dialogue: the greeting, or first a `delay-greeting` action. */
   greeting(): Action[];
+  /** The client talked during a `delay-greeting` wait: the protocol's refusal (machines that delay have it). */
+  earlyInput?(): Action[];
   /**
    * Feed client bytes (may be any fragment: half a line, several lines). Returns
    * the actions for every complete command, in order; stops after an `auth`,

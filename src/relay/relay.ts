@@ -23,6 +23,8 @@ export interface RelayHandle {
   stats: RelayStats;
   /** Stop now (fast shutdown). */
   abort(): void;
+  /** `goodbye` to the client after what is already on its way, then both sides close. */
+  kick(goodbye: Buffer): void;
 }
 
 const RELAY = Symbol("relay");
@@ -78,6 +80,12 @@ class Relay implements RelayHandle {
 
   abort(): void {
     this.stop("shutdown", false);
+  }
+
+  kick(goodbye: Buffer): void {
+    if (this.ended) return;
+    this.client.write(goodbye);
+    this.stop("shutdown", true);
   }
 
   data(from: RelaySocket, chunk: Buffer): void {

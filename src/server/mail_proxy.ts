@@ -184,7 +184,7 @@ export class MailProxy {
         const moved = await this.pools.move(login, to);
         if (!moved) return undefined;
         const kicked = [...this.sessions].filter((s) => s.ctx.login === login && moved.from.includes(s.ctx.upstream ?? ""));
-        for (const s of kicked) s.abort();
+        for (const s of kicked) s.kick();
         return { pool: moved.pool, kicked: kicked.length };
       },
       log: (message) => this.logger.notice(message),

@@ -9,6 +9,7 @@ import type { ClientTlsInfo } from "../auth/types.ts";
 import { type ClientTrust, UNTRUSTED_ISSUER_CODES, verifyClientChain } from "./client_verify.ts";
 import { parseCertificate } from "./x509.ts";
 import { commonName, rfc2253 } from "./x509_name.ts";
+import type { ClientTlsFacts } from "../wire/proxy_header.ts";
 
 export type CertLine = "error" | "required";
 
@@ -67,4 +68,18 @@ export function describeClient(
   info.fingerprint = crypto.createHash("sha1").update(chain[0]).digest("hex");
   if (server.auth_http_pass_client_cert) info.certPem = derToPem(chain[0]);
   return { info, certLine };
+}
+
+/** The handshake's facts as PROXY v2 TLVs carry them to the backend (protocols.md §7). */
+export function proxyTlsFacts(info: ClientTlsInfo, alpn?: string): ClientTlsFacts {
+  const presented = info.verify !== undefined && info.verify !== "NONE";
+  return {
+    version: info.protocol,
+    cipher: info.cipher,
+    serverName: info.serverName,
+    alpn,
+    clientCert: presented,
+    verify: !presented ? 1 : info.verify === "SUCCESS" ? 0 : 1,
+    clientCn: info.commonName,
+  };
 }

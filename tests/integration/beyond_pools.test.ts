@@ -13,7 +13,7 @@ import { type RedisServer, startRedis } from "../support/redis_server.ts";
 
 const USERS = Array.from({ length: 12 }, (_, i) => `user${i}`);
 const RING_USERS = Array.from({ length: 8 }, (_, i) => `ring${i}`);
-const ACCOUNTS = Object.fromEntries([...USERS, ...RING_USERS, "fresh1", "fresh2", "fresh3"].map((u) => [u, { password: "pw", messages: [] }]));
+const ACCOUNTS = Object.fromEntries([...USERS, ...RING_USERS, "fresh1", "fresh2", "fresh3", "mover"].map((u) => [u, { password: "pw", messages: [] }]));
 
 async function backends(n: number): Promise<DemoImapServer[]> {
   return Promise.all(Array.from({ length: n }, () => startDemoImap(ACCOUNTS)));
@@ -109,6 +109,21 @@ describe("an upstream pool in front of three IMAP backends", () => {
     }
     assert.equal(all[0]!.transcripts.length, before);
     assert.match(setup.proxy.log(), new RegExp(`drain of upstream "pool" server 127.0.0.1:${drained} from 127.0.0.1: draining`));
+  });
+
+  test("a moved user's open session gets the protocol's goodbye, and the next login lands where the user was moved", async () => {
+    const { client, reply } = await login(setup.port, "mover");
+    assert.equal(reply, OK);
+    const from = landedOn(all, "mover")[0]!;
+    const to = all.findIndex((_, i) => i !== from && i !== 0); // not the drained one
+    const res = await fetch(`http://127.0.0.1:${setup.status}/users/mover/move?to=127.0.0.1:${all[to]!.port}`, { method: "POST" });
+    assert.equal(res.status, 200);
+    assert.equal(await client.rest(), "* BYE Server shutting down\r\n");
+    const again = await login(setup.port, "mover");
+    assert.equal(again.reply, OK);
+    again.client.close();
+    assert.deepEqual(landedOn(all, "mover").sort(), [from, to].sort());
+    assert.equal(all[to]!.transcripts.filter((t) => t.some((line) => line.includes("mover "))).length, 1);
   });
 
   test("a dead backend is taken out after its failure and its users' next logins succeed on another", async () => {

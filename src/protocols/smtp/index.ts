@@ -1,11 +1,5 @@
 /** SMTP: the pre-authentication machine, its pieces, and the backend login. */
-export {
-  SMTP_LINES,
-  SMTP_PIPELINING_REFUSED,
-  SmtpPreauth,
-  type SmtpPreauthOptions,
-  smtpPipeliningRefused,
-} from "./preauth.ts";
+export { SMTP_LINES, SmtpPreauth, type SmtpPreauthOptions } from "./preauth.ts";
 export { SmtpBackendLogin, type SmtpBackendLoginOptions } from "./backend_login.ts";
 export { type EhloOptions, ehloReply } from "./capabilities.ts";
 export { parseSmtpCommand, SMTP_VERBS, type SmtpCommand, type SmtpVerb } from "./command.ts";

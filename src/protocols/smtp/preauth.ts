@@ -2,8 +2,8 @@
  * The SMTP pre-authentication state machine (protocols.md §5), free of socket
  * I/O: fed client bytes, returns actions. The dialogue it shares with POP3
  * (SASL, auth, STARTTLS, errors) is a LineDialogue; here are SMTP's commands.
- * The greeting delay and its pipelining check live in the session layer (it only
- * needs SMTP_PIPELINING_REFUSED).
+ * The greeting delay (smtp_greeting_delay) is a `delay-greeting` action; a client
+ * that talks during it gets the pipelining refusal from `earlyInput()`.
  */
 import type { AuthMethodName, Protocol, StartTls } from "../../config/model.ts";
 import type { Action, AuthFailureOptions, PreauthMachine, ProtocolLines } from "../types.ts";
@@ -24,19 +24,16 @@ export interface SmtpPreauthOptions {
   max_errors: number;
   starttls: StartTls;
   server_name: string;
+  /** ms to wait before the greeting (0: none). */
+  smtp_greeting_delay?: number;
   /** The listener is `ssl`: TLS is active from the start, STARTTLS is refused. */
   implicitTls: boolean;
   /** Salt source for CRAM-MD5 (tests pin it); defaults to `makeSalt(server_name)`. */
   makeSalt?: () => string;
 }
 
-/** The answer to a client that talks before a delayed greeting; the session closes after it. */
-export const SMTP_PIPELINING_REFUSED = "503 5.5.0 Improper use of SMTP command pipelining\r\n";
-
-/** Actions for a client that talked before the delayed greeting (protocols.md §5.2). */
-export function smtpPipeliningRefused(): Action[] {
-  return [{ type: "send", data: SMTP_PIPELINING_REFUSED }, { type: "close", reason: "pipelining" }];
-}
+/** The answer to a client that talks before a delayed greeting (protocols.md §5.2); closed after it. */
+const PIPELINING_REFUSED = "503 5.5.0 Improper use of SMTP command pipelining\r\n";
 
 export const SMTP_LINES: ProtocolLines = {
   internalError: "451 4.3.2 Internal server error\r\n",
@@ -76,9 +73,12 @@ export class SmtpPreauth implements PreauthMachine {
   private rcpt = "";
   /** Created at the first CRAM-MD5 request and reused (auth-http.md §2.4). */
   private salt: string | undefined;
+  /** smtp_greeting_delay is still to be waited. */
+  private delayDue: boolean;
 
   constructor(private readonly opts: SmtpPreauthOptions) {
     this.tls = opts.implicitTls;
+    this.delayDue = (opts.smtp_greeting_delay ?? 0) > 0;
     this.dialogue = new LineDialogue({
       lineLimit: opts.smtp_client_buffer,
       maxErrors: opts.max_errors,
@@ -90,7 +90,16 @@ export class SmtpPreauth implements PreauthMachine {
   }
 
   greeting(): Action[] {
+    if (this.delayDue) {
+      this.delayDue = false;
+      return [{ type: "delay-greeting", ms: this.opts.smtp_greeting_delay! }];
+    }
     return [send(`220 ${this.opts.server_name} ESMTP ready\r\n`)];
+  }
+
+  /** Like nginx, the first byte before the delayed greeting ends the dialogue. */
+  earlyInput(): Action[] {
+    return [send(PIPELINING_REFUSED), this.dialogue.close("pipelining")];
   }
 
   feed(bytes: string, maxActions = Infinity): Action[] {

@@ -35,6 +35,8 @@ export function render(actions: Action[]): string {
         return `[close ${a.reason}]`;
       case "starttls":
         return "[starttls]";
+      case "delay-greeting":
+        return `[delay ${a.ms}]`;
       case "auth": {
         const c = a.credentials;
         const salt = c.salt === undefined ? "" : ` salt=${c.salt}`;

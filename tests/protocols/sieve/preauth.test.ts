@@ -23,6 +23,7 @@ function render(actions: Action[]): string {
     if (a.type === "send") return a.data;
     if (a.type === "close") return `[close ${a.reason}]`;
     if (a.type === "starttls") return "[starttls]";
+    if (a.type === "delay-greeting") return `[delay ${a.ms}]`;
     const c = a.credentials;
     return `[auth ${c.method} user=${JSON.stringify(c.user)} pass=${JSON.stringify(c.pass)}]`;
   }).join("");

@@ -1,11 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  SMTP_PIPELINING_REFUSED,
-  SmtpPreauth,
-  type SmtpPreauthOptions,
-  smtpPipeliningRefused,
-} from "../../../src/protocols/smtp/preauth.ts";
+import { SmtpPreauth, type SmtpPreauthOptions } from "../../../src/protocols/smtp/preauth.ts";
 import { encodeBase64 } from "../../../src/protocols/sasl.ts";
 // The split-at-every-offset driver is shared with the POP3 tests.
 import { authOf, check, fuzz, talk } from "../pop3/drive.ts";
@@ -39,12 +34,20 @@ describe("SMTP greeting", () => {
     assert.deepEqual(talk(smtp(), []), [GREETING]);
   });
 
+  test("with smtp_greeting_delay the machine first asks for the wait, then greets", () => {
+    const machine = smtp({ smtp_greeting_delay: 2000 })();
+    assert.deepEqual(machine.greeting(), [{ type: "delay-greeting", ms: 2000 }]);
+    assert.deepEqual(machine.greeting(), [{ type: "send", data: GREETING }]);
+  });
+
   test("a client talking before a delayed greeting is refused and closed", () => {
-    assert.equal(SMTP_PIPELINING_REFUSED, "503 5.5.0 Improper use of SMTP command pipelining\r\n");
-    assert.deepEqual(smtpPipeliningRefused(), [
+    const machine = smtp({ smtp_greeting_delay: 2000 })();
+    machine.greeting();
+    assert.deepEqual(machine.earlyInput(), [
       { type: "send", data: "503 5.5.0 Improper use of SMTP command pipelining\r\n" },
       { type: "close", reason: "pipelining" },
     ]);
+    assert.deepEqual(machine.feed("EHLO x\r\n"), [], "nothing is read after the refusal");
   });
 });
 
