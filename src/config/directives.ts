@@ -257,7 +257,23 @@ function stringList(name: string, module: string, syntax: string, doc: string, e
   });
 }
 
-function pairList(name: string, module: string, syntax: string, doc: string, since?: string): Directive {
+/**
+ * An auth_http_header line as the auth request's encoder will take it (src/wire/http.ts):
+ * refused here, at its line, rather than failing every login later.
+ */
+function checkHeader(name: string, value: string): void {
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ValueError("invalid_value", `invalid header name "${name}"`);
+  if (/[\x00-\x08\x0a-\x1f]/.test(value)) throw new ValueError("invalid_value", `invalid header value for "${name}": control character`);
+}
+
+function pairList(
+  name: string,
+  module: string,
+  syntax: string,
+  doc: string,
+  since?: string,
+  check: (name: string, value: string) => void = () => {},
+): Directive {
   return define({
     name,
     module,
@@ -269,7 +285,10 @@ function pairList(name: string, module: string, syntax: string, doc: string, sin
     default: () => [],
     doc,
     ...(since ? { since } : {}),
-    parse: ([a, b]) => [[a, b]],
+    parse: ([a, b]) => {
+      check(a!, b!);
+      return [[a, b]];
+    },
     format: (value) => (value as Array<[string, string]>).map(([a, b]) => [a, b]),
   });
 }
@@ -584,7 +603,7 @@ export const DIRECTIVES: readonly Directive[] = [
       return [spec === null ? ["off"] : [`valid=${formatTimeMs(spec.valid)}`, `max=${spec.max}`]];
     },
   }),
-  pairList("auth_http_header", "auth_http", "auth_http_header name value", "Extra header sent with every auth request."),
+  pairList("auth_http_header", "auth_http", "auth_http_header name value", "Extra header sent with every auth request.", undefined, checkHeader),
   flag("auth_http_pass_client_cert", "auth_http", false, "Send the client certificate in `Auth-SSL-Cert`.", {
     since: "1.7.11",
   }),

@@ -102,6 +102,9 @@ const bad: Bad[] = [
   ["error_log stderr loud;", `invalid log level "loud"${at}`],
   ["auth_http http://127.0.0.1:0/;", `invalid port in auth_http "127.0.0.1:0/"${at}`],
   ["auth_http_header X-Key;", `invalid number of arguments in "auth_http_header" directive${at}`],
+  // What the auth request could not carry is refused at its line, not at every login.
+  ['auth_http_header "X Key" v;', `invalid header name "X Key"${at}`],
+  ['auth_http_header X-Key "a\\nb";', `invalid header value for "X-Key": control character${at}`],
   ["auth_http_pass_client_cert yes;", `invalid value "yes" in "auth_http_pass_client_cert" directive, it must be "on" or "off"${at}`],
   ["auth_http_timeout 1y;", `"auth_http_timeout" directive invalid value${at}`],
   ["auth_http_keepalive many;", `"auth_http_keepalive" directive invalid number${at}`],
