@@ -62,10 +62,11 @@ describe("log files that cannot be opened", () => {
     fs.writeFileSync(file, `error_log /dev/stderr info;\nmail { server { listen 127.0.0.1:${port}; protocol imap; proxy_pass 127.0.0.1:1; } }\n`);
     // stderr a socket, as systemd gives (a pipe would open fine through /proc): python3 makes
     // a socketpair, hands one end to the proxy as stderr and copies the other to its stdout.
-    const launcher = `import socket, subprocess, sys
+    const launcher = `import signal, socket, subprocess, sys
 a, b = socket.socketpair()
 p = subprocess.Popen(sys.argv[1:], stderr=b.fileno(), stdout=subprocess.DEVNULL)
 b.close()
+signal.signal(signal.SIGTERM, lambda *_: p.terminate())
 while True:
     d = a.recv(4096)
     if not d: break
@@ -80,7 +81,7 @@ while True:
     s.destroy();
     for (let i = 0; i < 100 && !err.includes("client connected"); i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(err, /\[info\] \d+#0: \*1 client connected to 127\.0\.0\.1:\d+/);
-    spawnSync("pkill", ["-TERM", "-f", `${ensureBinary()} -c ${file}`]);
+    process.kill(child.pid!, "SIGTERM"); // the launcher passes it on to the proxy
     await new Promise((r) => child.once("exit", r));
     fs.rmSync(dir, { recursive: true, force: true });
   });
