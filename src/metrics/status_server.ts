@@ -79,7 +79,6 @@ export function parseStatusListen(text: string): { host: string; port: number } 
 }
 
 export function startStatusServer(address: string, metrics: MailMetrics = processMetrics, pools?: PoolOperations): Promise<StatusServer> {
-  const { host, port } = parseStatusListen(address);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (pools && poolRoute(req, res, pools)) return;
@@ -93,6 +92,12 @@ export function startStatusServer(address: string, metrics: MailMetrics = proces
       res.writeHead(404, { "Content-Type": "text/plain" }).end("not found; try /metrics or /status\n");
     }
   });
+  return listenStatus(server, address);
+}
+
+/** Start `server` on a `status_listen` address; the handle closes it with its open connections. */
+export function listenStatus(server: http.Server, address: string): Promise<StatusServer> {
+  const { host, port } = parseStatusListen(address);
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

@@ -5,8 +5,7 @@
  * one HELP/TYPE per family; /status is `{"workers":[{"pid":..,...},..]}`.
  */
 import http from "node:http";
-import type net from "node:net";
-import { parseStatusListen, type StatusServer } from "../../metrics/status_server.ts";
+import { listenStatus, type StatusServer } from "../../metrics/status_server.ts";
 
 export interface WorkerStatusSource {
   pid: number;
@@ -55,7 +54,6 @@ export function mergePrometheus(parts: Array<{ pid: number; text: string }>): st
 
 /** The master's status_listen, answering from the workers' private status ports. */
 export function startMasterStatusServer(address: string, workers: () => WorkerStatusSource[]): Promise<StatusServer> {
-  const { host, port } = parseStatusListen(address);
   const server = http.createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -78,18 +76,5 @@ export function startMasterStatusServer(address: string, workers: () => WorkerSt
       res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(body, null, 1) + "\n");
     }
   });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.removeListener("error", reject);
-      resolve({
-        address: () => server.address() as net.AddressInfo,
-        close: () =>
-          new Promise<void>((r) => {
-            server.close(() => r());
-            (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-          }),
-      });
-    });
-  });
+  return listenStatus(server, address);
 }
