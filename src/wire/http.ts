@@ -8,6 +8,17 @@ import { wireText, UnsafeValueError, type Wire } from "./wire.ts";
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const CONTROL_BUT_TAB = /[\x00-\x08\x0a-\x1f]/;
+
+/** A header name an HTTP request can carry: a token. */
+export function isHeaderName(name: string): boolean {
+  return TOKEN.test(name);
+}
+
+/** A header value an HTTP request can carry: no control byte but TAB. */
+export function isHeaderValue(value: string): boolean {
+  return !CONTROL_BUT_TAB.test(value);
+}
+
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 
 /**
@@ -25,8 +36,8 @@ export class HttpRequestHead {
 
   /** One `Name: value` line; UnsafeValueError for a name that is no token or a value with a control byte. */
   header(name: string, value: string): this {
-    if (!TOKEN.test(name)) throw new UnsafeValueError("a header name", "http");
-    if (CONTROL_BUT_TAB.test(value)) throw new UnsafeValueError(`the ${name} header`, "http");
+    if (!isHeaderName(name)) throw new UnsafeValueError("a header name", "http");
+    if (!isHeaderValue(value)) throw new UnsafeValueError(`the ${name} header`, "http");
     this.lines.push(`${name}: ${value}\r\n`);
     return this;
   }

@@ -3,7 +3,7 @@
  * A literal can carry CR and LF but never NUL (RFC 3501's CHAR8); a quoted string
  * carries neither CR, LF nor NUL.
  */
-import { commandLine, wireText, UnsafeValueError, type Wire } from "./wire.ts";
+import { commandLine, quotedString, UnsafeValueError, type Wire, wireText } from "./wire.ts";
 
 /** The client's tag with its separating space, e.g. "a1 ": tag characters only. */
 const TAG = /^[\x21-\x7e]+ $/;
@@ -30,9 +30,8 @@ export function imapLiteralBody(bytes: string, nextLiteralSize?: number): Wire<"
 
 /**
  * A quoted string (RFC 3501 §4.3): `"` and `\` escaped; CR, LF and NUL refused.
- * @example imapQuoted('say "hi"') // '"say \\"hi\\""'
+ * @example imapQuoted('say "hi"', "an ID value") // '"say \\"hi\\""'
  */
 export function imapQuoted(value: string, field: string): string {
-  if (/[\r\n\0]/.test(value)) throw new UnsafeValueError(field, "imap");
-  return `"${value.replace(/[\\"]/g, (c) => "\\" + c)}"`;
+  return quotedString(value, field, "imap");
 }

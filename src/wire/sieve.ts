@@ -3,14 +3,13 @@
  * arguments, and a SASL client response as one quoted string. A quoted string carries
  * neither CR, LF nor NUL (RFC 5804 §4 SAFE-CHAR); `"` and `\` are escaped.
  */
-import { commandLine, UnsafeValueError, type Wire } from "./wire.ts";
+import { commandLine, quotedString, type Wire } from "./wire.ts";
 
 /**
  * @example sieveQuoted("PLAIN", "the mechanism") // '"PLAIN"'
  */
 export function sieveQuoted(value: string, field: string): string {
-  if (/[\r\n\0]/.test(value)) throw new UnsafeValueError(field, "sieve");
-  return `"${value.replace(/[\\"]/g, (c) => "\\" + c)}"`;
+  return quotedString(value, field, "sieve");
 }
 
 /**

@@ -64,6 +64,15 @@ export function lineSafe(value: string, field: string, format: WireFormat): stri
 }
 
 /**
+ * A quoted string as IMAP (RFC 3501 §4.3) and ManageSieve (RFC 5804 §4) both write it:
+ * `"` and `\` escaped; CR, LF and NUL refused, since neither format can carry them there.
+ * @example quotedString('say "hi"', "a value", "imap") // '"say \\"hi\\""'
+ */
+export function quotedString(value: string, field: string, format: "imap" | "sieve"): string {
+  return `"${lineSafe(value, field, format).replace(/[\\"]/g, (c) => "\\" + c)}"`;
+}
+
+/**
  * One command line: `text` plus CRLF, for lines made of the proxy's own words and
  * values already checked or encoded (numbers, base64, xtext, quoted strings).
  * @example commandLine("pop3", "STLS") // "STLS\r\n"
