@@ -12,6 +12,7 @@ import type { Config, ListenSpec } from "../config/model.ts";
 import type { Places } from "../config/places.ts";
 import { splitHostPort } from "../config/values/address.ts";
 import { parseCidr } from "../server/realip.ts";
+import { errnoText } from "../errno.ts";
 
 /** The host facilities checked, replaceable in tests (which must not send DNS queries). */
 export interface HostFacilities {
@@ -67,12 +68,6 @@ function bindError(host: string, port: number): Promise<string | undefined> {
     server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
   });
 }
-
-const ERRNO: Record<string, string> = {
-  EADDRNOTAVAIL: "99: Cannot assign requested address",
-  EACCES: "13: Permission denied",
-  EAFNOSUPPORT: "97: Address family not supported by protocol",
-};
 
 const isIp = (host: string) => net.isIP(host.replace(/^\[(.*)\]$/, "$1")) !== 0;
 
@@ -130,7 +125,7 @@ export async function checkHost(config: Config, places: Places, host: HostFacili
 
   for (const l of listens.filter((l) => l.host === "*" || isIp(l.host))) {
     const code = await host.bind(bindHost(l), l.port);
-    if (code) fail(`bind() to ${bindText(l)} failed (${ERRNO[code] ?? code})`, l.source);
+    if (code) fail(`bind() to ${bindText(l)} failed (${errnoText(code) ?? code})`, l.source);
   }
   return warnings;
 }

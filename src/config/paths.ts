@@ -7,6 +7,7 @@
 
 import { openSync, closeSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
+import { errnoText } from "../errno.ts";
 
 /** What a relative path in a directive is relative to. */
 export type PathBase = "conf" | "prefix";
@@ -20,19 +21,10 @@ export function resolvePath(value: string, base: string): string {
   return resolve(base, value);
 }
 
-const ERRNO: Record<string, [number, string]> = {
-  ENOENT: [2, "No such file or directory"],
-  EACCES: [13, "Permission denied"],
-  EISDIR: [21, "Is a directory"],
-  ENOTDIR: [20, "Not a directory"],
-  ENXIO: [6, "No such device or address"],
-};
-
 /** nginx's wording for a failed open: `open() "/x" failed (2: No such file or directory)`. */
 export function openFailure(path: string, err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  const [errno, text] = ERRNO[e.code ?? ""] ?? [0, String(e.message)];
-  return `open() "${path}" failed (${errno}: ${text})`;
+  return `open() "${path}" failed (${errnoText(e.code) ?? `0: ${e.message}`})`;
 }
 
 /** Why `path` cannot be read as a file, in nginx's words; undefined when it can. */

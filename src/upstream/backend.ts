@@ -11,6 +11,7 @@ import { printable } from "../log/logger.ts";
 import type { BackendStarttls } from "../protocols/backend_starttls.ts";
 import { handshakeUpstream, type UpstreamTlsSetup } from "./tls_out.ts";
 import { noDelay } from "../socket_runtime.ts";
+import { errnoText } from "../errno.ts";
 import { type BackendWire, UnsafeValueError, type Wire } from "../wire/wire.ts";
 
 export interface BackendTarget {
@@ -171,13 +172,16 @@ function firstLine(text: string): string {
 
 /** nginx-like wording: `connect() failed (111: Connection refused)`. */
 export function describeSocketError(err: NodeJS.ErrnoException): string {
-  const codes: Record<string, string> = {
-    ECONNREFUSED: "connect() failed (111: Connection refused)",
-    ECONNRESET: "recv() failed (104: Connection reset by peer)",
-    ETIMEDOUT: "connect() failed (110: Connection timed out)",
-    EHOSTUNREACH: "connect() failed (113: No route to host)",
-    ENETUNREACH: "connect() failed (101: Network is unreachable)",
-    EPIPE: "send() failed (32: Broken pipe)",
-  };
-  return (err.code && codes[err.code]) ?? `${err.code ?? "error"}: ${err.message}`;
+  const call = err.code === undefined ? undefined : FAILED_CALL[err.code];
+  return call ? `${call} failed (${errnoText(err.code)})` : `${err.code ?? "error"}: ${err.message}`;
 }
+
+/** The system call nginx names for each error a backend connection meets. */
+const FAILED_CALL: Record<string, string> = {
+  ECONNREFUSED: "connect()",
+  ECONNRESET: "recv()",
+  ETIMEDOUT: "connect()",
+  EHOSTUNREACH: "connect()",
+  ENETUNREACH: "connect()",
+  EPIPE: "send()",
+};

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import type { Config, LogTarget } from "../../config/model.ts";
 import { logCrashes, type Logger } from "../../log/logger.ts";
 import { dropPrivileges } from "./privileges.ts";
+import { errnoText } from "../../errno.ts";
 
 /** How the command line runs the proxy. */
 export interface RunOptions {
@@ -65,8 +66,7 @@ export function logTargets(config: Config, errorLog?: string): LogTarget[] {
 /** nginx's wording for a listener that cannot be bound. */
 export function describeStartError(err: unknown): string {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-  if (e.code === "EADDRINUSE") return `bind() to ${e.address ?? ""}:${e.port ?? ""} failed (98: Address already in use)`;
-  if (e.code === "EACCES") return `bind() to ${e.address ?? ""}:${e.port ?? ""} failed (13: Permission denied)`;
+  if (e.code === "EADDRINUSE" || e.code === "EACCES") return `bind() to ${e.address ?? ""}:${e.port ?? ""} failed (${errnoText(e.code)})`;
   return e.message ?? String(err);
 }
 
