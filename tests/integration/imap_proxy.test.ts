@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, defaultAuthHandler, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
 import { proxyFor as proxyForProtocol, type Setup } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
@@ -290,9 +290,7 @@ describe("IMAP failures of the auth service and the backend", () => {
           else if (got.endsWith("secret\r\n")) b.send("a1 NO [UNAVAILABLE] Mailbox is locked\r\n");
         });
       });
-      const auth = await startAuthServer(() => ({
-        headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-      }));
+      const auth = await startAuthServer(routeTo(backend.port));
       const { proxy, port } = await proxyFor(auth.url, `proxy_pass_error_message ${passError ? "on" : "off"};`);
       const c = await greeted(port);
       c.send("a1 LOGIN alice secret\r\n");
@@ -309,9 +307,7 @@ describe("IMAP failures of the auth service and the backend", () => {
 
   test("proxy_protocol on sends a PROXY v1 line before anything else", async () => {
     const backend = await startScriptedBackend((b) => b.send("* OK ready\r\n"));
-    const auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    const auth = await startAuthServer(routeTo(backend.port));
     const { proxy, port } = await proxyFor(auth.url, "proxy_protocol on;");
     const c = await greeted(port);
     c.send("a1 LOGIN alice secret\r\n");
@@ -338,9 +334,7 @@ describe("IMAP failures of the auth service and the backend", () => {
         }
       });
     });
-    const auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    const auth = await startAuthServer(routeTo(backend.port));
     const { proxy, port } = await proxyFor(auth.url);
     const c = await greeted(port);
     c.send("a1 LOGIN alice secret\r\n");
@@ -364,9 +358,7 @@ describe("IMAP failures of the auth service and the backend", () => {
         else if (got.endsWith("secret\r\n")) b.send("a1 OK Logged in\r\n");
       });
     });
-    const auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    const auth = await startAuthServer(routeTo(backend.port));
     const { proxy, port } = await proxyFor(auth.url);
     const c = await greeted(port);
     c.send("a1 LOGIN alice secret\r\n");

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
 import { startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
@@ -66,9 +66,7 @@ describe("listen forms", () => {
 
   before(async () => {
     backend = await loginBackend();
-    auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    auth = await startAuthServer(routeTo(backend.port));
   });
   after(async () => {
     await auth.close();
@@ -187,9 +185,7 @@ describe("relay", () => {
       };
       b.waitFor("a2 FETCH 1 BODY[]\r\n").then(pump);
     });
-    const auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    const auth = await startAuthServer(routeTo(backend.port));
     const port = await freePort();
     const proxy = await startProxy(`mail { auth_http ${auth.url}; server { listen 127.0.0.1:${port}; protocol imap; } }`);
     const c = await login(port);
@@ -210,9 +206,7 @@ describe("relay", () => {
     let backendClosed!: () => void;
     const closed = new Promise<void>((r) => (backendClosed = r));
     const backend = await loginBackend((b) => b.socket.on("close", () => backendClosed()));
-    const auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    const auth = await startAuthServer(routeTo(backend.port));
     const port = await freePort();
     const proxy = await startProxy(`mail { auth_http ${auth.url}; proxy_timeout 300ms;
       server { listen 127.0.0.1:${port}; protocol imap; } }`);

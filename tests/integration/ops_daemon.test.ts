@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { WireClient } from "../support/wire.ts";
 import { waitForPort } from "../support/binary.ts";
@@ -38,9 +38,7 @@ describe("daemon on", () => {
 
   before(async () => {
     backend = await imapBackend();
-    auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    auth = await startAuthServer(routeTo(backend.port));
   });
 
   after(async () => {

@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
 import { WireClient } from "../support/wire.ts";
 import { freePort } from "./backends.ts";
 import { capability, startChildProxy } from "../ops/support.ts";
@@ -37,9 +37,7 @@ describe("IMAP IDLE across a reload", () => {
 
   before(async () => {
     backend = await startDemoImap({ john: { password: "secret", messages: [] } });
-    auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    auth = await startAuthServer(routeTo(backend.port));
   });
 
   after(async () => {

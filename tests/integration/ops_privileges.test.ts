@@ -7,7 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { WireClient } from "../support/wire.ts";
 import { freePort, makeTestCertificate, type TestCertificate } from "./backends.ts";
@@ -85,9 +85,7 @@ describe("started as root with one worker and no user directive", () => {
     // premise: the suite runs as root (as CI does); Debian names nobody's group nogroup
     assert.equal(process.getuid?.(), 0);
     backend = await imapBackend();
-    auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    auth = await startAuthServer(routeTo(backend.port));
   });
 
   after(async () => {

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
@@ -54,9 +54,7 @@ describe("PROXY protocol from a balancer", () => {
 
   before(async () => {
     backend = await imapBackend();
-    auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    auth = await startAuthServer(routeTo(backend.port));
     cert = makeTestCertificate();
     [trusted, untrusted, tlsPort] = [await freePort(), await freePort(), await freePort()];
     proxy = await startProxy(`mail {

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, defaultAuthHandler, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
 import { proxyFor as proxyForProtocol, type Setup } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
@@ -445,9 +445,7 @@ describe("POP3 limits and failures", () => {
   for (const passError of [false, true]) {
     test(`a backend refusing PASS with proxy_pass_error_message ${passError ? "on" : "off"}`, async () => {
       const backend = await pop3Backend("-ERR [IN-USE] Mailbox locked");
-      const ok = await startAuthServer(() => ({
-        headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-      }));
+      const ok = await startAuthServer(routeTo(backend.port));
       const { proxy, port } = await proxyFor(ok.url, `proxy_pass_error_message ${passError ? "on" : "off"};`);
       const c = await greeted(port);
       c.send("USER alice\r\nPASS secret\r\n");
@@ -462,9 +460,7 @@ describe("POP3 limits and failures", () => {
 
   test("a backend whose greeting is not +OK gives an internal error", async () => {
     const backend = await startScriptedBackend((b) => b.send("-ERR go away\r\n"));
-    const ok = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    const ok = await startAuthServer(routeTo(backend.port));
     const { proxy, port } = await proxyFor(ok.url);
     const c = await greeted(port);
     c.send("USER alice\r\nPASS secret\r\n");

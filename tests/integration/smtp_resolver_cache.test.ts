@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
 import { type RunningProxy, startProxy } from "../support/proxy.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { authPlain, startXclientBackend } from "../support/smtp_xclient.ts";
@@ -26,9 +26,7 @@ describe("resolver cache and parameters", () => {
 
   before(async () => {
     backend = await startXclientBackend();
-    auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    auth = await startAuthServer(routeTo(backend.port));
     dns = await startDnsServer((type, name) => answers(type, name));
   });
 

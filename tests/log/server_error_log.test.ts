@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
@@ -33,9 +33,7 @@ describe("error_log in mail and server blocks", () => {
 
   before(async () => {
     backend = await imapBackend();
-    auth = await startAuthServer(() => ({
-      headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) },
-    }));
+    auth = await startAuthServer(routeTo(backend.port));
     const deadPort = await freePort();
     deadAuth = await startAuthServer(() => ({
       headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(deadPort) },
