@@ -10,7 +10,7 @@ import path from "node:path";
 import crypto from "node:crypto";
 import { type ChildProcess, spawn } from "node:child_process";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
-import { waitForPort } from "../support/binary.ts";
+import { ensureBinary, waitForPort } from "../support/binary.ts";
 import { WireClient } from "../support/wire.ts";
 import { parseProxyHeader } from "../../src/server/proxy_protocol_in.ts";
 
@@ -102,13 +102,31 @@ export function mailproxyCommand(): string[] {
   return [process.execPath, ...(deno ? ["run", "-A"] : []), path.join(ROOT, "src/main.ts")];
 }
 
+/**
+ * The compiled binary, copied where any user can run it. Another user may not reach the
+ * checkout at all (a clone in a 0700 temp dir, as `mktemp -d` makes), so neither the
+ * runtime in node_modules nor src/main.ts; copied once per test process.
+ */
+let sharedBinary: string | undefined;
+function binaryForAnyUser(): string {
+  if (!sharedBinary) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-bin-"));
+    fs.chmodSync(dir, 0o755);
+    sharedBinary = path.join(dir, "mailproxy");
+    fs.copyFileSync(ensureBinary(), sharedBinary);
+    fs.chmodSync(sharedBinary, 0o755);
+    process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return sharedBinary;
+}
+
 /** The uid and gid of nobody and nogroup on Debian, for running mailproxy as an unprivileged user. */
 export const NOBODY = { uid: 65534, gid: 65534 };
 
 /**
  * Start mailproxy on `configText` (`%LOG%` and `%PID%` replaced by files in a temp
  * dir; include `daemon off;`) and wait until `port` accepts connections. `as`:
- * started as that user instead of the test's own (root), owning the temp dir.
+ * the compiled binary started as that user instead of the test's own (root), owning the temp dir.
  */
 export async function startChildProxy(
   configText: string,
@@ -125,9 +143,9 @@ export async function startChildProxy(
   const confFile = path.join(dir, "mailproxy.conf");
   const write = (text: string) => fs.writeFileSync(confFile, text.replaceAll("%LOG%", logFile).replaceAll("%PID%", pidFile).replaceAll("%DIR%", dir));
   write(configText);
-  const [cmd, ...base] = mailproxyCommand();
-  // Deno caches what it compiles under DENO_DIR, which must be writable by the user
-  const user = as ? { ...as, env: { ...process.env, HOME: dir, DENO_DIR: path.join(dir, "deno") } } : {};
+  const [cmd, ...base] = as ? [binaryForAnyUser()] : mailproxyCommand();
+  // the user's own dir as working directory too: it may not be allowed into ours
+  const user = as ? { ...as, cwd: dir, env: { ...process.env, HOME: dir } } : {};
   const child = spawn(cmd!, [...base, ...args, "-c", confFile], { stdio: ["ignore", "pipe", "pipe"], ...user });
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
