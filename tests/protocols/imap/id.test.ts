@@ -4,11 +4,11 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { backendIdCommand, parseIdArgument } from "../../src/protocols/imap/id.ts";
-import { ImapCommandReader, type ImapReaderEvent } from "../../src/protocols/imap/command_reader.ts";
-import { ImapPreauth, type ImapPreauthOptions } from "../../src/protocols/imap/preauth.ts";
-import { ImapBackendLogin } from "../../src/protocols/imap/backend_login.ts";
-import type { Action } from "../../src/protocols/types.ts";
+import { backendIdCommand, parseIdArgument } from "../../../src/protocols/imap/id.ts";
+import { ImapCommandReader, type ImapReaderEvent } from "../../../src/protocols/imap/command_reader.ts";
+import { ImapPreauth, type ImapPreauthOptions } from "../../../src/protocols/imap/preauth.ts";
+import { ImapBackendLogin } from "../../../src/protocols/imap/backend_login.ts";
+import type { Action } from "../../../src/protocols/types.ts";
 
 describe("parseIdArgument", () => {
   const good: Array<[string, Array<[string, string | null]>]> = [
