@@ -10,7 +10,7 @@ import { AuthHttpClient, type AuthHttpClientOptions } from "../../src/auth/auth_
 import { buildAuthRequest } from "../../src/auth/request.ts";
 import type { AuthRequest } from "../../src/auth/types.ts";
 import { Logger } from "../../src/log/logger.ts";
-import { type AuthHandler, type AuthReply, type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthHandler, type AuthReply, type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
 
 const BACKEND = { host: "10.0.0.5", port: 143 };
 const USERS = {

@@ -4,7 +4,7 @@ import { CachingAuth } from "../../src/auth/cache.ts";
 import { MultiUrlAuth } from "../../src/auth/multi_url.ts";
 import { AuthHttpClient } from "../../src/auth/auth_http.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "../../src/auth/types.ts";
-import { startAuthServer } from "../fixtures/auth_server.ts";
+import { startAuthServer } from "../support/auth_server.ts";
 import { deadPort } from "../support/scripted_backend.ts";
 import { parseAuthHttpUrl } from "../../src/config/values/urls.ts";
 

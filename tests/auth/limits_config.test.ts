@@ -4,7 +4,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { errorOf, load, oneServer } from "../config/helpers.ts";
+import { errorOf, load, oneServer } from "../support/config.ts";
 import { effectiveServers, loadConfigText } from "../../src/config/load.ts";
 
 const at = " in /cfg/m.conf:1";

@@ -5,11 +5,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, startAuthServer } from "../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "./backends.ts";
-import { eventually } from "../robustness/support/resources.ts";
+import { freePort } from "../support/backends.ts";
+import { eventually } from "../support/resources.ts";
 
 /** How long the auth service is watched for requests nobody should send any more. */
 const WINDOW_MS = 2500;

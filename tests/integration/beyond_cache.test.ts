@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { deadPort, type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "./backends.ts";
-import { type AuthReply, type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { freePort } from "../support/backends.ts";
+import { type AuthReply, type AuthServer, startAuthServer } from "../support/auth_server.ts";
 import { metrics } from "../../src/metrics/mail_metrics.ts";
 
 describe("auth_http_cache with a dead first auth_http URL", () => {

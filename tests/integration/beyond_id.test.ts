@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
-import { type DovecotBackend, freePort, startDovecot } from "./backends.ts";
+import { type DovecotBackend, freePort, startDovecot } from "../support/backends.ts";
 
 /** A line client bound to a chosen loopback source address. */
 class Client {

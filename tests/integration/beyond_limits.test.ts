@@ -6,11 +6,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { deadPort, type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 import { startRedis, type RedisServer } from "../support/redis_server.ts";
 import { RespClient } from "../../src/auth/redis.ts";
 

@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "./backends.ts";
-import { type AuthReply, type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { freePort } from "../support/backends.ts";
+import { type AuthReply, type AuthServer, startAuthServer } from "../support/auth_server.ts";
 
 const b64 = (s: string) => Buffer.from(s, "latin1").toString("base64");
 const XOAUTH2 = (user: string, token: string) => b64(`user=${user}\x01auth=Bearer ${token}\x01\x01`);

@@ -9,9 +9,9 @@ import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_back
 import { passthroughProxy as passthrough, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
-import { type DovecotBackend, freePort, startDovecot } from "./backends.ts";
+import { type DovecotBackend, freePort, startDovecot } from "../support/backends.ts";
 import { loadFileAndFlags } from "../../src/config/adhoc.ts";
-import { type AuthReply, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthReply, startAuthServer } from "../support/auth_server.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { MailProxy } from "../../src/server/mail_proxy.ts";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
 import { type RunningProxy, startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 import { type RedisServer, startRedis } from "../support/redis_server.ts";
 
 const USERS = Array.from({ length: 12 }, (_, i) => `user${i}`);

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 import { loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { MailProxy } from "../../src/server/mail_proxy.ts";

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { type AuthServer, defaultAuthHandler, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, defaultAuthHandler, routeTo, startAuthServer } from "../support/auth_server.ts";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
 import { proxyFor as proxyForProtocol, type Setup } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";

@@ -8,11 +8,11 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import { startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 
 /** A backend that accepts the proxy's LOGIN and then runs `after` on the connection. */
 function loginBackend(after: (b: ScriptedConnection) => void = () => {}): Promise<ScriptedBackend> {

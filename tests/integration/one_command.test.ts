@@ -5,8 +5,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { type DovecotBackend, freePort, makeTestCertificate, startDovecot, type TestCertificate } from "./backends.ts";
-import { curl, pythonImapFetch } from "./clients.ts";
+import { type DovecotBackend, freePort, makeTestCertificate, startDovecot, type TestCertificate } from "../support/backends.ts";
+import { curl, pythonImapFetch } from "../support/mail_clients.ts";
 import { ensureBinary, waitForPort } from "../support/binary.ts";
 
 const MESSAGE = "From: a@example.org\r\nSubject: one command\r\n\r\nNo auth service needed.\r\n";

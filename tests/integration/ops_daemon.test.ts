@@ -9,12 +9,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { WireClient } from "../support/wire.ts";
 import { waitForPort } from "../support/binary.ts";
-import { freePort } from "./backends.ts";
-import { imapBackend, mailproxyCommand } from "../ops/support.ts";
+import { freePort } from "../support/backends.ts";
+import { imapBackend, mailproxyCommand } from "../support/child_proxy.ts";
 
 function alive(pid: number): boolean {
   try {

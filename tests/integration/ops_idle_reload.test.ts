@@ -8,10 +8,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "./backends.ts";
-import { capability, startChildProxy } from "../ops/support.ts";
+import { freePort } from "../support/backends.ts";
+import { capability, startChildProxy } from "../support/child_proxy.ts";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
 
 // No worker_shutdown_timeout: as in nginx, an old worker then waits for its sessions however long they idle.

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 import { metrics } from "../../src/metrics/mail_metrics.ts";
 
 test("a connection over worker_connections is closed at once and logged while the open ones keep working", async () => {

@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { type AuthReply, type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthReply, type AuthServer, startAuthServer } from "../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "./backends.ts";
-import { imapBackend } from "../ops/support.ts";
+import { freePort } from "../support/backends.ts";
+import { imapBackend } from "../support/child_proxy.ts";
 
 async function scrape(port: number, what = "/metrics"): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}${what}`);

@@ -7,11 +7,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort, makeTestCertificate, type TestCertificate } from "./backends.ts";
-import { imapBackend, startChildProxy } from "../ops/support.ts";
+import { freePort, makeTestCertificate, type TestCertificate } from "../support/backends.ts";
+import { imapBackend, startChildProxy } from "../support/child_proxy.ts";
 
 function config(authUrl: string, port: number, tlsPort: number, cert: TestCertificate): string {
   return `daemon off;

@@ -7,11 +7,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort, makeTestCertificate, type TestCertificate } from "./backends.ts";
+import { freePort, makeTestCertificate, type TestCertificate } from "../support/backends.ts";
 import { parseProxyHeader, V2_SIGNATURE } from "../../src/server/proxy_protocol_in.ts";
 
 const V1 = "PROXY TCP4 203.0.113.9 192.0.2.10 51234 143\r\n";

@@ -10,10 +10,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { spawnSync } from "node:child_process";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 import {
   capability,
   type ChildProxy,
@@ -24,7 +24,7 @@ import {
   payload,
   sha256,
   startChildProxy as startAsRoot,
-} from "../ops/support.ts";
+} from "../support/child_proxy.ts";
 
 const SIZE = 1 << 20;
 

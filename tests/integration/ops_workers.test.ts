@@ -12,12 +12,12 @@ import os from "node:os";
 import path from "node:path";
 import http from "node:http";
 import { spawn } from "node:child_process";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { WireClient } from "../support/wire.ts";
 import { ensureBinary } from "../support/binary.ts";
-import { freePort } from "./backends.ts";
-import { capability, imapBackend, loggedIn, mailproxyCommand, payload, sha256, startChildProxy } from "../ops/support.ts";
+import { freePort } from "../support/backends.ts";
+import { capability, imapBackend, loggedIn, mailproxyCommand, payload, sha256, startChildProxy } from "../support/child_proxy.ts";
 
 const SIZE = 1 << 20;
 

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type DovecotBackend, freePort, startDovecot } from "./backends.ts";
+import { type DovecotBackend, freePort, startDovecot } from "../support/backends.ts";
 import { type RunningProxy, startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 

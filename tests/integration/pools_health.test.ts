@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
 import { type RunningProxy, startProxy } from "../support/proxy.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 
 const FAILS = 3;
 const PASSES = 2;

@@ -5,11 +5,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { type AuthServer, defaultAuthHandler, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, defaultAuthHandler, routeTo, startAuthServer } from "../support/auth_server.ts";
 import { proxyFor as proxyForProtocol, type Setup } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort, makeTestCertificate, type TestCertificate } from "./backends.ts";
+import { freePort, makeTestCertificate, type TestCertificate } from "../support/backends.ts";
 
 const b64 = (text: string) => Buffer.from(text, "latin1").toString("base64");
 const apopDigest = (salt: string, password: string) =>

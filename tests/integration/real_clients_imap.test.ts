@@ -5,9 +5,9 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type DovecotBackend, freePort, startDovecot } from "./backends.ts";
-import { curl, pythonImapFetch } from "./clients.ts";
-import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type DovecotBackend, freePort, startDovecot } from "../support/backends.ts";
+import { curl, pythonImapFetch } from "../support/mail_clients.ts";
+import { type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
 import { runBinary, type RunningBinary } from "../support/binary.ts";
 
 const MESSAGE = "From: a@example.org\r\nTo: carol@example.org\r\nSubject: through the proxy\r\n\r\nHello, Carol.\r\n";

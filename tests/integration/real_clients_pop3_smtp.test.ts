@@ -10,7 +10,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import {
   type DovecotBackend,
@@ -18,8 +18,8 @@ import {
   type PostfixBackend,
   startDovecot,
   startPostfix,
-} from "./backends.ts";
-import { curl, pythonPop3Retr, pythonSmtpSend, swaks } from "./clients.ts";
+} from "../support/backends.ts";
+import { curl, pythonPop3Retr, pythonSmtpSend, swaks } from "../support/mail_clients.ts";
 
 const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../..");
 const BINARY = path.join(ROOT, "dist", "mailproxy");

@@ -9,9 +9,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { type DovecotBackend, freePort, makeTestCertificate, startDovecot, type TestCertificate } from "./backends.ts";
-import { run } from "./clients.ts";
-import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type DovecotBackend, freePort, makeTestCertificate, startDovecot, type TestCertificate } from "../support/backends.ts";
+import { run } from "../support/mail_clients.ts";
+import { type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
 import { type RunningProxy, startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 

@@ -6,11 +6,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { type AuthReply, type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthReply, type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
 import { proxyFor as proxyForProtocol, type Setup } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 
 const b64 = (text: string) => Buffer.from(text, "latin1").toString("base64");
 const GREETING = "220 mx.example.com ESMTP ready";

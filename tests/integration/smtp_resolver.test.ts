@@ -5,12 +5,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import { startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { authPlain, startXclientBackend } from "../support/smtp_xclient.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 import { type DnsAnswer, type DnsServer, startDnsServer } from "../support/dns_server.ts";
 
 /**

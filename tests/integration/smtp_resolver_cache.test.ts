@@ -7,12 +7,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import { type RunningProxy, startProxy } from "../support/proxy.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { authPlain, startXclientBackend } from "../support/smtp_xclient.ts";
 import { type DnsAnswer, type DnsServer, startDnsServer } from "../support/dns_server.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 
 const PTR_NAME = "1.0.0.127.in-addr.arpa";
 

@@ -10,10 +10,10 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "./backends.ts";
-import { ecCertificate, startTlsWorld, type TlsWorld } from "../tls/setup.ts";
-import { NASTY_CN } from "../tls/pki.ts";
-import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { freePort } from "../support/backends.ts";
+import { ecCertificate, startTlsWorld, type TlsWorld } from "../support/tls_world.ts";
+import { NASTY_CN } from "../support/pki.ts";
+import { type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
 
 describe("client certificates through mailproxy", () => {

@@ -7,8 +7,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "./backends.ts";
-import { ecCertificate, startTlsWorld, type TlsWorld } from "../tls/setup.ts";
+import { freePort } from "../support/backends.ts";
+import { ecCertificate, startTlsWorld, type TlsWorld } from "../support/tls_world.ts";
 
 /** The first bytes of a TLS record carrying a ClientHello, then nothing. */
 const PARTIAL_CLIENT_HELLO = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";

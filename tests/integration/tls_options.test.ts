@@ -7,12 +7,12 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
-import { freePort } from "./backends.ts";
+import { freePort } from "../support/backends.ts";
 import { loadConfigText, effectiveServers } from "../../src/config/load.ts";
 import { checkTlsConfig, tlsConfigWarnings } from "../../src/tls/context.ts";
 import { tlsRuntime } from "../../src/tls/runtime.ts";
-import { makeTestPki, type TestPki } from "../tls/pki.ts";
-import { opensslOnce } from "../tls/openssl_client.ts";
+import { makeTestPki, type TestPki } from "../support/pki.ts";
+import { opensslOnce } from "../support/openssl_client.ts";
 
 const runtime = tlsRuntime();
 

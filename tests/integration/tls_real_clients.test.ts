@@ -6,10 +6,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
-import { freePort } from "./backends.ts";
-import { curl, pythonImapFetch } from "./clients.ts";
-import { ecCertificate, MESSAGE, startTlsWorld, type TlsWorld } from "../tls/setup.ts";
-import { OpensslClient } from "../tls/openssl_client.ts";
+import { freePort } from "../support/backends.ts";
+import { curl, pythonImapFetch } from "../support/mail_clients.ts";
+import { ecCertificate, MESSAGE, startTlsWorld, type TlsWorld } from "../support/tls_world.ts";
+import { OpensslClient } from "../support/openssl_client.ts";
 
 describe("real TLS clients through mailproxy", () => {
   let world: TlsWorld;

@@ -10,8 +10,8 @@ import fs from "node:fs";
 import type tls from "node:tls";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort, makeTestCertificate, type TestCertificate } from "./backends.ts";
-import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { freePort, makeTestCertificate, type TestCertificate } from "../support/backends.ts";
+import { type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
 
 describe("SNI: several servers on one address", () => {

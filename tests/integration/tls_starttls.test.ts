@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import type tls from "node:tls";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "./backends.ts";
-import { ecCertificate, startTlsWorld, type TlsWorld } from "../tls/setup.ts";
+import { freePort } from "../support/backends.ts";
+import { ecCertificate, startTlsWorld, type TlsWorld } from "../support/tls_world.ts";
 
 const PLAIN_SAM = Buffer.from("\0sam\0secret").toString("base64");
 

@@ -6,10 +6,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
-import { type ChildProxy, startChildProxy } from "../ops/support.ts";
+import { type AuthServer, startAuthServer } from "../support/auth_server.ts";
+import { type ChildProxy, startChildProxy } from "../support/child_proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort, makeTestCertificate, type TestCertificate } from "./backends.ts";
+import { freePort, makeTestCertificate, type TestCertificate } from "../support/backends.ts";
 
 const CONNECTIONS = 40;
 /** What the client sends instead of a ClientHello: a handshake record header announcing 5 bytes and no hello, or plain text. */

@@ -8,10 +8,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { type DovecotBackend, freePort, makeTestCertificate, startDovecot, type TestCertificate } from "./backends.ts";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
-import { makeTestPki, type TestPki } from "../tls/pki.ts";
-import { startTlsPop3Backend, type TlsPop3Backend } from "../tls/tls_backend.ts";
+import { type DovecotBackend, freePort, makeTestCertificate, startDovecot, type TestCertificate } from "../support/backends.ts";
+import { type AuthServer, startAuthServer } from "../support/auth_server.ts";
+import { makeTestPki, type TestPki } from "../support/pki.ts";
+import { startTlsPop3Backend, type TlsPop3Backend } from "../support/tls_backend.ts";
 import { decideAuthResponse } from "../../src/auth/response.ts";
 
 describe("Auth-SSL-Upstream in the auth answer", () => {

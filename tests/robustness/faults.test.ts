@@ -11,12 +11,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthHandler, type AuthReply, startAuthServer, type AuthServer } from "../fixtures/auth_server.ts";
+import { type AuthHandler, type AuthReply, startAuthServer, type AuthServer } from "../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { deadPort, type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "../integration/backends.ts";
-import { activeResources, eventually, openSockets, TimerTracker } from "./support/resources.ts";
+import { freePort } from "../support/backends.ts";
+import { activeResources, eventually, openSockets, TimerTracker } from "../support/resources.ts";
 
 const timers = new TimerTracker();
 

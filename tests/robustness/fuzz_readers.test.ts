@@ -13,7 +13,7 @@ import { type LineEvent, LineReader } from "../../src/protocols/line_reader.ts";
 import { parsePop3Command } from "../../src/protocols/pop3/command.ts";
 import { parseSmtpCommand } from "../../src/protocols/smtp/command.ts";
 import { decodeBase64, encodeBase64, SaslExchange, type SaslMechanism, type SaslResult } from "../../src/protocols/sasl.ts";
-import { binary, everySplit, hostileInput, PROTOCOL_TOKENS, runs } from "./support/fuzz.ts";
+import { binary, everySplit, hostileInput, PROTOCOL_TOKENS, runs } from "../support/fuzz.ts";
 
 const IMAP_COMMANDS = [
   "a1 LOGIN john secret\r\n",

@@ -7,7 +7,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { circles, importGraph, importsOf } from "./import_graph.ts";
+import { circles, importGraph, importsOf } from "../support/import_graph.ts";
 
 const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../..");
 

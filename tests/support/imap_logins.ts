@@ -4,7 +4,7 @@
  * opened at once.
  */
 import assert from "node:assert/strict";
-import { WireClient } from "../../support/wire.ts";
+import { WireClient } from "./wire.ts";
 
 export const LOGGED_IN = "a1 OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE] Logged in";
 

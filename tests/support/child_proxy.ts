@@ -9,9 +9,9 @@ import os from "node:os";
 import path from "node:path";
 import crypto from "node:crypto";
 import { type ChildProcess, spawn } from "node:child_process";
-import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
-import { ensureBinary, waitForPort } from "../support/binary.ts";
-import { WireClient } from "../support/wire.ts";
+import { type ScriptedBackend, startScriptedBackend } from "./scripted_backend.ts";
+import { ensureBinary, waitForPort } from "./binary.ts";
+import { WireClient } from "./wire.ts";
 import { parseProxyHeader } from "../../src/server/proxy_protocol_in.ts";
 
 const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../..");

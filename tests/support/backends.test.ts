@@ -15,7 +15,7 @@ import {
   type DovecotBackend,
   type PostfixBackend,
 } from "./backends.ts";
-import { curl, pythonImapFetch, pythonPop3Retr, pythonSmtpSend, swaks } from "./clients.ts";
+import { curl, pythonImapFetch, pythonPop3Retr, pythonSmtpSend, swaks } from "./mail_clients.ts";
 
 const SEEDED =
   "From: Sender <sender@example.org>\r\n" +

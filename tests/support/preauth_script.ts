@@ -5,8 +5,8 @@
  * the same actions.
  */
 import assert from "node:assert/strict";
-import type { Action, Credentials, LoginContext, PreauthMachine } from "../../../src/protocols/types.ts";
-import { MachineDriver } from "../../support/machine_driver.ts";
+import type { Action, Credentials, LoginContext, PreauthMachine } from "../../src/protocols/types.ts";
+import { MachineDriver } from "./machine_driver.ts";
 
 export type Step =
   /** Client bytes. */

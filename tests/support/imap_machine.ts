@@ -1,7 +1,7 @@
 /** Tiny builders and renderers shared by the IMAP tests. */
 import assert from "node:assert/strict";
-import { ImapPreauth, type ImapPreauthOptions } from "../../../src/protocols/imap/preauth.ts";
-import type { Action } from "../../../src/protocols/types.ts";
+import { ImapPreauth, type ImapPreauthOptions } from "../../src/protocols/imap/preauth.ts";
+import type { Action } from "../../src/protocols/types.ts";
 
 export const TEST_SALT = "<1896.697170952@postoffice.example.net>";
 

@@ -3,9 +3,9 @@
  * knows one user per protocol, the demo IMAP backend and line-scripted POP3/SMTP
  * backends that answer every command with success.
  */
-import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, defaultAuthHandler, startAuthServer } from "./auth_server.ts";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
-import { type ScriptedBackend, startScriptedBackend } from "../support/scripted_backend.ts";
+import { type ScriptedBackend, startScriptedBackend } from "./scripted_backend.ts";
 import { makeTestPki, type TestPki } from "./pki.ts";
 
 export const MESSAGE = "Subject: hello\r\n\r\nbody of the message\r\n";
