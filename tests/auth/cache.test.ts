@@ -5,7 +5,7 @@ import { MultiUrlAuth } from "../../src/auth/multi_url.ts";
 import { AuthHttpClient } from "../../src/auth/auth_http.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "../../src/auth/types.ts";
 import { startAuthServer } from "../support/auth_server.ts";
-import { deadPort } from "../support/scripted_backend.ts";
+import { freePort } from "../support/ports.ts";
 import { parseAuthHttpUrl } from "../../src/config/values/urls.ts";
 
 /** An auth source that counts the requests it really answers. */
@@ -128,7 +128,7 @@ describe("auth_http with several URLs", () => {
   test("a refused first URL is skipped; the answer comes from the second", async () => {
     const auth = await startAuthServer(() => ({ headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": "1143" } }));
     try {
-      const dead = parseAuthHttpUrl(`127.0.0.1:${await deadPort()}/auth`);
+      const dead = parseAuthHttpUrl(`127.0.0.1:${await freePort()}/auth`);
       const first = new AuthHttpClient({ url: dead, headers: [], timeoutMs: 5000, keepalive: 0, passClientCert: false });
       const multi = new MultiUrlAuth([first, first.withUrl(auth.authUrl)]);
       assert.deepEqual(await multi.authenticate(request("john", "secret")), { type: "ok", server: "127.0.0.1", port: 1143 });

@@ -14,7 +14,7 @@ import { type AuthServer, startAuthServer } from "../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
 
 const URL: AuthHttpUrl = { kind: "tcp", url: "http://auth.internal:9000/auth", host: "auth.internal", port: 9000, uri: "/auth" };
 const crlf = (text: string) => text.replace(/\n/g, "\r\n");

@@ -14,7 +14,7 @@ import { type AuthServer, routeTo, startAuthServer } from "../support/auth_serve
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
 import { imapBackend } from "../support/child_proxy.ts";
 import { errorOf } from "../support/config.ts";
 import { parseSyslogTarget, type SyslogTarget } from "../../src/log/syslog.ts";

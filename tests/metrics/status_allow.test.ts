@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { addressMatcher } from "../../src/server/realip.ts";
 import { STATUS_ALLOW_DEFAULT } from "../../src/metrics/status_server.ts";
 import { type RunningProxy, startProxy } from "../support/proxy.ts";
-import { freePort } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
 
 describe("the status_allow matcher", () => {
   test("the default lets loopback in, IPv4-mapped and IPv6 alike, and no one else", () => {

@@ -16,7 +16,8 @@ import { type AuthServer, defaultAuthHandler, startAuthServer } from "../support
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort, makeTestCertificate, type TestCertificate } from "../support/backends.ts";
+import { makeTestCertificate, type TestCertificate } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
 import { connectMany, imapLogin, LoginLoop, occurrences } from "../support/imap_logins.ts";
 import { collectGarbage, eventually, rssMiB } from "../support/resources.ts";
 

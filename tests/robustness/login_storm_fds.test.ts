@@ -21,7 +21,7 @@ import { startAuthServer, type AuthServer } from "../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
 import { eventually } from "../support/resources.ts";
 
 const SESSIONS_PER_PROTOCOL = 300;

@@ -13,7 +13,7 @@ import net from "node:net";
 import { type AuthServer, startAuthServer } from "../support/auth_server.ts";
 import { type ChildProxy, startChildProxy } from "../support/child_proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
 
 const MiB = 1024 * 1024;
 /** Each flooding client stops after this much (it is never the limit with the fix: writes stall first). */

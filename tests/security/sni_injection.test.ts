@@ -7,7 +7,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
-import { freePort, makeTestCertificate, type TestCertificate } from "../support/backends.ts";
+import { makeTestCertificate, type TestCertificate } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
 import { type AuthServer, startAuthServer } from "../support/auth_server.ts";
 import { OpensslClient } from "../support/openssl_client.ts";
 import type { Protocol } from "../../src/config/model.ts";

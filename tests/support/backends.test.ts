@@ -7,14 +7,8 @@ import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { connect as tlsConnect, createServer as createTlsServer } from "node:tls";
 import { existsSync } from "node:fs";
-import {
-  freePort,
-  makeTestCertificate,
-  startDovecot,
-  startPostfix,
-  type DovecotBackend,
-  type PostfixBackend,
-} from "./backends.ts";
+import { makeTestCertificate, startDovecot, startPostfix, type DovecotBackend, type PostfixBackend } from "./backends.ts";
+import { freePort } from "./ports.ts";
 import { curl, pythonImapFetch, pythonPop3Retr, pythonSmtpSend, swaks } from "./mail_clients.ts";
 
 const SEEDED =

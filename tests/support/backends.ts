@@ -15,9 +15,10 @@
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./ports.ts";
 
 export interface DovecotUser {
   user: string;
@@ -76,35 +77,6 @@ export interface PostfixBackend {
   /** Postfix's own log (smtpd connect/disconnect lines show XCLIENT's effect). */
   log(): Promise<string>;
   stop(): Promise<void>;
-}
-
-/** Ports this test process has handed out: the kernel may offer a just-closed port again. */
-const handedOut = new Set<number>();
-
-/**
- * Ports are drawn below Linux's ephemeral range (32768-60999): a port the kernel hands
- * out for listen(0) is also what it hands out as the source port of outgoing
- * connections, so a daemon started a moment later could find it taken by one of the
- * suite's many client sockets.
- */
-const PORT_RANGE = { low: 20000, high: 32767 };
-
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago and was not handed out before in this process. */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = PORT_RANGE.low + Math.floor(Math.random() * (PORT_RANGE.high - PORT_RANGE.low + 1));
-    if (handedOut.has(port) || !(await bindable(port))) continue;
-    handedOut.add(port);
-    return port;
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -184,7 +156,7 @@ interface DovecotSettings { dir: string; mail: string; imapPort: number; pop3Por
 
 /** Dovecot 2.3 (Debian 12): standalone config, cleartext logins allowed without TLS. */
 function dovecot23Conf(s: DovecotSettings): string {
-  return `# Written by tests/integration/backends.ts for one test run.
+  return `# Written by tests/support/backends.ts for one test run.
 base_dir = ${s.dir}/base
 state_dir = ${s.dir}/state
 log_path = ${s.dir}/dovecot.log
@@ -253,7 +225,7 @@ service stats {
 
 /** Dovecot 2.4 (Debian 13) renamed most settings. Untested here: Debian 12 ships 2.3. */
 function dovecot24Conf(s: DovecotSettings): string {
-  return `# Written by tests/integration/backends.ts for one test run.
+  return `# Written by tests/support/backends.ts for one test run.
 dovecot_config_version = 2.4.0
 dovecot_storage_version = 2.4.0
 base_dir = ${s.dir}/base

@@ -12,9 +12,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { type ScriptedBackend, startScriptedBackend } from "./scripted_backend.ts";
 import { ensureBinary, waitForPort } from "./binary.ts";
 import { WireClient } from "./wire.ts";
+import { REPO_ROOT } from "./repo.ts";
 import { parseProxyHeader } from "../../src/server/proxy_protocol_in.ts";
 
-const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../..");
 
 /** The payload `a2 FETCH` streams: `size` pseudo-random bytes, sent in `chunk`-byte pieces every `everyMs`. */
 export function payload(size: number): Buffer {
@@ -99,7 +99,7 @@ export interface ChildProxy {
 /** How to run src/main.ts with the runtime running the tests. */
 export function mailproxyCommand(): string[] {
   const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
-  return [process.execPath, ...(deno ? ["run", "-A"] : []), path.join(ROOT, "src/main.ts")];
+  return [process.execPath, ...(deno ? ["run", "-A"] : []), path.join(REPO_ROOT, "src/main.ts")];
 }
 
 /**
