@@ -6,9 +6,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { backendIdCommand, parseIdArgument } from "../../../src/protocols/imap/id.ts";
 import { ImapCommandReader, type ImapReaderEvent } from "../../../src/protocols/imap/command_reader.ts";
-import { ImapPreauth, type ImapPreauthOptions } from "../../../src/protocols/imap/preauth.ts";
+import { ImapPreauth } from "../../../src/protocols/imap/preauth.ts";
 import { ImapBackendLogin } from "../../../src/protocols/imap/backend_login.ts";
 import type { Action } from "../../../src/protocols/types.ts";
+import { imapOptions } from "../../support/imap_machine.ts";
 
 describe("parseIdArgument", () => {
   const good: Array<[string, Array<[string, string | null]>]> = [
@@ -105,15 +106,7 @@ describe("the command reader with ID", () => {
   });
 });
 
-const OPTIONS: ImapPreauthOptions = {
-  imap_auth: ["plain"],
-  imap_capabilities: ["IMAP4", "IMAP4rev1", "UIDPLUS"],
-  imap_client_buffer: 4096,
-  max_errors: 5,
-  starttls: "off",
-  server_name: "mx.example.com",
-  implicitTls: false,
-};
+const OPTIONS = imapOptions();
 const sent = (actions: Action[]) => actions.map((a) => (a.type === "send" ? a.data : `<${a.type}>`)).join("");
 
 describe("ImapPreauth with imap_id", () => {
