@@ -1,5 +1,5 @@
 /**
- * What the runtime's TLS server can do, found by experiment (tests/tls prove each row).
+ * What the runtime's TLS server can do, found by experiment (tests/integration/tls/options.test.ts proves each row).
  * Bun's node:tls runs on BoringSSL, Deno's on rustls; both accept every node:tls option
  * but silently ignore some. This table is the only place that knows which, so that the
  * config check can refuse what would otherwise be ignored.
