@@ -10,7 +10,7 @@ import { printable } from "./logger.ts";
 import type { LogLevel } from "../config/model.ts";
 import { isSyslogTarget, parseSyslogTarget, SyslogSender } from "./syslog.ts";
 
-export interface AccessLogSpec {
+interface AccessLogSpec {
   path: string;
   json: boolean;
 }
@@ -33,7 +33,7 @@ export interface SessionRecord {
   result: string;
 }
 
-export function formatAccessLine(r: SessionRecord, json: boolean): string {
+function formatAccessLine(r: SessionRecord, json: boolean): string {
   const fields = {
     start: new Date(r.start).toISOString(),
     duration: Number((r.durationMs / 1000).toFixed(3)),

@@ -82,7 +82,7 @@ function parseServer(value: string): SyslogTarget["server"] | { error: string } 
 }
 
 /** `<PRI>Mmm dd HH:MM:SS HOSTNAME TAG: ` in local time, as ngx_syslog_add_header writes it. */
-export function syslogHeader(target: SyslogTarget, level: LogLevel, now: Date): string {
+function syslogHeader(target: SyslogTarget, level: LogLevel, now: Date): string {
   // syslog severities run from emerg (0) to debug (7): LOG_LEVELS backwards
   const pri = target.facility * 8 + LOG_LEVELS.length - 1 - LOG_LEVELS.indexOf(level);
   const two = (n: number) => String(n).padStart(2, "0");

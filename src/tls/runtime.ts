@@ -5,7 +5,7 @@
  * config check can refuse what would otherwise be ignored.
  */
 
-export type RuntimeName = "Bun" | "Deno" | "Node.js";
+type RuntimeName = "Bun" | "Deno" | "Node.js";
 
 export interface TlsRuntime {
   name: RuntimeName;
@@ -79,9 +79,4 @@ export function tlsRuntime(): TlsRuntime {
   if (g.Bun !== undefined) return BUN;
   if (g.Deno !== undefined) return DENO;
   return NODE;
-}
-
-/** For tests: the table of one runtime by name. */
-export function tlsRuntimeNamed(name: RuntimeName): TlsRuntime {
-  return name === "Bun" ? BUN : name === "Deno" ? DENO : NODE;
 }
