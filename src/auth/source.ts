@@ -11,7 +11,8 @@ import type { AuthSource } from "./types.ts";
 import type { Logger } from "../log/logger.ts";
 import { AuthHttpClient } from "./auth_http.ts";
 import { PassthroughAuth } from "./passthrough.ts";
-import { loadUserTable } from "./user_table.ts";
+import { loadUserTable, type UserTable } from "./user_table.ts";
+import { ConfigError } from "../config/errors.ts";
 import { authHttpChain, type AuthHttpHooks } from "./auth_http_chain.ts";
 import { UserTableAuth } from "./user_table_auth.ts";
 
@@ -39,9 +40,18 @@ export function createAuthSource(
   // Further auth_http URLs and auth_http_cache (beyond nginx).
   const asked = http && authHttpChain(server, http, hooks);
   if (server.auth_file) {
-    return new UserTableAuth({ table: loadUserTable(server.auth_file), protocol: server.protocol, defaultBackend, next: asked });
+    return new UserTableAuth({ table: userTableOf(server, server.auth_file), protocol: server.protocol, defaultBackend, next: asked });
   }
   if (asked) return asked;
   if (server.proxy_pass) return new PassthroughAuth(server.proxy_pass);
   throw new Error(`no auth source for server in ${server.source.file}:${server.source.line}`);
+}
+
+/** The server's auth_file; one that cannot be read or parsed is a ConfigError at the server's place. */
+function userTableOf(server: EffectiveServer, file: string): UserTable {
+  try {
+    return loadUserTable(file);
+  } catch (err) {
+    throw new ConfigError("invalid_value", `"auth_file" directive ${(err as Error).message}`, server.source);
+  }
 }

@@ -5,30 +5,15 @@
 import type { Protocol } from "../config/model.ts";
 import type { Credentials } from "../protocols/types.ts";
 import type { SessionContext } from "../log/logger.ts";
+import type { ClientTlsInfo } from "../tls/client_info.ts";
+
+export type { ClientTlsInfo };
 
 export interface ProxyProtocolInfo {
   addr: string;
   port: number;
   serverAddr: string;
   serverPort: number;
-}
-
-/** TLS facts of the client connection, for the Auth-SSL-* headers. */
-export interface ClientTlsInfo {
-  protocol: string;
-  cipher: string;
-  /** Present when ssl_verify_client is not off: SUCCESS, FAILED:<reason> or NONE. */
-  verify?: string;
-  subject?: string;
-  issuer?: string;
-  serial?: string;
-  fingerprint?: string;
-  /** The subject's most specific CN, decoded from the DER: for PROXY v2, not the auth request. */
-  commonName?: string;
-  /** PEM, sent only with auth_http_pass_client_cert on. */
-  certPem?: string;
-  /** SNI name the client asked for. */
-  serverName?: string;
 }
 
 export interface AuthRequest {

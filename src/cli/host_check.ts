@@ -1,7 +1,7 @@
 /**
  * What `-t` checks against this host beyond the file itself, as nginx's `-t` does: the
- * `user` and its group exist, host names in auth_http, resolver, set_real_ip_from and
- * listen resolve, and listen addresses can be bound (one already in use is fine: the
+ * `user` and its group exist, auth_file tables load, host names in auth_http, resolver,
+ * set_real_ip_from and listen resolve, and listen addresses can be bound (one already in use is fine: the
  * running instance holds it). Messages are nginx's, with the directive's place.
  */
 import fs from "node:fs";
@@ -11,8 +11,9 @@ import { ConfigError, formatAt, type Loc } from "../config/errors.ts";
 import type { Config, ListenSpec } from "../config/model.ts";
 import type { Places } from "../config/places.ts";
 import { splitHostPort } from "../config/values/address.ts";
-import { parseCidr } from "../server/realip.ts";
+import { parseCidr } from "../config/values/cidr.ts";
 import { errnoText } from "../errno.ts";
+import { loadUserTable } from "../auth/user_table.ts";
 
 /** The host facilities checked, replaceable in tests (which must not send DNS queries). */
 export interface HostFacilities {
@@ -113,6 +114,15 @@ export async function checkHost(config: Config, places: Places, host: HostFacili
     for (const { args, at } of places.of(level, "set_real_ip_from")) {
       const entry = args[0]!;
       if (entry !== "unix:" && !parseCidr(entry)) names.push({ host: entry, message: `host not found in set_real_ip_from "${entry}"`, at });
+    }
+  }
+  for (const level of levels) {
+    for (const { args, at } of places.of(level, "auth_file")) {
+      try {
+        loadUserTable(args[0]!);
+      } catch (err) {
+        fail(`"auth_file" directive ${(err as Error).message}`, at);
+      }
     }
   }
   const listens = mail.servers.flatMap((s) => s.listen).filter((l) => l.kind === "tcp");

@@ -11,7 +11,7 @@ import { checkHost, type HostFacilities } from "./host_check.ts";
 import { toNginx } from "../config/write_nginx.ts";
 import { resolvePath } from "../config/paths.ts";
 import { toToml } from "../config/write_toml.ts";
-import { buildServerTls, checkTlsConfig, serverUsesTls, tlsConfigWarnings } from "../tls/context.ts";
+import { buildServerTls, checkTlsConfig, serverUsesTls, tlsConfigError, tlsConfigWarnings } from "../tls/context.ts";
 import { formatWarning } from "../config/errors.ts";
 import { NGINX_USAGE, parseNginxFlags } from "./nginx_flags.ts";
 import { type AdhocFlags, hasServerFlags, loadFileAndFlags } from "../config/adhoc.ts";
@@ -65,9 +65,13 @@ export async function testConfig(o: LoadOptions, host?: HostFacilities): Promise
   const lines = warnings.map(formatWarning);
   lines.push(...await checkHost(config, places, host));
   for (const server of effectiveServers(config)) {
-    const problems = checkTlsConfig(server);
-    if (problems.length) throw new Error(problems[0]);
-    if (serverUsesTls(server)) tls.createSecureContext(buildServerTls(server).context);
+    const [problem] = checkTlsConfig(server);
+    if (problem) throw problem;
+    try {
+      if (serverUsesTls(server)) tls.createSecureContext(buildServerTls(server).context);
+    } catch (err) {
+      throw tlsConfigError(err, server);
+    }
     lines.push(...tlsConfigWarnings(server));
   }
   return { config, warnings: lines, files };

@@ -9,7 +9,6 @@
  */
 
 import { hostname } from "node:os";
-import { loadUserTable } from "../auth/user_table.ts";
 import { methodsOf } from "../protocols/mechanisms.ts";
 import { isHeaderName, isHeaderValue } from "../wire/http.ts";
 import type { Protocol, ResolverSpec, SessionCacheSpec } from "./model.ts";
@@ -28,7 +27,7 @@ import {
   parseWorkerProcesses,
 } from "./values/misc.ts";
 import type { PathBase } from "./paths.ts";
-import { parseCidr } from "../server/realip.ts";
+import { parseCidr } from "./values/cidr.ts";
 import {
   formatHash,
   formatHealthCheck,
@@ -666,16 +665,8 @@ export const DIRECTIVES: readonly Directive[] = [
   string("auth_file", "auth_http", "User table checked before `auth_http` (docs/auth.md); re-read on reload.", {
     syntax: "auth_file path",
     extension: true,
+    // The table is read where it is used: by `-t` (cli/host_check.ts) and when the server starts or reloads.
     file: "conf",
-    parse: ([file]) => {
-      // Checked now so that `-t` refuses a broken table.
-      try {
-        loadUserTable(file!);
-      } catch (err) {
-        throw new ValueError("invalid_value", (err as Error).message, true);
-      }
-      return file;
-    },
   }),
 
   // ---- backend pools (beyond nginx's mail module; docs/director.md) ----

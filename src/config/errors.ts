@@ -45,7 +45,13 @@ export type ConfigErrorCode =
   | "resolver"
   | "session_cache"
   | "no_certificate"
-  | "no_certificate_key";
+  | "no_certificate_key"
+  /** A TLS file (certificate, key, CA, CRL, ticket key, password file) cannot be loaded. */
+  | "tls_file"
+  /** A TLS setting this runtime's TLS library would silently ignore. */
+  | "tls_unsupported"
+  /** ssl_verify_client without the CAs to verify against. */
+  | "tls_no_client_ca";
 
 /** Formats `message` with its place the way the file's format calls for. */
 export function formatAt(message: string, at: Loc): string {

@@ -8,7 +8,8 @@
 import fs from "node:fs";
 import { printable } from "./logger.ts";
 import type { LogLevel } from "../config/model.ts";
-import { isSyslogTarget, parseSyslogTarget, SyslogSender } from "./syslog.ts";
+import { SyslogSender } from "./syslog.ts";
+import { isSyslogTarget, parseSyslogTarget } from "../config/values/syslog_target.ts";
 
 interface AccessLogSpec {
   path: string;

@@ -6,7 +6,8 @@
  */
 import fs from "node:fs";
 import { LOG_LEVELS, type LogLevel, type LogTarget } from "../config/model.ts";
-import { isSyslogTarget, parseSyslogTarget, SyslogSender } from "./syslog.ts";
+import { SyslogSender } from "./syslog.ts";
+import { isSyslogTarget, parseSyslogTarget } from "../config/values/syslog_target.ts";
 import { openFailure } from "../config/paths.ts";
 
 /** What nginx appends to every session message. */

@@ -12,7 +12,6 @@ import { SMTP_LINES, SmtpPreauth } from "./smtp/preauth.ts";
 import { SmtpBackendLogin } from "./smtp/backend_login.ts";
 import { SIEVE_LINES, SievePreauth } from "./sieve/preauth.ts";
 import { SieveBackendLogin } from "./sieve/backend_login.ts";
-import { isPassthroughOnly, offeredMethods } from "../auth/methods.ts";
 import { backendIdCommand } from "./imap/id.ts";
 import type { Wire } from "../wire/wire.ts";
 import type { BackendStarttls } from "./backend_starttls.ts";
@@ -20,13 +19,14 @@ import { imapBackendStarttls } from "./imap/backend_starttls.ts";
 import { pop3BackendStarttls } from "./pop3/backend_starttls.ts";
 import { smtpBackendStarttls } from "./smtp/backend_starttls.ts";
 import { sieveBackendStarttls } from "./sieve/backend_starttls.ts";
+import { isPassthroughOnly, offeredMethods } from "./mechanisms.ts";
 
 /** The lines the session sends on its own for `protocol`, before or without a machine. */
 export function protocolLines(protocol: Protocol): ProtocolLines {
   return { imap: IMAP_LINES, pop3: POP3_LINES, smtp: SMTP_LINES, sieve: SIEVE_LINES }[protocol];
 }
 
-/** The machines see only the methods the server's auth source can check (auth/methods.ts). */
+/** The machines see only the methods the server's auth source can check (mechanisms.ts). */
 export function createPreauth(server: EffectiveServer, implicitTls: boolean): PreauthMachine {
   switch (server.protocol) {
     case "imap":

@@ -5,6 +5,7 @@
  */
 import type { Credentials } from "./types.ts";
 import { type OAuthMechanism, parseOAuth } from "./oauth.ts";
+import { encodeBase64 } from "../wire/sasl.ts";
 
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const B64_INDEX = new Int16Array(256).fill(-1);
@@ -34,11 +35,6 @@ export function decodeBase64(text: string): string | null {
     }
   }
   return out;
-}
-
-/** Base64 of a binary string. */
-export function encodeBase64(binary: string): string {
-  return Buffer.from(binary, "latin1").toString("base64");
 }
 
 /** `authzid NUL authcid NUL passwd`; both NULs are required, the authzid is discarded. */

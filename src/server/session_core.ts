@@ -13,6 +13,7 @@ import type { Action, Credentials, LoginContext, LoginRefusal, PreauthMachine, P
 import type { AuthResult, UpstreamTlsMode } from "../auth/types.ts";
 import type { EffectiveServer } from "../config/model.ts";
 import { yieldOf } from "../protocols/mechanisms.ts";
+import { firstLineVerdict } from "../protocols/http_guard.ts";
 import { printable, type SessionContext } from "../log/logger.ts";
 import { hostPort } from "../upstream/backend.ts";
 
@@ -106,6 +107,8 @@ export class SessionCore {
   private login?: { credentials: Credentials; context: LoginContext };
   /** Auth-Wait: the refusal to send once the wait is over. */
   private deferredFailure?: { text: string; errorCode?: string };
+  /** The client's first bytes, held until they show whether they are an HTTP request; null once known. */
+  private firstBytes: string | null = "";
 
   constructor(
     private readonly io: SessionIo,
@@ -140,7 +143,10 @@ export class SessionCore {
 
   /** Client bytes (latin1: one char per byte). */
   clientBytes(bytes: string): void {
-    if (this.phase === "preauth") this.readCommands(bytes);
+    if (this.phase === "preauth") {
+      const commands = this.firstBytes === null ? bytes : this.pastHttpGuard(bytes);
+      if (this.phase === "preauth") this.readCommands(commands);
+    }
     else if (this.phase === "auth") this.holdDuringAuth(bytes);
     else if (this.phase === "delay") {
       this.io.clearTimer("greeting");
@@ -342,6 +348,26 @@ export class SessionCore {
     if (this.phase !== "preauth" || this.replyPending) return;
     this.turnPending = true;
     this.io.armTimer("turn", 0);
+  }
+
+  /**
+   * The client's bytes once the first line shows it is not an HTTP request (none
+   * while that is not known); an HTTP request closes the session unanswered, after
+   * what was already on its way (the greeting).
+   */
+  private pastHttpGuard(bytes: string): string {
+    const head = this.firstBytes + bytes;
+    const verdict = firstLineVerdict(head);
+    if (verdict === "undecided") {
+      this.firstBytes = head;
+      return "";
+    }
+    this.firstBytes = null;
+    if (verdict === "mail") return head;
+    this.result = "http-request";
+    this.io.log("info", "client sent HTTP request to mail port, closing");
+    this.closeAfterWrite();
+    return "";
   }
 
   /**

@@ -5,11 +5,28 @@
 import crypto from "node:crypto";
 import type tls from "node:tls";
 import type { EffectiveServer } from "../config/model.ts";
-import type { ClientTlsInfo } from "../auth/types.ts";
 import { type ClientTrust, UNTRUSTED_ISSUER_CODES, verifyClientChain } from "./client_verify.ts";
 import { parseCertificate } from "./x509.ts";
 import { commonName, rfc2253 } from "./x509_name.ts";
 import type { ClientTlsFacts } from "../wire/proxy_header.ts";
+
+/** TLS facts of the client connection, for the Auth-SSL-* headers. */
+export interface ClientTlsInfo {
+  protocol: string;
+  cipher: string;
+  /** Present when ssl_verify_client is not off: SUCCESS, FAILED:<reason> or NONE. */
+  verify?: string;
+  subject?: string;
+  issuer?: string;
+  serial?: string;
+  fingerprint?: string;
+  /** The subject's most specific CN, decoded from the DER: for PROXY v2, not the auth request. */
+  commonName?: string;
+  /** PEM, sent only with auth_http_pass_client_cert on. */
+  certPem?: string;
+  /** SNI name the client asked for. */
+  serverName?: string;
+}
 
 type CertLine = "error" | "required";
 

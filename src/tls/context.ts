@@ -7,7 +7,7 @@ import fs from "node:fs";
 import crypto from "node:crypto";
 import type tls from "node:tls";
 import type { EffectiveServer } from "../config/model.ts";
-import { formatAt } from "../config/errors.ts";
+import { ConfigError, formatAt, ValueError } from "../config/errors.ts";
 import { type TlsRuntime, tlsRuntime } from "./runtime.ts";
 import type { ClientTrust } from "./client_verify.ts";
 import { parseCrls } from "./crl.ts";
@@ -39,7 +39,7 @@ function readFile(file: string, what: string, encoding: "latin1" | null = "latin
     return encoding ? fs.readFileSync(file, encoding) : fs.readFileSync(file);
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
-    throw new Error(`cannot load ${what} "${file}": ${reason}`);
+    throw new ValueError("tls_file", `cannot load ${what} "${file}": ${reason}`);
   }
 }
 
@@ -48,7 +48,7 @@ const readText = (file: string, what: string) => readFile(file, what) as string;
 /** The certificates of a PEM text, as parsed objects. */
 function pemCertificates(text: string, file: string): crypto.X509Certificate[] {
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new Error(`cannot load certificate "${file}": no certificate in the file`);
+  if (blocks.length === 0) throw new ValueError("tls_file", `cannot load certificate "${file}": no certificate in the file`);
   return blocks.map((b) => new crypto.X509Certificate(b));
 }
 
@@ -57,7 +57,7 @@ function trustAnchor(cert: crypto.X509Certificate, file: string): Certificate {
   try {
     return parseCertificate(new Uint8Array(cert.raw));
   } catch (err) {
-    throw new Error(`cannot load certificate "${file}": ${(err as Error).message}`);
+    throw new ValueError("tls_file", `cannot load certificate "${file}": ${(err as Error).message}`);
   }
 }
 
@@ -78,7 +78,7 @@ function passphrasesOf(server: EffectiveServer): string[] {
 /** One key file, opened with the first passphrase that works. */
 function loadKey(file: string, passphrases: string[]): string {
   if (/^(engine|store):/.test(file)) {
-    throw new Error(`cannot load certificate key "${file}": "engine:" and "store:" keys are not supported`);
+    throw new ValueError("tls_file", `cannot load certificate key "${file}": "engine:" and "store:" keys are not supported`);
   }
   const pem = readText(file, "certificate key");
   for (const passphrase of [undefined, ...passphrases]) {
@@ -90,7 +90,19 @@ function loadKey(file: string, passphrases: string[]): string {
     }
   }
   const why = passphrases.length ? "no passphrase in ssl_password_file opens it" : "bad key or missing ssl_password_file";
-  throw new Error(`cannot load certificate key "${file}": ${why}`);
+  throw new ValueError("tls_file", `cannot load certificate key "${file}": ${why}`);
+}
+
+/**
+ * A key must be its certificate's, as OpenSSL checks when nginx loads the pair; Deno's
+ * TLS library would take the pair and fail every handshake instead.
+ */
+function checkKeyMatches(certPem: string, certFile: string, keyPem: string | undefined, keyFile: string | undefined): void {
+  if (keyPem === undefined || keyFile === undefined) return;
+  const [cert] = pemCertificates(certPem, certFile);
+  if (!cert!.checkPrivateKey(crypto.createPrivateKey(keyPem))) {
+    throw new ValueError("tls_file", `SSL_CTX_use_PrivateKey("${keyFile}") failed (SSL: error:05800074:x509 certificate routines::key values mismatch)`);
+  }
 }
 
 /** ssl_session_ticket_key files: 48 (AES-128) or 80 (AES-256) bytes each. */
@@ -98,7 +110,7 @@ function loadTicketKeys(server: EffectiveServer): Buffer[] {
   return server.ssl_session_ticket_key.map((file) => {
     const key = readFile(file, "ssl_session_ticket_key", null) as Buffer;
     if (key.length !== 48 && key.length !== 80) {
-      throw new Error(`"${file}" ssl_session_ticket_key file must be 48 or 80 bytes, not ${key.length}`);
+      throw new ValueError("tls_file", `"${file}" ssl_session_ticket_key file must be 48 or 80 bytes, not ${key.length}`);
     }
     return key;
   });
@@ -136,12 +148,13 @@ function confCommand(name: string, value: string, runtime: TlsRuntime, server: E
 }
 
 /**
- * Build the server's TLS setup; throws an Error whose message says which file or value
- * failed. Call only when serverUsesTls(server).
+ * Build the server's TLS setup; throws a ValueError whose message says which file or
+ * value failed (tlsConfigError places it). Call only when serverUsesTls(server).
  */
 export function buildServerTls(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): ServerTls {
   const certs = server.ssl_certificate.map((f) => readText(f, "certificate"));
   const keys = loadKeys(server);
+  certs.forEach((cert, i) => checkKeyMatches(cert, server.ssl_certificate[i]!, keys[i], server.ssl_certificate_key[i]));
   loadTicketKeys(server);
   const versions = VERSION_ORDER.filter((v) => server.ssl_protocols.includes(v));
   let context: tls.SecureContextOptions = {
@@ -171,7 +184,7 @@ export function buildServerTls(server: EffectiveServer, runtime: TlsRuntime = tl
       try {
         trust.crls = parseCrls(readText(crlFile, "CRL"));
       } catch (err) {
-        throw new Error(`cannot load CRL "${crlFile}": ${(err as Error).message}`);
+        throw new ValueError("tls_file", `cannot load CRL "${crlFile}": ${(err as Error).message}`);
       }
     }
   }
@@ -239,25 +252,36 @@ function supportedConfCommands(runtime: TlsRuntime = tlsRuntime()): string[] {
 
 /**
  * Everything wrong with the server's TLS settings on this runtime: files that cannot be
- * loaded, missing CAs, and settings the runtime would ignore. Each message names the
- * server's place in the config. Empty when the server needs no TLS or all is well.
+ * loaded, missing CAs, and settings the runtime would ignore, each a ConfigError at the
+ * server's place. Empty when the server needs no TLS or all is well.
  * @example for (const s of effectiveServers(config)) problems.push(...checkTlsConfig(s));
  */
-export function checkTlsConfig(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): string[] {
-  const upstream = checkUpstreamTlsConfig(server, runtime).map((p) => formatAt(p, server.source));
+export function checkTlsConfig(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): ConfigError[] {
+  const at = server.source;
+  const upstream = checkUpstreamTlsConfig(server, runtime).map((p) => new ConfigError(p.code, p.message, at));
   if (!serverUsesTls(server)) return upstream;
-  const problems: string[] = [];
+  const problems: ConfigError[] = [];
   try {
     buildServerTls(server, runtime);
   } catch (err) {
-    problems.push((err as Error).message);
+    problems.push(tlsConfigError(err, server));
   }
   if (server.ssl_verify_client !== "off" && server.ssl_verify_client !== "optional_no_ca" &&
     !server.ssl_client_certificate && !server.ssl_trusted_certificate) {
-    problems.push(`no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client`);
+    problems.push(new ConfigError("tls_no_client_ca", "no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client", at));
   }
-  problems.push(...runtimeProblems(server, runtime));
-  return [...problems.map((p) => formatAt(p, server.source)), ...upstream];
+  problems.push(...runtimeProblems(server, runtime).map((p) => new ConfigError("tls_unsupported", p, at)));
+  return [...problems, ...upstream];
+}
+
+/**
+ * What loading a server's TLS files threw, as the ConfigError at the server's place: the
+ * loaders do not know where they are (a ValueError with its code); anything else the
+ * TLS library refused (a key that does not match its certificate) is a file problem too.
+ */
+export function tlsConfigError(err: unknown, server: EffectiveServer): ConfigError {
+  if (err instanceof ConfigError) return err;
+  return new ConfigError(err instanceof ValueError ? err.code : "tls_file", (err as Error).message, server.source);
 }
 
 /**

@@ -10,7 +10,7 @@ import tls from "node:tls";
 import type net from "node:net";
 import type { EffectiveServer } from "../config/model.ts";
 import type { TlsUpgrader } from "../server/session.ts";
-import { buildServerTls, type ServerTls, serverUsesTls } from "./context.ts";
+import { buildServerTls, type ServerTls, serverUsesTls, tlsConfigError } from "./context.ts";
 import { describeClient } from "./client_info.ts";
 import { INVALID_SERVER_NAME, isValidServerName } from "./server_name.ts";
 
@@ -29,14 +29,19 @@ export interface ServerTlsUpgrader extends TlsUpgrader {
 }
 
 /**
- * The upgrader of one server, or undefined when the server uses no TLS. Throws when a
- * certificate, key or other TLS file cannot be loaded.
+ * The upgrader of one server, or undefined when the server uses no TLS. Throws a
+ * ConfigError when a certificate, key or other TLS file cannot be loaded.
  * @example const upgrader = createTlsUpgrader(server); const up = await upgrader?.upgrade(socket);
  */
 export function createTlsUpgrader(server: EffectiveServer): ServerTlsUpgrader | undefined {
   if (!serverUsesTls(server)) return undefined;
-  const setup = buildServerTls(server);
-  const prepared = { server, setup, secureContext: tls.createSecureContext(setup.context) };
+  let prepared: PreparedTls;
+  try {
+    const setup = buildServerTls(server);
+    prepared = { server, setup, secureContext: tls.createSecureContext(setup.context) };
+  } catch (err) {
+    throw tlsConfigError(err, server);
+  }
   return { prepared, upgrade: (socket) => upgradeSocket(socket, [prepared]) };
 }
 

@@ -11,6 +11,7 @@ import tls from "node:tls";
 import type { EffectiveServer } from "../config/model.ts";
 import type { UpstreamTlsMode } from "../auth/types.ts";
 import type { TlsRuntime } from "../tls/runtime.ts";
+import { ValueError } from "../config/errors.ts";
 
 /** What one backend connection needs for its handshake. */
 export interface UpstreamTlsSetup {
@@ -43,7 +44,7 @@ function read(file: string, what: string): string {
     return fs.readFileSync(file, "latin1");
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
-    throw new Error(`cannot load ${what} "${file}": ${reason}`);
+    throw new ValueError("tls_file", `cannot load ${what} "${file}": ${reason}`);
   }
 }
 
@@ -151,28 +152,29 @@ export function handshakeUpstream(socket: net.Socket, setup: UpstreamTlsSetup): 
  * What is wrong with the server's proxy_ssl_* settings on this runtime (files that
  * cannot be read, a key without certificate, a cipher list the runtime ignores).
  * Files are checked whenever they are set, even without proxy_ssl/proxy_starttls: the
- * auth service may ask for TLS per login (Auth-SSL-Upstream).
+ * auth service may ask for TLS per login (Auth-SSL-Upstream). Place-less: the caller
+ * places them at the server.
  */
-export function checkUpstreamTlsConfig(server: EffectiveServer, runtime: TlsRuntime): string[] {
-  const problems: string[] = [];
+export function checkUpstreamTlsConfig(server: EffectiveServer, runtime: TlsRuntime): ValueError[] {
+  const problems: ValueError[] = [];
   if (server.proxy_ssl_certificate_key && !server.proxy_ssl_certificate) {
-    problems.push(`no "proxy_ssl_certificate" for "proxy_ssl_certificate_key"`);
+    problems.push(new ValueError("no_certificate", `no "proxy_ssl_certificate" for "proxy_ssl_certificate_key"`));
   }
   try {
     filesOfServer.delete(server);
     fileOptions(server);
   } catch (err) {
-    problems.push((err as Error).message);
+    problems.push(err instanceof ValueError ? err : new ValueError("tls_file", (err as Error).message));
   }
   if (server.proxy_ssl_ciphers !== "DEFAULT" && !runtime.cipherList) {
-    problems.push(`"proxy_ssl_ciphers ${server.proxy_ssl_ciphers}" is not supported on ${runtime.name} ` +
-      `(its node:tls runs on ${runtime.library}, which ignores cipher lists)`);
+    problems.push(new ValueError("tls_unsupported", `"proxy_ssl_ciphers ${server.proxy_ssl_ciphers}" is not supported on ${runtime.name} ` +
+      `(its node:tls runs on ${runtime.library}, which ignores cipher lists)`));
   }
   const legacy = server.proxy_ssl_protocols.filter((p) => p === "SSLv2" || p === "SSLv3" ||
     ((p === "TLSv1" || p === "TLSv1.1") && !runtime.legacyProtocols));
   if (legacy.length) {
-    problems.push(`"proxy_ssl_protocols ${legacy.join(" ")}" is not supported on ${runtime.name} ` +
-      `(its node:tls runs on ${runtime.library}, which has no such protocol versions)`);
+    problems.push(new ValueError("tls_unsupported", `"proxy_ssl_protocols ${legacy.join(" ")}" is not supported on ${runtime.name} ` +
+      `(its node:tls runs on ${runtime.library}, which has no such protocol versions)`));
   }
   return problems;
 }

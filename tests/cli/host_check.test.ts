@@ -34,6 +34,13 @@ async function refusal(text: string, host = HOST): Promise<string> {
 const server = (port: number, extra = "") => `mail {\n  auth_http 127.0.0.1:9000;\n  server {\n    listen 127.0.0.1:${port};\n    protocol imap;\n${extra}  }\n}\n`;
 
 describe("-t checks this host as nginx does", () => {
+  test("an auth_file table that cannot be read is refused at its line, as the start and a reload refuse it", async () => {
+    assert.equal(
+      await refusal(server(await freePort(), "    auth_file /nonexistent/users;\n")),
+      '"auth_file" directive cannot read user table (ENOENT) in /nonexistent/users in /cfg/m.conf:6',
+    );
+  });
+
   test("an unknown user is getpwnam() failed at its line", async () => {
     assert.equal(await refusal(`user nosuchuser;\n${server(await freePort())}`), 'getpwnam("nosuchuser") failed in /cfg/m.conf:1');
   });

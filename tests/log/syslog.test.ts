@@ -17,7 +17,7 @@ import { WireClient } from "../support/wire.ts";
 import { freePort } from "../support/ports.ts";
 import { imapBackend } from "../support/child_proxy.ts";
 import { errorOf } from "../support/config.ts";
-import { parseSyslogTarget, type SyslogTarget } from "../../src/log/syslog.ts";
+import { parseSyslogTarget, type SyslogTarget } from "../../src/config/values/syslog_target.ts";
 
 /** A UDP syslog server on 127.0.0.1: every datagram received, as text. */
 async function udpListener(): Promise<{ port: number; received: string[]; next(match: RegExp): Promise<string>; close(): void }> {

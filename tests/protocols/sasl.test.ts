@@ -1,9 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
+import { encodeBase64 } from "../../src/wire/sasl.ts";
 import {
   decodeBase64,
-  encodeBase64,
   makeSalt,
   parsePlain,
   PROMPT_PASSWORD,

@@ -12,7 +12,8 @@ import { SieveCommandReader, type SieveReaderEvent } from "../../src/protocols/s
 import { type LineEvent, LineReader } from "../../src/protocols/line_reader.ts";
 import { parsePop3Command } from "../../src/protocols/pop3/command.ts";
 import { parseSmtpCommand } from "../../src/protocols/smtp/command.ts";
-import { decodeBase64, encodeBase64, SaslExchange, type SaslMechanism, type SaslResult } from "../../src/protocols/sasl.ts";
+import { encodeBase64 } from "../../src/wire/sasl.ts";
+import { decodeBase64, SaslExchange, type SaslMechanism, type SaslResult } from "../../src/protocols/sasl.ts";
 import { binary, everySplit, hostileInput, PROTOCOL_TOKENS, runs } from "../support/fuzz.ts";
 
 const IMAP_COMMANDS = [

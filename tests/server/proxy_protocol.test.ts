@@ -6,7 +6,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { parseProxyHeader, type ProxyHeaderResult, V2_SIGNATURE } from "../../src/server/proxy_protocol_in.ts";
 import { crc32c, proxyHeaderV1, proxyHeaderV2 } from "../../src/wire/proxy_header.ts";
-import { hasHostBits, trustedPeers } from "../../src/server/realip.ts";
+import { trustedPeers } from "../../src/server/realip.ts";
+import { hasHostBits } from "../../src/config/values/cidr.ts";
 
 /** Feed `bytes` growing one byte at a time, as a slow network would; every prefix but the last must ask for more. */
 function parseGrowing(bytes: Buffer): ProxyHeaderResult {

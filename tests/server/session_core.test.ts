@@ -372,3 +372,51 @@ describe("session core: shutdown and limits", () => {
     assert.equal(core.result, "too-many-connections");
   });
 });
+
+describe("session core: an HTTP request on a mail port", () => {
+  const POST = "POST /form HTTP/1.1\r\nHost: mail.example.com\r\nContent-Length: 30\r\n\r\na LOGIN alice secret\r\nb NOOP\r\n";
+
+  test("is closed unanswered: none of its lines runs as a command, even split at every byte", () => {
+    for (let cut = 1; cut < 24; cut++) {
+      const { core, io } = greetedImap();
+      core.clientBytes(POST.slice(0, cut));
+      core.clientBytes(POST.slice(cut));
+      assert.deepEqual(io.take().filter((a) => a !== "resume"), [
+        "log info client sent HTTP request to mail port, closing",
+        "clear idle",
+        "close-after-write",
+        `arm flush ${TIMEOUT}`,
+      ], `cut at ${cut}`);
+      assert.equal(io.credentials, undefined);
+      assert.equal(core.result, "http-request");
+    }
+  });
+
+  test("SMTP and POP3 close it the same way", () => {
+    for (const machine of [smtpMachine(), pop3Machine()]) {
+      const { core, io } = coreFor(machine);
+      core.greet();
+      io.take();
+      core.clientBytes("GET / HTTP/1.0\r\n\r\n");
+      assert.deepEqual(io.take(), [
+        "log info client sent HTTP request to mail port, closing",
+        "clear idle",
+        "close-after-write",
+        `arm flush ${TIMEOUT}`,
+      ]);
+    }
+  });
+
+  test("mail commands that begin like a request line are answered as usual", () => {
+    const { core, io } = greetedImap();
+    core.clientBytes("A1 NOOP");
+    assert.deepEqual(io.take(), ["resume"]);
+    core.clientBytes(" HTTP/1.1x\r\n");
+    assert.deepEqual(io.take(), ["pause", "write A1 OK completed\r\n", "arm turn 0"]);
+    const smtp = coreFor(smtpMachine());
+    smtp.core.greet();
+    smtp.io.take();
+    smtp.core.clientBytes("EHLO client.example.com\r\n");
+    assert.match(smtp.io.take().join("|"), /write 250-mx\.example\.com/);
+  });
+});

@@ -3,7 +3,7 @@
 import { LOG_LEVELS, type LogLevel, type LogTarget, type SessionCacheSpec } from "../model.ts";
 import { ValueError } from "../errors.ts";
 import { formatSize, parseNumber, parseSize } from "../units.ts";
-import { isSyslogTarget, parseSyslogTarget } from "../../log/syslog.ts";
+import { isSyslogTarget, parseSyslogTarget } from "./syslog_target.ts";
 
 /** `error_log FILE [LEVEL] [json]`; the level defaults to `error`. */
 export function parseErrorLog(args: string[]): LogTarget {

@@ -5,7 +5,7 @@
  * No I/O.
  */
 import type { BackendLogin, BackendStep, Credentials, LoginRefusal } from "../types.ts";
-import { encodeBase64 } from "../sasl.ts";
+import { encodeBase64 } from "../../wire/sasl.ts";
 import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
 import { commandLine, type Wire } from "../../wire/wire.ts";
 import { imapLiteralBody, imapTagged } from "../../wire/imap.ts";

@@ -4,7 +4,7 @@
  * towards the backend.
  */
 import type { BackendLogin, BackendStep, Credentials, LoginRefusal } from "../types.ts";
-import { encodeBase64 } from "../sasl.ts";
+import { encodeBase64 } from "../../wire/sasl.ts";
 import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
 import { commandLine } from "../../wire/wire.ts";
 import { pop3Command } from "../../wire/pop3.ts";

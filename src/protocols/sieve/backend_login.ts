@@ -5,7 +5,7 @@
  * Replies arrive in pieces: each is kept until its status line has come. No I/O.
  */
 import type { BackendLogin, BackendStep, Credentials, LoginRefusal } from "../types.ts";
-import { encodeBase64 } from "../sasl.ts";
+import { encodeBase64 } from "../../wire/sasl.ts";
 import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
 import { saslPlainToken } from "../../wire/sasl.ts";
 import { sieveCommand, sieveSaslResponse } from "../../wire/sieve.ts";

@@ -5,7 +5,7 @@
  * none`), or nothing.
  */
 import type { AuthMethod, BackendLogin, BackendStep, Credentials, LoginContext, LoginRefusal } from "../types.ts";
-import { encodeBase64 } from "../sasl.ts";
+import { encodeBase64 } from "../../wire/sasl.ts";
 import { OAUTH_DUMMY_RESPONSE } from "../oauth.ts";
 import { commandLine, type Wire } from "../../wire/wire.ts";
 import { smtpCommand, xclientCommand } from "../../wire/smtp.ts";

@@ -8,7 +8,7 @@ const SMTP_VERBS = [
 ] as const;
 type SmtpVerb = (typeof SMTP_VERBS)[number];
 
-export interface SmtpCommand {
+interface SmtpCommand {
   verb: SmtpVerb;
   args: string[];
 }

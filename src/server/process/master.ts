@@ -13,7 +13,7 @@ import type { Readable } from "node:stream";
 import type { Config } from "../../config/model.ts";
 import type { Logger } from "../../log/logger.ts";
 import { effectiveServers } from "../../config/load.ts";
-import { isSyslogTarget } from "../../log/syslog.ts";
+import { isSyslogTarget } from "../../config/values/syslog_target.ts";
 import type { StatusServer } from "../../metrics/status_server.ts";
 import { logTargets, pidFileOf, type RunOptions, runLifecycle, type StopMode } from "./lifecycle.ts";
 import { selfCommand } from "./self.ts";

@@ -12,6 +12,8 @@ import { type DemoImapServer, startDemoImap } from "../../../scripts/demo/imap_b
 import { WireClient } from "../../support/wire.ts";
 import { freePort } from "../../support/ports.ts";
 import { loadConfigText } from "../../../src/config/load.ts";
+import { checkHost, SYSTEM } from "../../../src/cli/host_check.ts";
+import type { ConfigError } from "../../../src/config/errors.ts";
 import { Logger } from "../../../src/log/logger.ts";
 import { MailProxy } from "../../../src/server/mail_proxy.ts";
 
@@ -30,8 +32,8 @@ describe("IMAP with a user table", () => {
   let port: number;
   let proxy: MailProxy;
 
-  const config = () =>
-    loadConfigText(`error_log ${path.join(dir, "error.log")} debug;
+  const configText = () =>
+    `error_log ${path.join(dir, "error.log")} debug;
 mail {
     server_name mx.example.com;
     server {
@@ -42,7 +44,8 @@ mail {
         proxy_pass 127.0.0.1:${backend.port};
     }
 }
-`, confFile).config;
+`;
+  const config = () => loadConfigText(configText(), confFile).config;
 
   before(async () => {
     backend = await startDemoImap({
@@ -131,11 +134,23 @@ mail {
     c.close();
   });
 
-  test("a broken table is refused when the configuration is loaded (-t) with both places", () => {
+  test("a broken table is refused by -t with both places, and by a reload, which keeps the table in use", async () => {
     fs.writeFileSync(usersFile, `ok:{plain}x\nbroken:plaintext\n`);
-    assert.throws(() => config(), {
-      message: `"auth_file" directive unknown password form (expected a bcrypt or SHA512-CRYPT hash, or {plain}text) ` +
-        `for user "broken" in ${usersFile}:2 in ${confFile}:8`,
+    const reason = `"auth_file" directive unknown password form (expected a bcrypt or SHA512-CRYPT hash, or {plain}text) ` +
+      `for user "broken" in ${usersFile}:2`;
+    const loaded = loadConfigText(configText(), confFile);
+    await assert.rejects(checkHost(loaded.config, loaded.places, { ...SYSTEM, resolves: async () => true, bind: async () => undefined }), {
+      message: `${reason} in ${confFile}:8`,
     });
+    await assert.rejects(proxy.apply(config()), (err: ConfigError) => {
+      assert.equal(err.name, "ConfigError");
+      assert.equal(err.reason, reason);
+      return true;
+    });
+    // the table read at the last good reload still answers
+    const c = await greeted();
+    c.send('a1 LOGIN bob@example.org "org pw"\r\n');
+    assert.equal(await c.line(), "a1 OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE] Logged in");
+    c.close();
   });
 });

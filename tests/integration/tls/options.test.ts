@@ -10,6 +10,7 @@ import { startProxy, type RunningProxy } from "../../support/proxy.ts";
 import { freePort } from "../../support/ports.ts";
 import { loadConfigText, effectiveServers } from "../../../src/config/load.ts";
 import { checkTlsConfig, tlsConfigWarnings } from "../../../src/tls/context.ts";
+import { ConfigError } from "../../../src/config/errors.ts";
 import { tlsRuntime } from "../../../src/tls/runtime.ts";
 import { makeTestPki, type TestPki } from "../../support/pki.ts";
 import { opensslOnce } from "../../support/openssl_client.ts";
@@ -29,8 +30,12 @@ function tlsServer(pki: TestPki, body: string) {
 
 const withoutPlace = (messages: string[]) => messages.map((p) => p.replace(/ in \/etc\/mailproxy\/test\.conf:\d+$/, ""));
 
-/** Problems of the one server of `body`, with the place stripped. */
-const problems = (pki: TestPki, body: string) => withoutPlace(checkTlsConfig(tlsServer(pki, body)));
+/** Problems of the one server of `body`, without their place (each a ConfigError at the server's). */
+const problems = (pki: TestPki, body: string) =>
+  checkTlsConfig(tlsServer(pki, body)).map((p) => {
+    assert.equal(p.message, `${p.reason} in /etc/mailproxy/test.conf:1`);
+    return p.reason;
+  });
 
 /** Warnings of the one server of `body`, with the place stripped. */
 const warnings = (pki: TestPki, body: string) => withoutPlace(tlsConfigWarnings(tlsServer(pki, body)));
@@ -234,5 +239,23 @@ describe("TLS settings through mailproxy", () => {
     assert.deepEqual(problems(pki, `ssl_client_certificate ${pki.dir}/missing.pem; ssl_verify_client on;`), [
       `cannot load certificate "${pki.dir}/missing.pem": no such file`,
     ]);
+  });
+
+  test("each TLS problem is a ConfigError with a stable code; a key that is not its certificate's is refused as nginx does", async () => {
+    const codes = (body: string) => checkTlsConfig(tlsServer(pki, body)).map((p) => [p.name, p.code]);
+    assert.deepEqual(codes(`ssl_client_certificate ${pki.dir}/missing.pem; ssl_verify_client on;`), [["ConfigError", "tls_file"]]);
+    assert.deepEqual(codes("ssl_verify_client on;"), [["ConfigError", "tls_no_client_ca"]]);
+    assert.deepEqual(codes(`proxy_ssl_certificate_key ${pki.rsaKey};`), [["ConfigError", "no_certificate"]]);
+    if (!runtime.cipherList) assert.deepEqual(codes("ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;"), [["ConfigError", "tls_unsupported"]]);
+    // a key that is not the certificate's: only the TLS library finds out, when the server starts
+    const refused = await startProxy(`mail { auth_http 127.0.0.1:9; server { listen 127.0.0.1:${await freePort()} ssl; protocol imap;
+      ssl_certificate ${pki.ecCert}; ssl_certificate_key ${pki.rsaKey}; } }`).then(
+      async (p) => void await p.stop(),
+      (err: ConfigError) => err,
+    );
+    assert.ok(refused instanceof ConfigError, "the server started with a key that is not its certificate's");
+    assert.equal(refused.code, "tls_file");
+    assert.equal(refused.reason, `SSL_CTX_use_PrivateKey("${pki.rsaKey}") failed (SSL: error:05800074:x509 certificate routines::key values mismatch)`);
+    assert.match(refused.message, / in \S+mailproxy\.conf:2$/);
   });
 });

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Pop3Preauth, type Pop3PreauthOptions } from "../../../src/protocols/pop3/preauth.ts";
-import { encodeBase64 } from "../../../src/protocols/sasl.ts";
+import { encodeBase64 } from "../../../src/wire/sasl.ts";
 import type { Action } from "../../../src/protocols/types.ts";
 import { authOf, check, fuzz, talk } from "../../support/preauth_script.ts";
 

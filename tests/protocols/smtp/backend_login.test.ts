@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SmtpBackendLogin, type SmtpBackendLoginOptions } from "../../../src/protocols/smtp/backend_login.ts";
-import { encodeBase64 } from "../../../src/protocols/sasl.ts";
+import { encodeBase64 } from "../../../src/wire/sasl.ts";
 import type { BackendStep } from "../../../src/protocols/types.ts";
 
 function login(options: Partial<SmtpBackendLoginOptions> = {}): SmtpBackendLogin {

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SmtpPreauth, type SmtpPreauthOptions } from "../../../src/protocols/smtp/preauth.ts";
-import { encodeBase64 } from "../../../src/protocols/sasl.ts";
+import { encodeBase64 } from "../../../src/wire/sasl.ts";
 // The split-at-every-offset driver is shared with the POP3 tests.
 import { authOf, check, fuzz, talk } from "../../support/preauth_script.ts";
 
