@@ -6,9 +6,9 @@
 import type { BodyFraming } from "./response.ts";
 
 /** A body bigger than this is not worth draining: the connection is dropped instead. */
-export const MAX_DRAINED_BODY = 64 * 1024;
+const MAX_DRAINED_BODY = 64 * 1024;
 
-export type DrainState =
+type DrainState =
   | "more"
   /** The body ended exactly at the end of the bytes fed so far. */
   | "done"

@@ -20,7 +20,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:
 import type { AuthRequest, AuthResult, AuthSource } from "./types.ts";
 import { yieldOf } from "../protocols/mechanisms.ts";
 
-export interface AuthCacheOptions {
+interface AuthCacheOptions {
   /** How long an answer is reused, ms. */
   validMs: number;
   /** Most entries kept; the least recently used is dropped first. */
@@ -32,7 +32,7 @@ export interface AuthCacheOptions {
 }
 
 /** What one cached answer holds. Inspectable by tests: no field is a password. */
-export interface CachedAnswer {
+interface CachedAnswer {
   expires: number;
   server: string;
   port: number;

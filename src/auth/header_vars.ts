@@ -7,7 +7,7 @@
 import type { AuthRequest } from "./types.ts";
 import { escapeAuthValue } from "../wire/http.ts";
 
-export const HEADER_VARIABLES = ["remote_addr", "remote_port", "server_addr", "server_port", "protocol", "ssl_server_name"] as const;
+const HEADER_VARIABLES = ["remote_addr", "remote_port", "server_addr", "server_port", "protocol", "ssl_server_name"] as const;
 type HeaderVariable = (typeof HEADER_VARIABLES)[number];
 
 const PATTERN = /\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g;

@@ -74,7 +74,7 @@ export class MemoryLimitStore implements LimitStore {
  * Counters in Redis/Valkey: GET to read; INCR then PTTL to count, and PEXPIRE when
  * the key has no lifetime yet (the first failure of a window). Pipelined.
  */
-export class RedisLimitStore implements LimitStore {
+class RedisLimitStore implements LimitStore {
   private readonly client: RespClient;
 
   constructor(readonly name: string, address: { host: string; port: number }, timeoutMs = 1000) {
@@ -118,7 +118,7 @@ export function limitKeys(zone: string, clientIp: string, user: string): { ip: s
   return { ip: `${prefix}:ip:${clientIp}`, user: `${prefix}:user:${digest}` };
 }
 
-export interface LoginLimitOptions {
+interface LoginLimitOptions {
   spec: LimitLoginSpec;
   store: LimitStore;
   logger?: Logger;

@@ -13,12 +13,12 @@ import { yieldOf } from "../protocols/mechanisms.ts";
 export { escapeAuthValue };
 
 /** The `Host:` value: the host as written in `auth_http`, `localhost` for UNIX sockets. */
-export function authHostHeader(url: AuthHttpUrl): string {
+function authHostHeader(url: AuthHttpUrl): string {
   return url.kind === "unix" ? "localhost" : url.host;
 }
 
 /** Beyond-nginx parts of the request, all off by default. */
-export interface AuthRequestOptions {
+interface AuthRequestOptions {
   /** auth_http_extra_headers: Client-Port, Server-IP, Server-Port after Client-IP/Client-Host. */
   connectionHeaders?: boolean;
 }

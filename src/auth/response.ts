@@ -23,7 +23,7 @@ export interface ResponseHead {
   headers: Array<[string, string]>;
 }
 
-export type ResponseHeadError =
+type ResponseHeadError =
   /** A CR in the status line not followed by LF. */
   | "invalid-response"
   /** A malformed header line. */
@@ -189,7 +189,7 @@ export class ResponseHeadParser {
 }
 
 /** Case-insensitive lookup of the last header with this name. */
-export function lastHeader(head: ResponseHead, name: string): string | undefined {
+function lastHeader(head: ResponseHead, name: string): string | undefined {
   const wanted = name.toLowerCase();
   let found: string | undefined;
   for (const [n, v] of head.headers) if (n.toLowerCase() === wanted) found = v;
@@ -205,7 +205,7 @@ export type BodyFraming =
   /** Delimited only by the connection close: the connection cannot be reused. */
   | { kind: "unknown" };
 
-export interface ConnectionReuse {
+interface ConnectionReuse {
   /** The server speaks HTTP/1.1 (or later) and did not ask to close. */
   keepAlive: boolean;
   framing: BodyFraming;

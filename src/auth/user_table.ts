@@ -34,7 +34,7 @@ export interface UserEntry {
   line: number;
 }
 
-export class UserTableError extends Error {
+class UserTableError extends Error {
   constructor(message: string, readonly file: string, readonly line: number) {
     super(line > 0 ? `${message} in ${file}:${line}` : `${message} in ${file}`);
     this.name = "UserTableError";

@@ -9,7 +9,7 @@ import type { AuthRequest, AuthResult, AuthSource } from "./types.ts";
 import type { Backend, UserEntry, UserTable } from "./user_table.ts";
 import { verifyApop, verifyCramMd5, verifyPassword } from "./password_hash.ts";
 
-export interface UserTableAuthOptions {
+interface UserTableAuthOptions {
   table: UserTable;
   protocol: Protocol;
   /** The server's `proxy_pass`: the backend of entries that name none for this protocol. */
@@ -21,7 +21,7 @@ export interface UserTableAuthOptions {
 }
 
 /** The refusal text, the same for an unknown user and a wrong password. */
-export const USER_TABLE_REFUSAL = "Invalid login or password";
+const USER_TABLE_REFUSAL = "Invalid login or password";
 
 export class UserTableAuth implements AuthSource {
   constructor(private readonly opts: UserTableAuthOptions) {}

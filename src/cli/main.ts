@@ -22,7 +22,7 @@ import { runProxy } from "../server/process/run.ts";
 import { signalRunning } from "../server/process/lifecycle.ts";
 import { runWorker, WORKER_SUBCOMMAND } from "../server/process/worker.ts";
 
-export const DEFAULT_CONFIG = "/etc/mailproxy/mailproxy.conf";
+const DEFAULT_CONFIG = "/etc/mailproxy/mailproxy.conf";
 const SUBCOMMANDS = new Set(["serve", "check", "config", "version", "--help", "help"]);
 
 function say(line: string): void {
@@ -45,7 +45,7 @@ export function loadWithWarnings(o: LoadOptions): LoadResult {
 }
 
 /** Load the config from a file, flags, or both; throws ConfigError. */
-export function loadFromOptions(o: LoadOptions): Config {
+function loadFromOptions(o: LoadOptions): Config {
   return loadWithWarnings(o).config;
 }
 

@@ -2,7 +2,7 @@
  * nginx's own command line (`-c FILE -t -T -p PREFIX -e LOG -g DIRECTIVES -s SIGNAL
  * -v -V -h -q`), so service files written for nginx work unchanged.
  */
-export interface NginxFlags {
+interface NginxFlags {
   config?: string;
   test: boolean;
   dump: boolean;
@@ -16,7 +16,7 @@ export interface NginxFlags {
   help: boolean;
 }
 
-export type FlagsResult = { ok: true; flags: NginxFlags } | { ok: false; error: string };
+type FlagsResult = { ok: true; flags: NginxFlags } | { ok: false; error: string };
 
 const SIGNALS = new Set(["stop", "quit", "reopen", "reload"]);
 

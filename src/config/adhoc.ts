@@ -39,7 +39,7 @@ function statement(name: string, args: string[], block?: Statement[]): Statement
  * The one `server { }` block the flags make. File names are relative to the working
  * directory, as on any command line, also when a file's folder anchors the file's own.
  */
-export function adhocServer(f: AdhocFlags): Statement {
+function adhocServer(f: AdhocFlags): Statement {
   const body: Statement[] = [];
   const add = (name: string, value: string | undefined) => value && body.push(statement(name, [value]));
   for (const l of f.listen) body.push(statement("listen", l.trim().split(/\s+/)));
@@ -58,7 +58,7 @@ export function adhocServer(f: AdhocFlags): Statement {
  * nginx's 512 worker_connections, so the open-files limit is the bound (`openFiles`;
  * unknown or unlimited: none), and 600 IDLE clients are not cut at the 513th.
  */
-export function adhocTopLevel(f: AdhocFlags, openFiles?: number): Statement[] {
+function adhocTopLevel(f: AdhocFlags, openFiles?: number): Statement[] {
   const connections = openFiles === undefined || !Number.isFinite(openFiles) ? 0 : openFiles;
   return [
     statement("error_log", ["stderr", f.logLevel ?? "info"]),
@@ -70,7 +70,7 @@ export function adhocTopLevel(f: AdhocFlags, openFiles?: number): Statement[] {
  * A refusal of the flags' server in the flags' own terms, without a place (no person
  * wrote the statements).
  */
-export function flagsError(err: ConfigError, f: AdhocFlags): ConfigError {
+function flagsError(err: ConfigError, f: AdhocFlags): ConfigError {
   const listen = f.listen.length ? `--listen ${f.listen.join(" --listen ")}` : "the server";
   const reason = ({
     no_listen: "no --listen address given, e.g. --listen 143",
@@ -83,7 +83,7 @@ export function flagsError(err: ConfigError, f: AdhocFlags): ConfigError {
   return new ConfigError(err.code, reason, { file: "", line: 0 });
 }
 
-export interface FlagsAndFile {
+interface FlagsAndFile {
   /** The configuration file; undefined: the flags alone make the configuration. */
   file?: string;
   /** `-p PREFIX`. */

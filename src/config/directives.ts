@@ -11,7 +11,7 @@
 import { hostname } from "node:os";
 import { methodsOf } from "../protocols/mechanisms.ts";
 import { isHeaderName, isHeaderValue } from "../wire/http.ts";
-import type { AuthMethodName, Protocol, ResolverSpec, SessionCacheSpec } from "./model.ts";
+import type { Protocol, ResolverSpec, SessionCacheSpec } from "./model.ts";
 import { ValueError } from "./errors.ts";
 import { formatSize, formatTimeMs, formatTimeSec, parseNumber, parseSize, parseTime } from "./units.ts";
 import { formatListen, parseListen, type ValueContext } from "./values/listen.ts";

@@ -25,9 +25,9 @@ import { Places } from "./places.ts";
 import { dirname } from "node:path";
 
 /** Expands one `include` pattern into the statements of the matching files, in order. */
-export type IncludeReader = (pattern: string, at: Loc, ctx: Context) => Statement[];
+type IncludeReader = (pattern: string, at: Loc, ctx: Context) => Statement[];
 
-export interface InterpretOptions {
+interface InterpretOptions {
   file: string;
   prefix: string;
   readInclude: IncludeReader;
@@ -58,7 +58,7 @@ function toSource(at: Loc): Source {
   return at.path === undefined ? { file: at.file, line: at.line } : { file: at.file, line: at.line, path: at.path };
 }
 
-export interface Interpreted {
+interface Interpreted {
   config: Config;
   warnings: ConfigWarning[];
   /** Where each directive was written. */

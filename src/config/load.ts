@@ -20,7 +20,7 @@ import type { Places } from "./places.ts";
 
 export { stripSources } from "./strip_sources.ts";
 
-export interface LoadOptions {
+interface LoadOptions {
   /** `-p PREFIX`; defaults to the main file's folder. */
   prefix?: string;
   /** `-g` text: nginx directives for the main context, applied before the file. */
@@ -45,7 +45,7 @@ export interface ConfigFile {
   text: string;
 }
 
-export type ConfigFormat = "nginx" | "toml";
+type ConfigFormat = "nginx" | "toml";
 
 /** `.toml` files are TOML; otherwise the content decides (a `[table]` or `key = value` line means TOML). */
 export function detectFormat(fileName: string, text: string): ConfigFormat {

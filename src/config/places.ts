@@ -8,7 +8,7 @@
 import type { Loc } from "./errors.ts";
 
 /** One occurrence of a directive: its arguments (file paths resolved) and its place. */
-export interface Occurrence {
+interface Occurrence {
   args: string[];
   at: Loc;
 }

@@ -41,7 +41,7 @@ const sub = (at: Loc, key: string | number): Loc => ({
 const words = (s: string) => s.split(/\s+/).filter((w) => w !== "");
 
 /** Parses TOML text; syntax errors carry the parser's line and column. */
-export function parseTomlText(text: string, file: string): TomlTable {
+function parseTomlText(text: string, file: string): TomlTable {
   try {
     return parse(text) as TomlTable;
   } catch (e) {

@@ -14,7 +14,7 @@ const MAX = Number.MAX_SAFE_INTEGER;
  *   `so_keepalive=` parts). Units `y M w d h m s`; `ms` is refused. The result is in
  *   **seconds**.
  */
-export type TimeFlavour = "ms" | "s";
+type TimeFlavour = "ms" | "s";
 
 /** Parse progress; a unit may only follow a larger one. */
 const Step = { Start: 0, Year: 1, Month: 2, Week: 3, Day: 4, Hour: 5, Min: 6, Sec: 7, Msec: 8 } as const;

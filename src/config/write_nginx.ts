@@ -4,7 +4,7 @@ import type { Config, ServerBlock, UpstreamBlock } from "./model.ts";
 import { detectProtocol, DIRECTIVES, directive, type Directive, SETTINGS_DIRECTIVES, UPSTREAM_DIRECTIVES } from "./directives.ts";
 
 /** Quotes a word when the tokenizer would otherwise split, unescape or misread it. */
-export function nginxWord(word: string): string {
+function nginxWord(word: string): string {
   if (word !== "" && !/[\s;{}"'#\\]/.test(word)) return word;
   const escaped = word.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\t/g, "\\t").replace(/\r/g, "\\r")
     .replace(/\n/g, "\\n");

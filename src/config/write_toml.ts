@@ -5,7 +5,7 @@ import { detectProtocol, DIRECTIVES, directive, type Directive, SETTINGS_DIRECTI
 import { formatTimeSec } from "./units.ts";
 
 /** A TOML basic string. */
-export function tomlString(s: string): string {
+function tomlString(s: string): string {
   let out = '"';
   for (const ch of s) {
     const code = ch.codePointAt(0)!;

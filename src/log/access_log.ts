@@ -11,7 +11,7 @@ import type { LogLevel } from "../config/model.ts";
 import { SyslogSender } from "./syslog.ts";
 import { isSyslogTarget, parseSyslogTarget } from "../config/values/syslog_target.ts";
 
-export interface AccessLogSpec {
+interface AccessLogSpec {
   path: string;
   json: boolean;
 }
@@ -34,7 +34,7 @@ export interface SessionRecord {
   result: string;
 }
 
-export function formatAccessLine(r: SessionRecord, json: boolean): string {
+function formatAccessLine(r: SessionRecord, json: boolean): string {
   const fields = {
     start: new Date(r.start).toISOString(),
     duration: Number((r.durationMs / 1000).toFixed(3)),

@@ -198,7 +198,7 @@ export class Logger {
   }
 }
 
-export function formatLine(now: Date, level: LogLevel, message: string, ctx?: SessionContext): string {
+function formatLine(now: Date, level: LogLevel, message: string, ctx?: SessionContext): string {
   let line = `${timestamp(now)} [${level}] ${process.pid}#0: `;
   if (ctx) line += `*${ctx.conn} `;
   line += message;

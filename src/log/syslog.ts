@@ -18,7 +18,7 @@ const MAX_LINE = 2048;
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /** `<PRI>Mmm dd HH:MM:SS HOSTNAME TAG: ` in local time, as ngx_syslog_add_header writes it. */
-export function syslogHeader(target: SyslogTarget, level: LogLevel, now: Date): string {
+function syslogHeader(target: SyslogTarget, level: LogLevel, now: Date): string {
   // syslog severities run from emerg (0) to debug (7): LOG_LEVELS backwards
   const pri = target.facility * 8 + LOG_LEVELS.length - 1 - LOG_LEVELS.indexOf(level);
   const two = (n: number) => String(n).padStart(2, "0");

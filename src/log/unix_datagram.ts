@@ -7,7 +7,7 @@
  */
 
 /** A non-blocking datagram socket that sends to one path; a full receiver drops the message, as nginx's does. */
-export interface UnixDatagramSender {
+interface UnixDatagramSender {
   send(data: Buffer): void;
   close(): void;
 }

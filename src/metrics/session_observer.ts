@@ -15,14 +15,14 @@ export interface SessionObserver {
   finished(record: SessionRecord): void;
 }
 
-export interface ObserverLabels {
+interface ObserverLabels {
   /** The listen address as configured. */
   server: string;
   protocol: string;
 }
 
 /** What the backend pools hear of a session's backend login (upstream/pools.ts). */
-export interface BackendLoginListener {
+interface BackendLoginListener {
   loginReported(session: SessionContext, ok: boolean, refused: boolean): void;
 }
 

@@ -67,7 +67,7 @@ export interface StatusServer {
 }
 
 /** Split `127.0.0.1:9145`, `[::1]:9145` or `9145` into host and port. */
-export function parseStatusListen(text: string): { host: string; port: number } {
+function parseStatusListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text) ?? /^()()(\d+)$/.exec(text);
   if (!m) throw new Error(`invalid status_listen address "${text}"`);
   const host = m[1] ?? (m[2] || "127.0.0.1");

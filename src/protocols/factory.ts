@@ -40,7 +40,7 @@ export function createPreauth(server: EffectiveServer, implicitTls: boolean): Pr
   }
 }
 
-export interface BackendLoginParams {
+interface BackendLoginParams {
   /** After the auth source's Auth-User/Auth-Pass overrides. */
   user: string;
   pass: string;

@@ -13,7 +13,7 @@ const REQUEST_LINE_PREFIX = /^[A-Z]*(?: [^ \r\n]*(?: [^ \r\n]*)?)?\r?$/;
 /** A first line longer than this is taken as mail (nginx's buffers are smaller). */
 const FIRST_LINE_LIMIT = 8192;
 
-export type FirstLineVerdict = "http" | "mail" | "undecided";
+type FirstLineVerdict = "http" | "mail" | "undecided";
 
 /** What the client's first bytes are: an HTTP request, mail, or not known until more arrive. */
 export function firstLineVerdict(head: string): FirstLineVerdict {

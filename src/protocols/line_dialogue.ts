@@ -10,7 +10,7 @@ import { LineReader } from "./line_reader.ts";
 import type { SaslExchange, SaslResult } from "./sasl.ts";
 
 /** A protocol's own words in the shared dialogue. */
-export interface DialogueWords {
+interface DialogueWords {
   /** The reply to a line that is too long or cannot be parsed, and to a refused command. */
   invalid: string;
   /** A SASL challenge line for base64 `text` ("+ text", "334 text"). */
@@ -30,7 +30,7 @@ type State =
   | { kind: "tls-wait" }
   | { kind: "closed" };
 
-export interface LineDialogueOptions {
+interface LineDialogueOptions {
   /** Bytes per command line, line end included. */
   lineLimit: number;
   maxErrors: number;

@@ -9,7 +9,7 @@ import type { AuthMethodName, EffectiveServer, Protocol } from "../config/model.
 import type { AuthMethod } from "./types.ts";
 import type { SaslMechanism } from "./sasl.ts";
 
-export interface AuthMethodEntry {
+interface AuthMethodEntry {
   /** The value in `imap_auth`, `pop3_auth`, `smtp_auth`, `sieve_auth`. */
   method: AuthMethodName;
   /** The SASL mechanisms the method turns on, per protocol whose directive accepts it (`[]`: a non-SASL command). */
@@ -23,7 +23,7 @@ export interface AuthMethodEntry {
 }
 
 /** xoauth2, oauthbearer and the sieve column go beyond nginx (docs/auth.md). */
-export const AUTH_METHODS: readonly AuthMethodEntry[] = [
+const AUTH_METHODS: readonly AuthMethodEntry[] = [
   { method: "plain", sasl: { imap: ["PLAIN"], pop3: ["PLAIN", "LOGIN"], smtp: ["PLAIN"], sieve: ["PLAIN"] }, yields: "password" },
   { method: "login", sasl: { imap: ["LOGIN"], smtp: ["LOGIN"], sieve: ["LOGIN"] }, yields: "password" },
   { method: "apop", sasl: { pop3: [] }, yields: "digest" },

@@ -10,7 +10,7 @@
 export type OAuthMechanism = "XOAUTH2" | "OAUTHBEARER";
 
 /** What the auth service needs from an OAuth payload. */
-export interface OAuthPayload {
+interface OAuthPayload {
   /** XOAUTH2 `user=`, OAUTHBEARER the gs2 authzid `a=` ("" when absent). */
   user: string;
   /** The bearer token (goes to Auth-Pass). */
@@ -22,7 +22,7 @@ const SEP = "\x01";
 /**
  * @example parseXoauth2("user=me@x\x01auth=Bearer ya29\x01\x01") // { user: "me@x", token: "ya29" }
  */
-export function parseXoauth2(decoded: string): OAuthPayload | null {
+function parseXoauth2(decoded: string): OAuthPayload | null {
   const fields = keyValues(decoded.split(SEP));
   const user = fields.get("user");
   const token = bearerToken(fields.get("auth"));
@@ -35,7 +35,7 @@ export function parseXoauth2(decoded: string): OAuthPayload | null {
  * bind the backend's channel), then key=value pairs separated by ^A.
  * @example parseOauthBearer("n,a=me@x,\x01auth=Bearer ya29\x01\x01") // { user: "me@x", token: "ya29" }
  */
-export function parseOauthBearer(decoded: string): OAuthPayload | null {
+function parseOauthBearer(decoded: string): OAuthPayload | null {
   const parts = decoded.split(SEP);
   const gs2 = /^([ny]),(?:a=([^,]*))?,$/.exec(parts[0] ?? "");
   if (!gs2) return null;
@@ -51,7 +51,7 @@ export function parseOAuth(mechanism: OAuthMechanism, decoded: string): OAuthPay
 }
 
 /** The JSON of the RFC 7628 §3.2.2 error challenge (Google's XOAUTH2 sends the same shape). */
-export const OAUTH_ERROR_JSON = '{"status":"invalid_token","schemes":"bearer"}';
+const OAUTH_ERROR_JSON = '{"status":"invalid_token","schemes":"bearer"}';
 
 /** The error challenge as sent after the protocol's prompt (`+ `, `334 `). */
 export const OAUTH_ERROR_CHALLENGE = Buffer.from(OAUTH_ERROR_JSON, "latin1").toString("base64");

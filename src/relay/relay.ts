@@ -10,7 +10,7 @@
  */
 import type { Duplex } from "node:stream";
 
-export interface RelayStats {
+interface RelayStats {
   /** Bytes client → backend. */
   up: number;
   /** Bytes backend → client. */
@@ -34,7 +34,7 @@ type RelaySocket = Duplex & { [RELAY]?: Relay };
 const MAX_TIMER_MS = 0x7fffffff;
 
 /** Told once, when both sockets are closed, how the relay ended. */
-export interface RelayOwner {
+interface RelayOwner {
   relayEnded(end: RelayEnd): void;
 }
 

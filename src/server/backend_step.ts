@@ -15,7 +15,7 @@ import { proxyTlsFacts } from "../tls/client_info.ts";
 import type { BackendTarget } from "./session_core.ts";
 
 /** What the session knows of its client for the backend (XCLIENT, IMAP ID, the PROXY header). */
-export interface ClientFacts extends ConnectionAddresses {
+interface ClientFacts extends ConnectionAddresses {
   clientAddr: string;
   clientHost: string;
   tls?: ClientTlsInfo;

@@ -26,13 +26,13 @@ export type DnsOutcome =
   /** Timeout, SERVFAIL, REFUSED, a truncated or malformed answer, a socket error, a PTR answer of other types. */
   | { type: "failed"; reason: string };
 
-export interface NameServer {
+interface NameServer {
   host: string;
   port: number;
 }
 
 /** `resolver` addresses as written (`host[:port]`, `[v6]:port`) → name servers, port 53 by default. */
-export function nameServers(addresses: readonly string[]): NameServer[] {
+function nameServers(addresses: readonly string[]): NameServer[] {
   return addresses.map((text) => {
     if (net.isIPv6(text)) return { host: text, port: 53 };
     const split = splitHostPort(text, false);

@@ -70,7 +70,7 @@ export function planBindings<T>(entries: ListenEntry<T>[]): Binding<T>[] {
 }
 
 /** The entry a connection belongs to: the specific address it arrived on, else the wildcard. */
-export function dispatch<T>(binding: Binding<T>, socket: net.Socket): ListenEntry<T> {
+function dispatch<T>(binding: Binding<T>, socket: net.Socket): ListenEntry<T> {
   if (binding.entries.length === 1) return binding.entries[0];
   const local = socket.localAddress ? unmapped(socket.localAddress) : "";
   return binding.entries.find((e) => e.host === local) ?? binding.entries.find((e) => WILDCARDS.has(e.host)) ??

@@ -24,7 +24,7 @@ import { Pools } from "../upstream/pools.ts";
 import { PoolRouter } from "../upstream/pool_router.ts";
 
 /** What every connection accepted for one `server {}` needs. */
-export interface ServerRuntime {
+interface ServerRuntime {
   server: EffectiveServer;
   /** The server's own error_log (in `server {}` or `mail {}`), else the top-level log. */
   logger: Logger;

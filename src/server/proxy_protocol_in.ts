@@ -140,7 +140,7 @@ function ipv6(b: Buffer): string {
 // ---- socket side -------------------------------------------------------------
 
 
-export type ReceivedHeader =
+type ReceivedHeader =
   | { type: "ok"; info?: ProxyProtocolInfo; rest: Buffer }
   | { type: "broken"; data: string }
   | { type: "closed" }

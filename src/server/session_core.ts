@@ -36,7 +36,7 @@ export interface BackendTarget {
 }
 
 /** The backend step's outcome as the core sees it (the shell keeps the socket). */
-export type BackendResult =
+type BackendResult =
   | { type: "ok"; toClient: string }
   /** `refusal`: the backend refused the client's credentials and it decides (passthrough). */
   | { type: "fail"; reason: string; reply?: string; refusal?: LoginRefusal };
@@ -71,7 +71,7 @@ export interface SessionIo {
   log(level: "info" | "warn" | "error", message: string): void;
 }
 
-export type SessionSettings = Pick<EffectiveServer, "timeout" | "proxy_pass_error_message">;
+type SessionSettings = Pick<EffectiveServer, "timeout" | "proxy_pass_error_message">;
 
 type Phase = "opening" | "delay" | "preauth" | "auth" | "tls" | "login" | "relay" | "closing" | "closed";
 

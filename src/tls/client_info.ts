@@ -28,7 +28,7 @@ export interface ClientTlsInfo {
   serverName?: string;
 }
 
-export type CertLine = "error" | "required";
+type CertLine = "error" | "required";
 
 /** DER certificates the client presented, its own first (walks node's issuerCertificate links). */
 function presentedChain(secure: tls.TLSSocket): Uint8Array[] {
@@ -44,7 +44,7 @@ function presentedChain(secure: tls.TLSSocket): Uint8Array[] {
 }
 
 /** PEM as PEM_write_bio_X509 writes it: 64-column base64 and a final newline. */
-export function derToPem(der: Uint8Array): string {
+function derToPem(der: Uint8Array): string {
   const b64 = Buffer.from(der).toString("base64").replace(/.{64}/g, "$&\n").replace(/\n$/, "");
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }

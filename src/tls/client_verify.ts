@@ -35,7 +35,7 @@ export interface ClientTrust {
 }
 
 /** OpenSSL's verification result texts (X509_verify_cert_error_string, OpenSSL 3). */
-export const VERIFY_ERRORS = {
+const VERIFY_ERRORS = {
   UNSPECIFIED: "unspecified certificate verification error",
   UNABLE_TO_GET_ISSUER_CERT: "unable to get issuer certificate",
   UNABLE_TO_GET_CRL: "unable to get certificate CRL",
@@ -61,7 +61,7 @@ export const VERIFY_ERRORS = {
   UNSUPPORTED_CONSTRAINT_TYPE: "unsupported name constraint type",
 } as const;
 
-export type VerifyCode = keyof typeof VERIFY_ERRORS;
+type VerifyCode = keyof typeof VERIFY_ERRORS;
 
 /** Errors that `ssl_verify_client optional_no_ca` tolerates (nginx's ngx_ssl_verify_error_optional). */
 export const UNTRUSTED_ISSUER_CODES: ReadonlySet<VerifyCode> = new Set<VerifyCode>([
@@ -72,7 +72,7 @@ export const UNTRUSTED_ISSUER_CODES: ReadonlySet<VerifyCode> = new Set<VerifyCod
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
 ]);
 
-export type VerifyResult = { ok: true } | { ok: false; code: VerifyCode; reason: string };
+type VerifyResult = { ok: true } | { ok: false; code: VerifyCode; reason: string };
 
 /** OpenSSL's ossl_x509_likely_issued: names, key identifiers and key type agree (no signature check). */
 function likelyIssued(issuer: Certificate, subject: Certificate): boolean {

@@ -30,7 +30,7 @@ export interface ServerTls {
   trust?: ClientTrust;
 }
 
-export const DEFAULT_CIPHERS = "HIGH:!aNULL:!MD5";
+const DEFAULT_CIPHERS = "HIGH:!aNULL:!MD5";
 const VERSION_ORDER = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
 
 function readFile(file: string, what: string, encoding: "latin1" | null = "latin1"): string | Buffer {
@@ -241,7 +241,7 @@ function expressible(name: string, value: string, runtime: TlsRuntime, server: E
 }
 
 /** The ssl_conf_command names this runtime applies. */
-export function supportedConfCommands(runtime: TlsRuntime = tlsRuntime()): string[] {
+function supportedConfCommands(runtime: TlsRuntime = tlsRuntime()): string[] {
   const names = ["MinProtocol", "MaxProtocol", "Certificate", "PrivateKey", "Options SessionTicket"];
   if (runtime.disableTickets) names.push("Options -SessionTicket");
   if (runtime.cipherList) names.push("CipherString");

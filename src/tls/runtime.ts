@@ -1,11 +1,11 @@
 /**
- * What the runtime's TLS server can do, found by experiment (tests/tls prove each row).
+ * What the runtime's TLS server can do, found by experiment (tests/integration/tls/options.test.ts proves each row).
  * Bun's node:tls runs on BoringSSL, Deno's on rustls; both accept every node:tls option
  * but silently ignore some. This table is the only place that knows which, so that the
  * config check can refuse what would otherwise be ignored.
  */
 
-export type RuntimeName = "Bun" | "Deno" | "Node.js";
+type RuntimeName = "Bun" | "Deno" | "Node.js";
 
 export interface TlsRuntime {
   name: RuntimeName;
@@ -79,9 +79,4 @@ export function tlsRuntime(): TlsRuntime {
   if (g.Bun !== undefined) return BUN;
   if (g.Deno !== undefined) return DENO;
   return NODE;
-}
-
-/** For tests: the table of one runtime by name. */
-export function tlsRuntimeNamed(name: RuntimeName): TlsRuntime {
-  return name === "Bun" ? BUN : name === "Deno" ? DENO : NODE;
 }

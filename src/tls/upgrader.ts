@@ -56,7 +56,7 @@ export function createSniTlsUpgrader(upgraders: ServerTlsUpgrader[]): TlsUpgrade
 }
 
 /** The candidate whose server_name matches `name` (case-insensitive), else the default (first). */
-export function pickByServerName<T extends { server: EffectiveServer }>(candidates: T[], name: string | undefined): T {
+function pickByServerName<T extends { server: EffectiveServer }>(candidates: T[], name: string | undefined): T {
   const wanted = (name ?? "").toLowerCase();
   if (wanted) {
     const exact = candidates.find((c) => c.server.server_name.toLowerCase() === wanted);

@@ -6,7 +6,7 @@
  */
 import { children, hex, oid, type Tlv } from "./der.ts";
 
-export interface NameAttribute {
+interface NameAttribute {
   oid: string;
   /** The value's whole DER element (tag, length, content). */
   value: Tlv;

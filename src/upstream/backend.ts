@@ -14,17 +14,17 @@ import { noDelay } from "../socket_runtime.ts";
 import { errnoText } from "../errno.ts";
 import { type BackendWire, UnsafeValueError, type Wire } from "../wire/wire.ts";
 
-export interface BackendTarget {
+interface BackendTarget {
   host: string;
   port: number;
 }
 
-export type BackendOutcome =
+type BackendOutcome =
   | { type: "ok"; socket: net.Socket; toClient: string }
   /** `reason` is for the log; `reply` is the backend's reply when there was one (proxy_pass_error_message). */
   | { type: "fail"; reason: string; reply?: string };
 
-export interface BackendLoginOptions {
+interface BackendLoginOptions {
   target: BackendTarget;
   protocol: Protocol;
   login: BackendLogin;
@@ -171,7 +171,7 @@ function firstLine(text: string): string {
 }
 
 /** nginx-like wording: `connect() failed (111: Connection refused)`. */
-export function describeSocketError(err: NodeJS.ErrnoException): string {
+function describeSocketError(err: NodeJS.ErrnoException): string {
   const call = err.code === undefined ? undefined : FAILED_CALL[err.code];
   return call ? `${call} failed (${errnoText(err.code)})` : `${err.code ?? "error"}: ${err.message}`;
 }

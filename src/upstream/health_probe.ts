@@ -11,7 +11,7 @@ import { createBackendStarttls } from "../protocols/factory.ts";
 import { ReplyFramer } from "./reply_framer.ts";
 import { handshakeUpstream } from "./tls_out.ts";
 
-export type ProbeResult = { ok: true } | { ok: false; reason: string };
+type ProbeResult = { ok: true } | { ok: false; reason: string };
 
 /** The protocol a greeting's first bytes show. */
 function protocolOf(greeting: string): Protocol | undefined {

@@ -5,7 +5,7 @@
  */
 import type { Protocol } from "../config/model.ts";
 
-export type FramedReply =
+type FramedReply =
   | { type: "reply"; text: string }
   | { type: "incomplete" }
   | { type: "too-long" };

@@ -9,7 +9,7 @@ import type { StickyStoreSpec } from "../config/model.ts";
 
 const TIMEOUT_MS = 500;
 
-export type StoreAnswer = { type: "ok"; id: string } | { type: "unreachable"; reason: string };
+type StoreAnswer = { type: "ok"; id: string } | { type: "unreachable"; reason: string };
 
 export class StickyStore {
   private readonly client: RespClient;

@@ -23,7 +23,7 @@ export interface UpstreamTlsSetup {
   name: string;
 }
 
-export type HandshakeOutcome =
+type HandshakeOutcome =
   | { type: "ok"; socket: tls.TLSSocket }
   /** `reason` is the whole log line, nginx-style. */
   | { type: "fail"; reason: string };

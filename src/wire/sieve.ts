@@ -8,7 +8,7 @@ import { commandLine, quotedString, type Wire } from "./wire.ts";
 /**
  * @example sieveQuoted("PLAIN", "the mechanism") // '"PLAIN"'
  */
-export function sieveQuoted(value: string, field: string): string {
+function sieveQuoted(value: string, field: string): string {
   return quotedString(value, field, "sieve");
 }
 

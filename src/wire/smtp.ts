@@ -14,7 +14,7 @@ export function smtpCommand(text: string): Wire<"smtp"> {
 /** An XCLIENT attribute value sent unencoded (ADDR, NAME): printable, no space, so no attribute can be added. */
 const PLAIN_ATTRIBUTE = /^[\x21-\x7e]+$/;
 
-export interface XclientAttributes {
+interface XclientAttributes {
   /** The client address; IPv6 gets the `IPV6:` prefix. */
   addr: string;
   /** The client's login, xtext-encoded; omitted when undefined. */

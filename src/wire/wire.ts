@@ -12,7 +12,7 @@
 declare const wireFormat: unique symbol;
 
 /** Where encoded text goes: the auth_http request, a backend's command lines, the PROXY header. */
-export type WireFormat = "http" | "imap" | "pop3" | "smtp" | "sieve" | "proxy";
+type WireFormat = "http" | "imap" | "pop3" | "smtp" | "sieve" | "proxy";
 
 /** Binary text (one char = one byte) that passed the encoder of format `F`. */
 export type Wire<F extends WireFormat> = string & { readonly [wireFormat]: F };
@@ -53,7 +53,7 @@ const LINE_BREAK_OR_NUL = /[\r\n\0]/;
  * @example carriesInLine("alice") // true
  * @example carriesInLine("alice\r\nDELE 1") // false
  */
-export function carriesInLine(value: string): boolean {
+function carriesInLine(value: string): boolean {
   return !LINE_BREAK_OR_NUL.test(value);
 }
 

@@ -2,7 +2,6 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import dns from "node:dns";
@@ -10,7 +9,8 @@ import { AuthHttpClient, type AuthHttpClientOptions } from "../../src/auth/auth_
 import { buildAuthRequest } from "../../src/auth/request.ts";
 import type { AuthRequest } from "../../src/auth/types.ts";
 import { Logger } from "../../src/log/logger.ts";
-import { type AuthHandler, type AuthReply, type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthHandler, type AuthReply, type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
+import { freePort } from "../support/ports.ts";
 
 const BACKEND = { host: "10.0.0.5", port: 143 };
 const USERS = {
@@ -49,14 +49,6 @@ async function withAuth(
     client.close();
     await server.close();
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function tempPath(name: string): string {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { spawn, spawnSync } from "node:child_process";
 import { ensureBinary, waitForPort } from "../support/binary.ts";
-import { freePort } from "../integration/backends.ts";
+import { freePort } from "../support/ports.ts";
 import { loadWithWarnings, stripColour, versionText, wantsColour } from "../../src/cli/main.ts";
 import { openFilesLimit } from "../../src/server/process/privileges.ts";
 import { loadConfigText } from "../../src/config/load.ts";

@@ -10,7 +10,8 @@ import path from "node:path";
 import tls from "node:tls";
 import { spawn, spawnSync } from "node:child_process";
 import { ensureBinary, waitForPort } from "../support/binary.ts";
-import { freePort, makeTestCertificate } from "../integration/backends.ts";
+import { makeTestCertificate } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
 
 let bin = "";
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-cli-"));

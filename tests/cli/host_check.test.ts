@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { loadConfigText } from "../../src/config/load.ts";
 import { checkHost, type HostFacilities, SYSTEM } from "../../src/cli/host_check.ts";
-import { freePort } from "../integration/backends.ts";
+import { freePort } from "../support/ports.ts";
 
 const FILE = "/cfg/m.conf";
 

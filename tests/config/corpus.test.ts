@@ -15,7 +15,8 @@ import path from "node:path";
 import tls from "node:tls";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { ensureBinary, waitForPort } from "../support/binary.ts";
-import { freePort, makeTestCertificate, type TestCertificate } from "../integration/backends.ts";
+import { makeTestCertificate, type TestCertificate } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
 import { type DnsServer, startDnsServer } from "../support/dns_server.ts";
 
 const CORPUS = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "corpus");

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { DIRECTIVES } from "../../src/config/directives.ts";
-import { errorOf, load, oneServer } from "./helpers.ts";
+import { errorOf, load, oneServer } from "../support/config.ts";
 
 /** [directive line inside a server, expected server setting value] */
 type Good = [string, string, unknown];

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/config/errors.ts";
 import { loadConfigText } from "../../src/config/load.ts";
-import { errorOf, load, warningsOf } from "./helpers.ts";
+import { errorOf, load, warningsOf } from "../support/config.ts";
 
 const AUTH = "auth_http 127.0.0.1:9000;";
 

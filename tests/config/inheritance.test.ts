@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { effectiveServer } from "../../src/config/effective.ts";
 import { effectiveServers } from "../../src/config/load.ts";
-import { load } from "./helpers.ts";
+import { load } from "../support/config.ts";
 
 function servers(text: string) {
   return effectiveServers(load(text).config);

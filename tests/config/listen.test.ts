@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { ListenSpec } from "../../src/config/model.ts";
-import { errorOf, load } from "./helpers.ts";
+import { errorOf, load } from "../support/config.ts";
 
 function listenOf(args: string): Omit<ListenSpec, "source"> {
   const { config } = load(`mail { auth_http 127.0.0.1:9000; server { listen ${args}; protocol imap; ssl_certificate c; ssl_certificate_key k; } }`);

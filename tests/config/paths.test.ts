@@ -12,8 +12,8 @@ import path from "node:path";
 import { DIRECTIVES } from "../../src/config/directives.ts";
 import { effectiveServers, loadConfigText } from "../../src/config/load.ts";
 import { testConfig } from "../../src/cli/main.ts";
-import { makeTestCertificate, type TestCertificate } from "../integration/backends.ts";
-import { FILE, oneServer } from "./helpers.ts";
+import { makeTestCertificate, type TestCertificate } from "../support/backends.ts";
+import { FILE, oneServer } from "../support/config.ts";
 
 /** Runs `fn` with `/` as the working directory, as a service manager starts a daemon. */
 function fromRoot<T>(fn: () => T): T {

@@ -1,7 +1,7 @@
 /** Beyond nginx: several servers on one address, told apart by server_name (SNI). */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { errorOf, load } from "./helpers.ts";
+import { errorOf, load } from "../support/config.ts";
 
 const AUTH = "auth_http 127.0.0.1:9000; ssl_certificate a.crt; ssl_certificate_key a.key;";
 

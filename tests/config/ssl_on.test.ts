@@ -6,7 +6,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { effectiveServers } from "../../src/config/load.ts";
-import { errorOf, load, warningsOf } from "./helpers.ts";
+import { errorOf, load, warningsOf } from "../support/config.ts";
 
 const CERT = "ssl_certificate cert.pem; ssl_certificate_key key.pem;";
 const DEPRECATED = 'the "ssl" directive is deprecated, use the "listen ... ssl" directive instead';

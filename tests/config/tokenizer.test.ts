@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { tokenize } from "../../src/config/nginx/tokenizer.ts";
 import { parseNginx } from "../../src/config/nginx/parser.ts";
-import { errorOf, FILE, warningsOf } from "./helpers.ts";
+import { errorOf, FILE, warningsOf } from "../support/config.ts";
 
 const words = (text: string) => tokenize(text).flatMap((t) => (t.kind === "word" ? [t.value] : t.kind === "eof" ? [] : [t.kind]));
 

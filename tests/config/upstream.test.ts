@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { loadConfigText, stripSources } from "../../src/config/load.ts";
 import { toNginx } from "../../src/config/write_nginx.ts";
 import { toToml } from "../../src/config/write_toml.ts";
-import { errorOf, load } from "./helpers.ts";
+import { errorOf, load } from "../support/config.ts";
 
 const POOL = `mail {
   upstream imap_pool {

@@ -8,12 +8,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "../integration/backends.ts";
-import { imapBackend } from "../ops/support.ts";
+import { freePort } from "../support/ports.ts";
+import { imapBackend } from "../support/child_proxy.ts";
 
 function read(file: string): string {
   return fs.existsSync(file) ? fs.readFileSync(file, "latin1") : "";

@@ -10,13 +10,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
-import { type AuthServer, routeTo, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
 import { startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "../integration/backends.ts";
-import { imapBackend } from "../ops/support.ts";
-import { errorOf } from "../config/helpers.ts";
+import { freePort } from "../support/ports.ts";
+import { imapBackend } from "../support/child_proxy.ts";
+import { errorOf } from "../support/config.ts";
 import { parseSyslogTarget, type SyslogTarget } from "../../src/config/values/syslog_target.ts";
 
 /** A UDP syslog server on 127.0.0.1: every datagram received, as text. */

@@ -11,12 +11,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthHandler, type AuthReply, startAuthServer, type AuthServer } from "../fixtures/auth_server.ts";
+import { type AuthHandler, type AuthReply, startAuthServer, type AuthServer } from "../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { deadPort, type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "../integration/backends.ts";
-import { activeResources, eventually, openSockets, TimerTracker } from "./support/resources.ts";
+import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
+import { freePort } from "../support/ports.ts";
+import { activeResources, eventually, openSockets, TimerTracker } from "../support/resources.ts";
 
 const timers = new TimerTracker();
 
@@ -77,8 +77,8 @@ describe("faults of the auth service and the backend", () => {
     backends.resetAtLogin = await startScriptedBackend(imapBackend("reset-at-login"));
     backends.stallAtLogin = await startScriptedBackend(imapBackend("stall-at-login"));
     backends.resetInRelay = await startScriptedBackend(imapBackend("reset-in-relay"));
-    refusedPort = await deadPort();
-    deadAuthPort = await deadPort();
+    refusedPort = await freePort();
+    deadAuthPort = await freePort();
     for (const key of Object.keys(port) as Array<keyof typeof port>) port[key] = await freePort();
     // `timeout 30s` where the fault is not about it, so a timer that outlives its session shows.
     proxy = await startProxy(`mail {

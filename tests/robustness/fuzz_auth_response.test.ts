@@ -17,7 +17,7 @@ import {
   ResponseHeadParser,
 } from "../../src/auth/response.ts";
 import { BodyDrain } from "../../src/auth/body_drain.ts";
-import { everySplit, hostileInput, runs } from "./support/fuzz.ts";
+import { everySplit, hostileInput, runs } from "../support/fuzz.ts";
 
 const ANSWERS = [
   "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: 127.0.0.1\r\nAuth-Port: 143\r\n\r\n",

@@ -13,7 +13,7 @@ import fc from "fast-check";
 import { ConfigError } from "../../src/config/errors.ts";
 import { loadConfigText } from "../../src/config/load.ts";
 import { parseNginx } from "../../src/config/nginx/parser.ts";
-import { binary, hostileInput, runs } from "./support/fuzz.ts";
+import { binary, hostileInput, runs } from "../support/fuzz.ts";
 
 // An empty folder: `include` patterns a mutation makes up find nothing there.
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-fuzz-config-"));

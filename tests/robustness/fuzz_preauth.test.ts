@@ -13,7 +13,7 @@ import { ImapPreauth } from "../../src/protocols/imap/preauth.ts";
 import { Pop3Preauth } from "../../src/protocols/pop3/preauth.ts";
 import { SmtpPreauth } from "../../src/protocols/smtp/preauth.ts";
 import { SievePreauth } from "../../src/protocols/sieve/preauth.ts";
-import { cutAt, everySplit, hostileInput, PROTOCOL_TOKENS, runs } from "./support/fuzz.ts";
+import { cutAt, everySplit, hostileInput, PROTOCOL_TOKENS, runs } from "../support/fuzz.ts";
 import { MachineDriver, transcriptOf } from "../support/machine_driver.ts";
 
 const SALT = "<1896.697170952@mx.example.com>";

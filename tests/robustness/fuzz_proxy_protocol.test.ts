@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import fc from "fast-check";
 import { MAX_HEADER, parseProxyHeader, type ProxyHeaderResult, V2_SIGNATURE } from "../../src/server/proxy_protocol_in.ts";
-import { binary, everySplit, hostileInput, runs } from "./support/fuzz.ts";
+import { binary, everySplit, hostileInput, runs } from "../support/fuzz.ts";
 
 function v2(command: number, family: number, body: Buffer): Buffer {
   const head = Buffer.alloc(16);

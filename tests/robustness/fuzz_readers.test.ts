@@ -14,7 +14,7 @@ import { parsePop3Command } from "../../src/protocols/pop3/command.ts";
 import { parseSmtpCommand } from "../../src/protocols/smtp/command.ts";
 import { encodeBase64 } from "../../src/wire/sasl.ts";
 import { decodeBase64, SaslExchange, type SaslMechanism, type SaslResult } from "../../src/protocols/sasl.ts";
-import { binary, everySplit, hostileInput, PROTOCOL_TOKENS, runs } from "./support/fuzz.ts";
+import { binary, everySplit, hostileInput, PROTOCOL_TOKENS, runs } from "../support/fuzz.ts";
 
 const IMAP_COMMANDS = [
   "a1 LOGIN john secret\r\n",

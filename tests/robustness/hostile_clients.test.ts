@@ -12,13 +12,14 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type AuthServer, defaultAuthHandler, startAuthServer } from "../fixtures/auth_server.ts";
+import { type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
 import { type DemoImapServer, startDemoImap } from "../../scripts/demo/imap_backend.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort, makeTestCertificate, type TestCertificate } from "../integration/backends.ts";
-import { connectMany, imapLogin, LoginLoop, occurrences } from "./support/clients.ts";
-import { collectGarbage, eventually, rssMiB } from "./support/resources.ts";
+import { makeTestCertificate, type TestCertificate } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
+import { connectMany, imapLogin, LoginLoop, occurrences } from "../support/imap_logins.ts";
+import { collectGarbage, eventually, rssMiB } from "../support/resources.ts";
 
 const SILENT_CONNECTIONS = 2000;
 const MAX_ERRORS = 5;

@@ -17,12 +17,12 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { isDeepStrictEqual } from "node:util";
-import { startAuthServer, type AuthServer } from "../fixtures/auth_server.ts";
+import { startAuthServer, type AuthServer } from "../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../support/scripted_backend.ts";
-import { freePort } from "../integration/backends.ts";
-import { eventually } from "./support/resources.ts";
+import { freePort } from "../support/ports.ts";
+import { eventually } from "../support/resources.ts";
 
 const SESSIONS_PER_PROTOCOL = 300;
 const CONCURRENCY = 10;

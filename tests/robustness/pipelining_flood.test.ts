@@ -10,10 +10,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
-import { type ChildProxy, startChildProxy } from "../ops/support.ts";
+import { type AuthServer, startAuthServer } from "../support/auth_server.ts";
+import { type ChildProxy, startChildProxy } from "../support/child_proxy.ts";
 import { WireClient } from "../support/wire.ts";
-import { freePort } from "../integration/backends.ts";
+import { freePort } from "../support/ports.ts";
 
 const MiB = 1024 * 1024;
 /** Each flooding client stops after this much (it is never the limit with the fix: writes stall first). */

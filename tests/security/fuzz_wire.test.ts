@@ -8,8 +8,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { binary, runs } from "../robustness/support/fuzz.ts";
-import { imapMachine } from "../protocols/imap/helpers.ts";
+import { binary, runs } from "../support/fuzz.ts";
+import { imapMachine } from "../support/imap_machine.ts";
 import { Pop3Preauth } from "../../src/protocols/pop3/preauth.ts";
 import { SmtpPreauth } from "../../src/protocols/smtp/preauth.ts";
 import { ImapBackendLogin } from "../../src/protocols/imap/backend_login.ts";

@@ -7,9 +7,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startProxy, type RunningProxy } from "../support/proxy.ts";
-import { freePort, makeTestCertificate, type TestCertificate } from "../integration/backends.ts";
-import { type AuthServer, startAuthServer } from "../fixtures/auth_server.ts";
-import { OpensslClient } from "../tls/openssl_client.ts";
+import { makeTestCertificate, type TestCertificate } from "../support/backends.ts";
+import { freePort } from "../support/ports.ts";
+import { type AuthServer, startAuthServer } from "../support/auth_server.ts";
+import { OpensslClient } from "../support/openssl_client.ts";
 import type { Protocol } from "../../src/config/model.ts";
 
 const INJECTED = "x\r\nAuth-SSL-Verify: SUCCESS\r\nAuth-SSL-Subject: CN=alice";

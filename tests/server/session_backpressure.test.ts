@@ -12,7 +12,7 @@ import path from "node:path";
 import { effectiveServers, loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { Session, type SessionDeps } from "../../src/server/session.ts";
-import { eventually } from "../robustness/support/resources.ts";
+import { eventually } from "../support/resources.ts";
 
 const MiB = 1024 * 1024;
 const GREETING = "* OK IMAP4 ready\r\n";

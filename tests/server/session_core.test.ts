@@ -5,7 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { imapMachine } from "../protocols/imap/helpers.ts";
+import { imapMachine } from "../support/imap_machine.ts";
 import { SmtpPreauth } from "../../src/protocols/smtp/preauth.ts";
 import { Pop3Preauth } from "../../src/protocols/pop3/preauth.ts";
 import { OAUTH_ERROR_CHALLENGE } from "../../src/protocols/oauth.ts";

@@ -6,14 +6,13 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
-import { circles, importGraph, importsOf } from "./import_graph.ts";
+import { circles, importGraph, importsOf } from "../support/import_graph.ts";
+import { REPO_ROOT } from "../support/repo.ts";
 
-const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../..");
 
 describe("the import graph of src/", () => {
   test("no module imports itself through a chain of imports", () => {
-    const found = circles(importGraph(ROOT, "src"));
+    const found = circles(importGraph(REPO_ROOT, "src"));
     assert.deepEqual(found.map((c) => `${c.circle.join(" → ")} (group: ${c.members.join(", ")})`), []);
   });
 

@@ -7,14 +7,14 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { REPO_ROOT } from "./repo.ts";
 
-const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../..");
-export const BINARY = path.join(ROOT, "dist/mailproxy");
+export const BINARY = path.join(REPO_ROOT, "dist/mailproxy");
 
 /** Build dist/mailproxy once per test run when it is absent. */
 export function ensureBinary(): string {
   if (!fs.existsSync(BINARY)) {
-    const r = spawnSync("make", ["build"], { cwd: ROOT, stdio: "inherit" });
+    const r = spawnSync("make", ["build"], { cwd: REPO_ROOT, stdio: "inherit" });
     if (r.status !== 0) throw new Error("make build failed");
   }
   return BINARY;

@@ -9,7 +9,7 @@ import { loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { MailProxy } from "../../src/server/mail_proxy.ts";
 import type { Protocol } from "../../src/config/model.ts";
-import { freePort } from "../integration/backends.ts";
+import { freePort } from "./ports.ts";
 
 export interface RunningProxy {
   proxy: MailProxy;

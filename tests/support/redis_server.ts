@@ -4,7 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { RespClient } from "../../src/auth/redis.ts";
-import { freePort } from "../integration/backends.ts";
+import { freePort } from "./ports.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

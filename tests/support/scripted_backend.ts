@@ -65,12 +65,3 @@ export function startScriptedBackend(handler: (c: ScriptedConnection) => void): 
     )
   );
 }
-
-/** A closed port: bound then released, so connecting is refused. */
-export async function deadPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { type ChainCase, ChainFactory, EXT, libsslVerdict, opensslVerifyAccepts, type Verdict } from "./chain_matrix.ts";
+import { type ChainCase, ChainFactory, EXT, libsslVerdict, opensslVerifyAccepts, type Verdict } from "../support/chain_matrix.ts";
 import { type ClientTrust, verifyClientChain } from "../../src/tls/client_verify.ts";
 import { parseCrls } from "../../src/tls/crl.ts";
 import { parseCertificate } from "../../src/tls/x509.ts";

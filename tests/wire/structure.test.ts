@@ -6,8 +6,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import { REPO_ROOT } from "../support/repo.ts";
 
-const SRC = path.join(import.meta.dirname!, "..", "..", "src");
+const SRC = path.join(REPO_ROOT, "src");
 
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

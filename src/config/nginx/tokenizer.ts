@@ -30,7 +30,7 @@ export class TokenError extends ValueError {
 const ESCAPES: Record<string, string> = { '"': '"', "'": "'", "\\": "\\", t: "\t", r: "\r", n: "\n" };
 
 /** Turns the raw characters of a word into its value (`\t` → TAB, `\x` kept). */
-export function unescapeWord(raw: string): string {
+function unescapeWord(raw: string): string {
   if (!raw.includes("\\")) return raw;
   let out = "";
   for (let i = 0; i < raw.length; i++) {

@@ -6,7 +6,7 @@
 
 import { isIPv4, isIPv6 } from "node:net";
 
-export interface HostPort {
+interface HostPort {
   /** As written, IPv6 with its brackets; "" when absent. */
   host: string;
   /** The port text, "" when absent. */

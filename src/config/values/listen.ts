@@ -143,7 +143,7 @@ export function formatListen(spec: ListenSpec): string[] {
 }
 
 /** `on`, `off` or `idle:intvl:cnt` with empty parts for system defaults. */
-export function formatKeepalive(spec: KeepaliveSpec): string {
+function formatKeepalive(spec: KeepaliveSpec): string {
   if (spec.enabled !== undefined) return spec.enabled ? "on" : "off";
   return `${spec.idle ?? ""}:${spec.intvl ?? ""}:${spec.cnt ?? ""}`;
 }

@@ -5,7 +5,7 @@
 import type { AuthMethodName, StartTls } from "../../config/model.ts";
 import { advertisedMechanisms } from "../mechanisms.ts";
 
-export interface ImapCapabilityOptions {
+interface ImapCapabilityOptions {
   imap_capabilities: readonly string[];
   imap_auth: readonly AuthMethodName[];
   starttls: StartTls;

@@ -10,8 +10,8 @@
  */
 
 /** The commands the proxy knows before authentication (upper case). */
-export const IMAP_COMMANDS = ["CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE"] as const;
-export type ImapCommandName = (typeof IMAP_COMMANDS)[number];
+const IMAP_COMMANDS = ["CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE"] as const;
+type ImapCommandName = (typeof IMAP_COMMANDS)[number];
 
 const MAX_TAG_LENGTH = 32;
 const MAX_ARGUMENTS = 3;

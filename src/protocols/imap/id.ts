@@ -93,7 +93,7 @@ function isForwardable(name: string): boolean {
   return /^[\x21-\x7e]+$/.test(name) && !name.toLowerCase().startsWith("x-");
 }
 
-export interface ConnectionAddresses {
+interface ConnectionAddresses {
   clientIp: string;
   clientPort?: number;
   localIp?: string;

@@ -18,7 +18,7 @@ export type ImapPreauthOptions =
   & Pick<EffectiveServer, "imap_auth" | "imap_capabilities" | "imap_client_buffer" | "max_errors" | "starttls" | "server_name">
   & { implicitTls: boolean; imap_id?: boolean };
 
-export const IMAP_GREETING = "* OK IMAP4 ready\r\n";
+const IMAP_GREETING = "* OK IMAP4 ready\r\n";
 
 export const IMAP_LINES: ProtocolLines = {
   internalError: "* BAD internal server error\r\n",

@@ -5,7 +5,7 @@
 import type { AuthMethodName, StartTls } from "../../config/model.ts";
 import { advertisedMechanisms } from "../mechanisms.ts";
 
-export interface Pop3CapaOptions {
+interface Pop3CapaOptions {
   /** `pop3_capabilities` lines. */
   capabilities: readonly string[];
   auth: readonly AuthMethodName[];

@@ -3,8 +3,8 @@
  * nginx's ngx_mail_pop3_parse_command.
  */
 
-export const POP3_VERBS = ["USER", "PASS", "APOP", "QUIT", "CAPA", "AUTH", "NOOP", "STLS"] as const;
-export type Pop3Verb = (typeof POP3_VERBS)[number];
+const POP3_VERBS = ["USER", "PASS", "APOP", "QUIT", "CAPA", "AUTH", "NOOP", "STLS"] as const;
+type Pop3Verb = (typeof POP3_VERBS)[number];
 
 export interface Pop3Command {
   verb: Pop3Verb;

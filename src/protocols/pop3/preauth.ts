@@ -27,9 +27,9 @@ export interface Pop3PreauthOptions {
 }
 
 /** POP3's command buffer is fixed at 128 bytes, line end included. */
-export const POP3_LINE_LIMIT = 128;
+const POP3_LINE_LIMIT = 128;
 /** Beyond nginx: with XOAUTH2/OAUTHBEARER enabled a line must hold a bearer token. */
-export const POP3_OAUTH_LINE_LIMIT = 8192;
+const POP3_OAUTH_LINE_LIMIT = 8192;
 
 const OK = "+OK\r\n";
 const INVALID = "-ERR invalid command\r\n";

@@ -6,7 +6,7 @@
 import type { AuthMethodName, StartTls } from "../../config/model.ts";
 import { advertisedMechanisms } from "../mechanisms.ts";
 
-export interface SieveCapabilityOptions {
+interface SieveCapabilityOptions {
   /** The `"SIEVE"` extensions. */
   sieve_capabilities: readonly string[];
   sieve_auth: readonly AuthMethodName[];

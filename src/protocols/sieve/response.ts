@@ -6,7 +6,7 @@
  * Pure functions over binary strings.
  */
 
-export interface SieveStatus {
+interface SieveStatus {
   status: "OK" | "NO" | "BYE";
   /** The human-readable string of the status line, unquoted ("" when absent). */
   text: string;

@@ -122,7 +122,7 @@ export class SmtpBackendLogin implements BackendLogin {
  * @example smtpRefusal("535 5.7.8 Error: authentication failed\r\n")
  *   // { errorCode: "535 5.7.8", text: "Error: authentication failed" }
  */
-export function smtpRefusal(reply: string): LoginRefusal | undefined {
+function smtpRefusal(reply: string): LoginRefusal | undefined {
   const lines = reply.split("\r\n").filter((l) => l !== "");
   const last = lines[lines.length - 1] ?? "";
   const m = /^([45]\d\d)[ -](?:([245]\.\d{1,3}\.\d{1,3}) )?(.*)$/.exec(last);

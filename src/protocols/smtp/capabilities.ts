@@ -6,7 +6,7 @@ import type { AuthMethodName, StartTls } from "../../config/model.ts";
 import { smtpReply } from "./reply.ts";
 import { advertisedMechanisms } from "../mechanisms.ts";
 
-export interface EhloOptions {
+interface EhloOptions {
   serverName: string;
   /** `smtp_capabilities` entries. */
   capabilities: readonly string[];

@@ -3,12 +3,12 @@
  * nginx's ngx_mail_smtp_parse_command.
  */
 
-export const SMTP_VERBS = [
+const SMTP_VERBS = [
   "HELO", "EHLO", "AUTH", "MAIL", "RCPT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS",
 ] as const;
-export type SmtpVerb = (typeof SMTP_VERBS)[number];
+type SmtpVerb = (typeof SMTP_VERBS)[number];
 
-export interface SmtpCommand {
+interface SmtpCommand {
   verb: SmtpVerb;
   args: string[];
 }

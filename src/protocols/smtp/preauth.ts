@@ -11,7 +11,7 @@ import { send } from "../types.ts";
 import { LineDialogue } from "../line_dialogue.ts";
 import { makeSalt, SaslExchange, saslMechanism } from "../sasl.ts";
 import { OAUTH_ERROR_CHALLENGE } from "../oauth.ts";
-import { parseSmtpCommand, type SmtpCommand } from "./command.ts";
+import { parseSmtpCommand } from "./command.ts";
 import { ehloReply } from "./capabilities.ts";
 import { credentialsFit } from "../../wire/wire.ts";
 import { mechanismAccepted } from "../mechanisms.ts";

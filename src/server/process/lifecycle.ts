@@ -23,7 +23,7 @@ export interface RunOptions {
 export type StopMode = "graceful" | "fast" | "retire";
 
 /** What one kind of process does at each moment of its life. */
-export interface Role {
+interface Role {
   /** Bind (or start the workers) and serve `config`; rejects with why not. */
   start(config: Config): Promise<void>;
   /** HUP: serve `next` from now on; rejects, keeping the running configuration, when it cannot. Absent: HUP is ignored. */
@@ -37,7 +37,7 @@ export interface Role {
   stop(mode: StopMode, config: Config): Promise<void>;
 }
 
-export interface LifecycleOptions {
+interface LifecycleOptions {
   /** The process's own log. */
   logger: Logger;
   config: Config;
@@ -64,7 +64,7 @@ export function logTargets(config: Config, errorLog?: string): LogTarget[] {
 }
 
 /** nginx's wording for a listener that cannot be bound. */
-export function describeStartError(err: unknown): string {
+function describeStartError(err: unknown): string {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (e.code === "EADDRINUSE" || e.code === "EACCES") return `bind() to ${e.address ?? ""}:${e.port ?? ""} failed (${errnoText(e.code)})`;
   return e.message ?? String(err);

@@ -22,7 +22,7 @@ export function workerCount(config: Config): number {
  * SO_REUSEPORT load balancing is Linux (and FreeBSD's SO_REUSEPORT_LB); a unix
  * socket cannot be shared that way at all, not even by an old and a new worker at reload.
  */
-export function whyNoWorkers(config: Config): string | undefined {
+function whyNoWorkers(config: Config): string | undefined {
   if (process.platform !== "linux" && process.platform !== "freebsd") {
     return `reusePort is not available on ${process.platform}`;
   }
@@ -35,7 +35,7 @@ export function whyNoWorkers(config: Config): string | undefined {
 }
 
 /** A master and this many workers, or one process (0); `warning` says why one process serves when more were meant to. */
-export interface ProcessPlan {
+interface ProcessPlan {
   workers: number;
   warning?: string;
 }

@@ -28,7 +28,7 @@ function defaultGroup(): string {
 }
 
 /** Whom a process started as root becomes, by name and id. */
-export interface Identity {
+interface Identity {
   user: string;
   group: string;
   uid: number;

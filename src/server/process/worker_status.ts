@@ -7,7 +7,7 @@
 import http from "node:http";
 import { listenStatus, type StatusServer } from "../../metrics/status_server.ts";
 
-export interface WorkerStatusSource {
+interface WorkerStatusSource {
   pid: number;
   port: number;
 }
@@ -27,7 +27,7 @@ function fetchText(port: number, path: string): Promise<string | undefined> {
 }
 
 /** Merge Prometheus texts of several workers into one exposition, each sample labelled with its worker. */
-export function mergePrometheus(parts: Array<{ pid: number; text: string }>): string {
+function mergePrometheus(parts: Array<{ pid: number; text: string }>): string {
   const families = new Map<string, { head: string[]; samples: string[] }>();
   for (const { pid, text } of parts) {
     let current: { head: string[]; samples: string[] } | undefined;

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Action } from "../../../src/protocols/types.ts";
-import { feedEveryWay, imapMachine } from "./helpers.ts";
+import { feedEveryWay, imapMachine } from "../../support/imap_machine.ts";
 
 /** mulberry32: a small seeded generator so failures reproduce. */
 function rng(seed: number): () => number {

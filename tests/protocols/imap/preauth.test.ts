@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ImapPreauth } from "../../../src/protocols/imap/preauth.ts";
-import { client, feedChunks, imapMachine, imapOptions, render } from "./helpers.ts";
+import { client, feedChunks, imapMachine, imapOptions, render } from "../../support/imap_machine.ts";
 
 const BAD = (tag: string) => `${tag} BAD invalid command\r\n`;
 const DEFAULT_CAPS = "* CAPABILITY IMAP4 IMAP4rev1 UIDPLUS AUTH=PLAIN\r\n";

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { Pop3Preauth, type Pop3PreauthOptions } from "../../../src/protocols/pop3/preauth.ts";
 import { encodeBase64 } from "../../../src/wire/sasl.ts";
 import type { Action } from "../../../src/protocols/types.ts";
-import { authOf, check, fuzz, talk } from "./drive.ts";
+import { authOf, check, fuzz, talk } from "../../support/preauth_script.ts";
 
 const SALT = "<2128537493.1700000000@mail.example.com>";
 

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Pop3Preauth, type Pop3PreauthOptions } from "../../../src/protocols/pop3/preauth.ts";
 import { Pop3BackendLogin } from "../../../src/protocols/pop3/backend_login.ts";
-import { authOf, check, talk } from "./drive.ts";
+import { authOf, check, talk } from "../../support/preauth_script.ts";
 
 function pop3(options: Partial<Pop3PreauthOptions> = {}): () => Pop3Preauth {
   return () =>

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { SmtpPreauth, type SmtpPreauthOptions } from "../../../src/protocols/smtp/preauth.ts";
 import { encodeBase64 } from "../../../src/wire/sasl.ts";
 // The split-at-every-offset driver is shared with the POP3 tests.
-import { authOf, check, fuzz, talk } from "../pop3/drive.ts";
+import { authOf, check, fuzz, talk } from "../../support/preauth_script.ts";
 
 const SALT = "<1896.697170952@mx.example.com>";
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { SmtpPreauth, type SmtpPreauthOptions } from "../../../src/protocols/smtp/preauth.ts";
 import { SmtpBackendLogin } from "../../../src/protocols/smtp/backend_login.ts";
 import type { BackendStep } from "../../../src/protocols/types.ts";
-import { authOf, check, render, talk } from "../pop3/drive.ts";
+import { authOf, check, render, talk } from "../../support/preauth_script.ts";
 
 function smtp(options: Partial<SmtpPreauthOptions> = {}): () => SmtpPreauth {
   return () =>
