@@ -13,6 +13,7 @@ import type { Places } from "../config/places.ts";
 import { splitHostPort } from "../config/values/address.ts";
 import { parseCidr } from "../server/realip.ts";
 import { errnoText } from "../errno.ts";
+import { RUNTIME, runtimeNamespace } from "../runtime.ts";
 
 /** The host facilities checked, replaceable in tests (which must not send DNS queries). */
 export interface HostFacilities {
@@ -53,8 +54,8 @@ type DenoListen = { listen(o: { hostname: string; port: number }): { close(): vo
  * every bind failure as EINVAL; its own Deno.listen keeps the real code.
  */
 function bindError(host: string, port: number): Promise<string | undefined> {
-  const deno = (globalThis as { Deno?: DenoListen }).Deno;
-  if (deno) {
+  if (RUNTIME === "Deno") {
+    const deno = runtimeNamespace<DenoListen>();
     try {
       deno.listen({ hostname: host, port }).close();
       return Promise.resolve(undefined);

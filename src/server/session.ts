@@ -14,7 +14,7 @@ import { unmapped } from "../wire/proxy_header.ts";
 import { receiveProxyHeader, withHead } from "./proxy_protocol_in.ts";
 import { relay, type RelayEnd, type RelayHandle } from "../relay/relay.ts";
 import { printable, type SessionContext } from "../log/logger.ts";
-import { noDelay, TLS_WRAPS_STREAMS } from "../socket_runtime.ts";
+import { noDelay, TLS_WRAPS_STREAMS } from "../runtime.ts";
 import { type BackendTarget, SessionCore, type SessionIo, type SessionTimer } from "./session_core.ts";
 import { ClientLink } from "./client_link.ts";
 import { backendStep, type BackendStepResult } from "./backend_step.ts";

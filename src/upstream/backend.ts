@@ -10,7 +10,7 @@ import { ReplyFramer } from "./reply_framer.ts";
 import { printable } from "../log/logger.ts";
 import type { BackendStarttls } from "../protocols/backend_starttls.ts";
 import { handshakeUpstream, type UpstreamTlsSetup } from "./tls_out.ts";
-import { noDelay } from "../socket_runtime.ts";
+import { noDelay } from "../runtime.ts";
 import { errnoText } from "../errno.ts";
 import { type BackendWire, UnsafeValueError, type Wire } from "../wire/wire.ts";
 

@@ -10,7 +10,7 @@ import net from "node:net";
 import tls from "node:tls";
 import type { EffectiveServer } from "../config/model.ts";
 import type { UpstreamTlsMode } from "../auth/types.ts";
-import type { TlsRuntime } from "../tls/runtime.ts";
+import type { TlsRuntime } from "../runtime.ts";
 
 /** What one backend connection needs for its handshake. */
 export interface UpstreamTlsSetup {

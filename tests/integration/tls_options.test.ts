@@ -10,7 +10,7 @@ import { startProxy, type RunningProxy } from "../support/proxy.ts";
 import { freePort } from "./backends.ts";
 import { loadConfigText, effectiveServers } from "../../src/config/load.ts";
 import { checkTlsConfig, tlsConfigWarnings } from "../../src/tls/context.ts";
-import { tlsRuntime } from "../../src/tls/runtime.ts";
+import { tlsRuntime } from "../../src/runtime.ts";
 import { makeTestPki, type TestPki } from "../tls/pki.ts";
 import { opensslOnce } from "../tls/openssl_client.ts";
 
