@@ -44,11 +44,11 @@ interface Native {
 }
 interface Handlers {
   open(s: Native): void;
-  data(s: Native, chunk: Buffer): void;
-  drain(s: Native): void;
-  end(s: Native): void;
-  error(s: Native, err: Error): void;
-  close(s: Native, err?: Error): void;
+  data(s: Native, chunk: Buffer): unknown;
+  drain(s: Native): unknown;
+  end(s: Native): unknown;
+  error(s: Native, err: Error): unknown;
+  close(s: Native, err?: Error): unknown;
   handshake?(s: Native, success: boolean, err: Error | null): void;
 }
 interface NativeListener {
@@ -95,6 +95,7 @@ class BunSocket implements NetSocket {
 
   opened(native: Native): void {
     this.native = native;
+    if (this.gone) return native.terminate();
     this.remoteAddress = native.remoteAddress;
     this.remotePort = native.remotePort;
     this.localAddress = native.localAddress;
@@ -177,10 +178,13 @@ class BunSocket implements NetSocket {
   }
   destroy(): void {
     if (this.gone) return;
+    this.gone = true;
     this.pending = [];
     this.pendingBytes = 0;
-    if (this.native) this.native.terminate();
-    else this.closedNow();
+    this.native?.terminate();
+    if (this.tls) return this.handshakeDone(false);
+    // As node:net does, the owner hears of it on a later turn, not inside its own call.
+    setImmediate(tellClosed, this);
   }
   setKeepAlive(enable: boolean, initialDelayMs?: number): void {
     this.native?.setKeepAlive(enable, initialDelayMs);
@@ -215,11 +219,11 @@ class BunSocket implements NetSocket {
   }
   /** @internal */
   closedNow(): void {
+    if (this.tls) return this.handshakeDone(false);
     if (this.gone) return;
     this.gone = true;
     this.pending = [];
     this.pendingBytes = 0;
-    if (this.tls) return this.handshakeDone(false);
     this.owner?.socketClose(this);
   }
 
@@ -253,7 +257,7 @@ class BunSocket implements NetSocket {
     return this.upgrade(false, nativeClientOptions(options), 0).then((ok): ClientTlsResult => {
       if (!ok) return this.tlsError ? { type: "error", message: this.tlsError } : { type: "closed" };
       const native = this.native!;
-      const code = native.authorized ? undefined : native.getAuthorizationError()?.code;
+      const code = this.verifyError;
       const cert = native.getPeerCertificate();
       return {
         type: "ok",
@@ -264,6 +268,7 @@ class BunSocket implements NetSocket {
   }
 
   private tlsError?: string;
+  private verifyError?: string;
 
   private failTls(error: string): { error: string } {
     this.owner = undefined;
@@ -293,13 +298,13 @@ class BunSocket implements NetSocket {
     });
   }
 
-  /** @internal the handshake's end */
-  handshakeDone(ok: boolean, err?: Error | null): void {
+  /** @internal the handshake's end; `verifyError`: why the peer's certificate did not verify */
+  handshakeDone(ok: boolean, verifyError?: Error | null): void {
     const pending = this.tls;
     if (!pending) return;
     this.tls = undefined;
     clearTimeout(pending.timer);
-    if (err) this.tlsError = err.message;
+    this.verifyError = (verifyError as { code?: string } | null | undefined)?.code ?? verifyError?.message;
     if (ok) {
       this.native!.pause();
       this.paused = true;
@@ -315,6 +320,9 @@ class BunSocket implements NetSocket {
   }
 }
 
+function tellClosed(socket: BunSocket): void {
+  socket.owner?.socketClose(socket);
+}
 function deliverHeld(socket: BunSocket): void {
   socket.deliverHeld();
 }
@@ -353,12 +361,13 @@ function nativeClientOptions(o: ClientTlsOptions): object {
   };
 }
 
+// After upgradeTLS the plain half shares `data` with the TLS half: only the current one speaks.
 const COMMON: Omit<Handlers, "open"> = {
-  data: (s, chunk) => s.data.received(chunk),
-  drain: (s) => s.data.flush(),
-  end: (s) => s.data.peerFin(),
-  error: (s, err) => s.data.failed(err),
-  close: (s) => s.data.closedNow(),
+  data: (s, chunk) => s.data.native === s && s.data.received(chunk),
+  drain: (s) => s.data.native === s && s.data.flush(),
+  end: (s) => s.data.native === s && s.data.peerFin(),
+  error: (s, err) => s.data.native === s && s.data.failed(err),
+  close: (s) => s.data.native === s && s.data.closedNow(),
 };
 const CLIENT_HANDLERS: Handlers = {
   ...COMMON,
@@ -370,7 +379,8 @@ const CLIENT_HANDLERS: Handlers = {
 const TLS_HANDLERS: Handlers = {
   ...COMMON,
   open: () => {},
-  handshake: (s, success, err) => s.data.handshakeDone(success, success ? null : err),
+  // The handshake is done either way; `success` false only says the peer's certificate did not verify.
+  handshake: (s, success, err) => s.data.handshakeDone(true, success ? null : err),
 };
 
 function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): Promise<NetListener> {

@@ -123,6 +123,7 @@ export async function handshakeUpstream(socket: NetSocket, setup: UpstreamTlsSet
   if (shaken.type === "closed") return { type: "fail", reason: `upstream prematurely closed connection ${WHILE}` };
   const problem = setup.verify ? verifyError(shaken, setup) : undefined;
   if (!problem) return { type: "ok" };
+  socket.owner = undefined;
   socket.destroy();
   return { type: "fail", reason: problem };
 }
