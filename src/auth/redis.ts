@@ -7,7 +7,7 @@
  */
 import net from "node:net";
 import { setTimeout } from "node:timers";
-import { noDelay } from "../socket_runtime.ts";
+import { noDelay } from "../runtime.ts";
 
 export type RespValue = string | number | null | RespValue[] | RespError;
 

@@ -14,6 +14,7 @@ import { splitHostPort } from "../config/values/address.ts";
 import { parseCidr } from "../config/values/cidr.ts";
 import { errnoText } from "../errno.ts";
 import { loadUserTable } from "../auth/user_table.ts";
+import { RUNTIME, runtimeNamespace } from "../runtime.ts";
 
 /** The host facilities checked, replaceable in tests (which must not send DNS queries). */
 export interface HostFacilities {
@@ -54,8 +55,8 @@ type DenoListen = { listen(o: { hostname: string; port: number }): { close(): vo
  * every bind failure as EINVAL; its own Deno.listen keeps the real code.
  */
 function bindError(host: string, port: number): Promise<string | undefined> {
-  const deno = (globalThis as { Deno?: DenoListen }).Deno;
-  if (deno) {
+  if (RUNTIME === "Deno") {
+    const deno = runtimeNamespace<DenoListen>();
     try {
       deno.listen({ hostname: host, port }).close();
       return Promise.resolve(undefined);

@@ -16,8 +16,8 @@ import { formatWarning } from "../config/errors.ts";
 import { NGINX_USAGE, parseNginxFlags } from "./nginx_flags.ts";
 import { type AdhocFlags, hasServerFlags, loadFileAndFlags } from "../config/adhoc.ts";
 import { openFilesLimit } from "../server/process/privileges.ts";
-import { runtimeName, VERSION } from "../version.ts";
-import { tlsRuntime } from "../tls/runtime.ts";
+import { VERSION } from "../version.ts";
+import { runtimeVersion, tlsRuntime } from "../runtime.ts";
 import { runProxy } from "../server/process/run.ts";
 import { signalRunning } from "../server/process/lifecycle.ts";
 import { runWorker, WORKER_SUBCOMMAND } from "../server/process/worker.ts";
@@ -105,7 +105,7 @@ async function reportTest(file: string, quiet: boolean, fn: () => Promise<TestRe
 export function versionText(details: boolean): string {
   let text = `mailproxy version: mailproxy/${VERSION}\n`;
   if (details) {
-    text += `runtime: ${runtimeName()} (${process.platform}-${process.arch})\n`;
+    text += `runtime: ${runtimeVersion()} (${process.platform}-${process.arch})\n`;
     // process.versions.openssl is a compatibility string on Bun and Deno; the TLS table knows the real library.
     text += `built with ${tlsRuntime().library} (node:tls), node:net node:dns node:crypto\n`;
     text += `configure arguments: --with-mail --with-mail_ssl_module --with-auth-http-pool --with-toml\n`;

@@ -5,6 +5,7 @@
  * Deno need different code for logging. Linux and glibc only (libc.so.6, the
  * Linux sockaddr_un layout).
  */
+import { RUNTIME, runtimeNamespace } from "../runtime.ts";
 
 /** A non-blocking datagram socket that sends to one path; a full receiver drops the message, as nginx's does. */
 interface UnixDatagramSender {
@@ -51,10 +52,9 @@ let libc: Promise<Libc> | undefined;
 
 async function loadLibc(): Promise<Libc> {
   if (process.platform !== "linux") throw new Error(`unix datagram sockets are supported on Linux only, not on ${process.platform}`);
-  const deno = (globalThis as { Deno?: DenoFfi }).Deno;
   let symbols: Record<string, (...args: unknown[]) => number | bigint>;
-  if (deno) {
-    symbols = deno.dlopen(
+  if (RUNTIME === "Deno") {
+    symbols = runtimeNamespace<DenoFfi>().dlopen(
       LIBC,
       Object.fromEntries(Object.entries(SIGNATURES).map(([name, [parameters, result]]) => [name, { parameters, result }])),
     ).symbols;

@@ -4,11 +4,9 @@
  * activity re-arms the idle timer).
  *
  * A relay lives as long as its session, often hours and by the thousand, so its
- * state is one object and its event handlers are shared module functions that find
- * the relay on the socket (`this` of a listener is the emitting socket): no
- * closures per session.
+ * state is one object that owns both sockets (src/net/): no closures per session.
  */
-import type { Duplex } from "node:stream";
+import type { NetSocket, SocketOwner } from "../net/socket.ts";
 
 interface RelayStats {
   /** Bytes client → backend. */
@@ -27,9 +25,6 @@ export interface RelayHandle {
   kick(goodbye: Buffer): void;
 }
 
-const RELAY = Symbol("relay");
-type RelaySocket = Duplex & { [RELAY]?: Relay };
-
 /** setTimeout's ceiling; a longer proxy_timeout would fire at once. */
 const MAX_TIMER_MS = 0x7fffffff;
 
@@ -42,34 +37,31 @@ interface RelayOwner {
  * Start relaying. Sockets must be paused; `pendingUp` (client bytes buffered
  * behind the authenticating command) goes to the backend first.
  */
-export function relay(client: Duplex, backend: Duplex, idleMs: number, pendingUp: string, owner: RelayOwner): RelayHandle {
+export function relay(client: NetSocket, backend: NetSocket, idleMs: number, pendingUp: string, owner: RelayOwner): RelayHandle {
   return new Relay(client, backend, idleMs, pendingUp, owner);
 }
 
-class Relay implements RelayHandle {
+class Relay implements RelayHandle, SocketOwner {
   readonly stats: RelayStats = { up: 0, down: 0 };
   private ended: RelayEnd | null = null;
   private clientClosed = false;
   private backendClosed = false;
   private reported = false;
   private readonly idle: ReturnType<typeof setTimeout>;
+  /** After a flushing stop: the bound on each side's last writes. */
+  private clientFlush?: ReturnType<typeof setTimeout>;
+  private backendFlush?: ReturnType<typeof setTimeout>;
 
   constructor(
-    private readonly client: RelaySocket,
-    private readonly backend: RelaySocket,
+    private readonly client: NetSocket,
+    private readonly backend: NetSocket,
     idleMs: number,
     pendingUp: string,
     private readonly owner: RelayOwner,
   ) {
     this.idle = setTimeout(onIdle, Math.min(idleMs, MAX_TIMER_MS), this);
-    for (const s of [client, backend]) {
-      s[RELAY] = this;
-      s.on("data", onData);
-      s.on("drain", onDrain);
-      s.on("end", onEnd);
-      s.on("error", onError);
-      s.on("close", onClose);
-    }
+    client.owner = this;
+    backend.owner = this;
     if (pendingUp) {
       this.stats.up += pendingUp.length;
       backend.write(Buffer.from(pendingUp, "latin1"));
@@ -88,7 +80,8 @@ class Relay implements RelayHandle {
     this.stop("shutdown", true);
   }
 
-  data(from: RelaySocket, chunk: Buffer): void {
+  socketData(from: NetSocket, chunk: Buffer): void {
+    if (this.ended) return;
     if (from === this.client) {
       this.stats.up += chunk.length;
       this.idle.refresh();
@@ -100,19 +93,32 @@ class Relay implements RelayHandle {
   }
 
   /** `to` can take more: let its peer's bytes flow again. */
-  drain(to: RelaySocket): void {
+  socketDrain(to: NetSocket): void {
     if (to === this.client) this.idle.refresh();
     if (!this.ended) (to === this.client ? this.backend : this.client).resume();
   }
 
-  peerEnded(from: RelaySocket, how: "closed" | "error"): void {
+  socketEnd(from: NetSocket): void {
+    this.peerEnded(from, "closed");
+  }
+
+  socketError(from: NetSocket): void {
+    this.peerEnded(from, "error");
+  }
+
+  private peerEnded(from: NetSocket, how: "closed" | "error"): void {
     const side = from === this.client ? "client" : "backend";
     this.stop(`${side}-${how}`, how === "closed");
   }
 
-  closed(s: RelaySocket): void {
-    if (s === this.client) this.clientClosed = true;
-    else this.backendClosed = true;
+  socketClose(s: NetSocket): void {
+    if (s === this.client) {
+      this.clientClosed = true;
+      clearTimeout(this.clientFlush);
+    } else {
+      this.backendClosed = true;
+      clearTimeout(this.backendFlush);
+    }
     this.peerEnded(s, "closed");
     this.reportWhenClosed();
   }
@@ -122,14 +128,12 @@ class Relay implements RelayHandle {
     this.ended = reason;
     clearTimeout(this.idle);
     const { client, backend } = this;
-    client.removeListener("data", onData);
-    backend.removeListener("data", onData);
     if (flush) {
       // Finish writing what is already queued in each direction, then close both.
       for (const s of [client, backend]) {
         // The side that sent end-of-file and has nothing queued: close() sends the same FIN as end() would,
         // without a shutdown() syscall and a 30 s timer (the usual LOGOUT/QUIT: the backend closes first).
-        if (s.readableEnded && s.writableLength === 0) {
+        if (s.peerEnded && s.queued === 0) {
           s.destroy();
           continue;
         }
@@ -140,8 +144,8 @@ class Relay implements RelayHandle {
         if (s === client ? this.clientClosed : this.backendClosed) continue;
         const timer = setTimeout(destroySocket, 30_000, s);
         timer.unref();
-        // ...and once it is closed the timer must not hold the sockets either
-        s.once("close", () => clearTimeout(timer));
+        if (s === client) this.clientFlush = timer;
+        else this.backendFlush = timer;
       }
     } else {
       client.destroy();
@@ -153,29 +157,14 @@ class Relay implements RelayHandle {
   private reportWhenClosed(): void {
     if (!this.ended || !this.clientClosed || !this.backendClosed || this.reported) return;
     this.reported = true;
-    this.client[RELAY] = this.backend[RELAY] = undefined;
+    this.client.owner = this.backend.owner = undefined;
     this.owner.relayEnded(this.ended);
   }
 }
 
-function onData(this: RelaySocket, chunk: Buffer): void {
-  this[RELAY]?.data(this, chunk);
-}
-function onDrain(this: RelaySocket): void {
-  this[RELAY]?.drain(this);
-}
-function onEnd(this: RelaySocket): void {
-  this[RELAY]?.peerEnded(this, "closed");
-}
-function onError(this: RelaySocket): void {
-  this[RELAY]?.peerEnded(this, "error");
-}
-function onClose(this: RelaySocket): void {
-  this[RELAY]?.closed(this);
-}
 function onIdle(relay: Relay): void {
   relay.stop("idle-timeout", false);
 }
-function destroySocket(s: Duplex): void {
+function destroySocket(s: NetSocket): void {
   s.destroy();
 }

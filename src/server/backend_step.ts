@@ -2,7 +2,8 @@
  * The login at the backend the auth source named, as one step for the session
  * shell: the protocol's login dialogue, the PROXY header out, TLS to the backend.
  */
-import type net from "node:net";
+import type { NetSocket } from "../net/socket.ts";
+import { defaultSockets } from "../net/choose.ts";
 import type { EffectiveServer } from "../config/model.ts";
 import type { ClientTlsInfo } from "../auth/types.ts";
 import type { LoginRefusal } from "../protocols/types.ts";
@@ -24,7 +25,7 @@ interface ClientFacts extends ConnectionAddresses {
 }
 
 export type BackendStepResult =
-  | { type: "ok"; socket: net.Socket; toClient: string }
+  | { type: "ok"; socket: NetSocket; toClient: string }
   /**
    * `refused`: the backend turned the credentials down (not a broken dialogue; pools do
    * not count it against the backend). `refusal`: its words, when the backend decides (passthrough).
@@ -63,6 +64,8 @@ export async function backendStep(server: EffectiveServer, target: BackendTarget
     replyLimit: server.proxy_buffer,
     deadlineMs: server.timeout,
     proxyHeader,
+    // Bun's native client TLS has every feature backends use (README, TLS table).
+    sockets: defaultSockets(),
     ...(tls ? { tls, starttls: createBackendStarttls(server.protocol, server.server_name) } : {}),
   });
   if (outcome.type === "ok") return outcome;

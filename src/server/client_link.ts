@@ -2,15 +2,15 @@
  * The client connection under a session: its socket and the session's timers,
  * carrying out the core's byte and timer actions (write, pause, resume, arm and
  * clear timers, close) and turning socket events into the session's calls. The
- * one place that knows the socket API, so that another socket layer is another
- * version of this file (issue 15).
+ * one place that knows the socket interface (src/net/socket.ts), whichever
+ * socket layer is under it.
  *
  * A session lives as long as its client, often hours and by the thousand: the
  * socket listeners and timer callbacks are shared module functions that find the
- * session on the socket (`this` of a listener is the emitting socket) or get it as
- * an argument, so there are no closures per session.
+ * session on the socket (the link owns its socket: src/net/) or get it as an
+ * argument, so there are no closures per session.
  */
-import type net from "node:net";
+import type { NetSocket, SocketOwner } from "../net/socket.ts";
 import type { SessionTimer } from "./session_core.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -20,11 +20,14 @@ const TIMER_SLOT: Record<SessionTimer, number> = { idle: 0, write: 1, flush: 2, 
 /** Node timers overflow above this many ms. */
 const MAX_TIMER_MS = 0x7fffffff;
 
-export abstract class ClientLink {
+export abstract class ClientLink implements SocketOwner {
   /** One slot per SessionTimer (TIMER_SLOT); `turn` holds an Immediate. */
   private readonly timers: Array<Timer | ReturnType<typeof setImmediate> | undefined> = [];
+  private waitingDrain = false;
 
-  constructor(protected socket: net.Socket) {}
+  constructor(protected socket: NetSocket) {
+    socket.owner = this;
+  }
 
   // The socket's events and the timers, for the session.
   abstract clientBytes(bytes: string): void;
@@ -35,16 +38,15 @@ export abstract class ClientLink {
 
   /** Write to the client; false once the write waits for the client to read. */
   write(data: string): boolean {
-    if (this.socket.destroyed) return true;
     return this.socket.write(Buffer.from(data, "latin1"));
   }
 
   queued(): number {
-    return this.socket.destroyed ? 0 : this.socket.writableLength;
+    return this.socket.queued;
   }
 
   awaitDrain(): void {
-    this.socket.once("drain", onClientDrain);
+    this.waitingDrain = true;
   }
 
   pause(): void {
@@ -87,20 +89,23 @@ export abstract class ClientLink {
     this.socket.destroy();
   }
 
-  /** Error and close events of `socket` (the accepted one, then a TLS one) reach this session. */
-  protected listenToClient(socket: net.Socket): void {
-    (socket as ClientSocket)[LINK] = this;
-    socket.on("error", onClientError);
-    socket.on("close", onClientClose);
+  // ---- the socket's events (SocketOwner) ----
+  socketData(_socket: NetSocket, chunk: Buffer): void {
+    this.clientBytes(chunk.toString("latin1"));
   }
-
-  /** The client's bytes go to `clientBytes()` from now on. */
-  protected readClient(): void {
-    this.socket.on("data", onClientData);
+  socketDrain(): void {
+    if (!this.waitingDrain) return;
+    this.waitingDrain = false;
+    this.drained();
   }
-
-  protected stopReadingClient(): void {
-    this.socket.removeListener("data", onClientData);
+  socketEnd(): void {
+    // the socket ends its side too; its close follows
+  }
+  socketError(_socket: NetSocket, err: Error): void {
+    this.clientError(err);
+  }
+  socketClose(): void {
+    this.clientClosed();
   }
 
   /** @internal the timer callback's way in */
@@ -110,21 +115,6 @@ export abstract class ClientLink {
   }
 }
 
-const LINK = Symbol("client link");
-type ClientSocket = net.Socket & { [LINK]?: ClientLink };
-
-function onClientData(this: ClientSocket, chunk: Buffer): void {
-  this[LINK]?.clientBytes(chunk.toString("latin1"));
-}
-function onClientDrain(this: ClientSocket): void {
-  this[LINK]?.drained();
-}
-function onClientError(this: ClientSocket, err: Error): void {
-  this[LINK]?.clientError(err);
-}
-function onClientClose(this: ClientSocket): void {
-  this[LINK]?.clientClosed();
-}
 function fireTimer(link: ClientLink, timer: SessionTimer): void {
   link.timerDue(timer);
 }

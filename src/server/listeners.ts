@@ -5,6 +5,7 @@
  */
 import net from "node:net";
 import fs from "node:fs";
+import type { NetListener, NetSocket, Sockets } from "../net/socket.ts";
 import dns from "node:dns/promises";
 import type { ListenSpec } from "../config/model.ts";
 import { unmapped } from "../wire/proxy_header.ts";
@@ -70,7 +71,7 @@ export function planBindings<T>(entries: ListenEntry<T>[]): Binding<T>[] {
 }
 
 /** The entry a connection belongs to: the specific address it arrived on, else the wildcard. */
-function dispatch<T>(binding: Binding<T>, socket: net.Socket): ListenEntry<T> {
+function dispatch<T>(binding: Binding<T>, socket: { localAddress?: string }): ListenEntry<T> {
   if (binding.entries.length === 1) return binding.entries[0];
   const local = socket.localAddress ? unmapped(socket.localAddress) : "";
   return binding.entries.find((e) => e.host === local) ?? binding.entries.find((e) => WILDCARDS.has(e.host)) ??
@@ -81,7 +82,7 @@ function dispatch<T>(binding: Binding<T>, socket: net.Socket): ListenEntry<T> {
  * Every entry of the address a connection arrived on: several when servers share it
  * by server_name (SNI). The default server (`default_server`, else the first) comes first.
  */
-export function dispatchAll<T>(binding: Binding<T>, socket: net.Socket): readonly ListenEntry<T>[] {
+export function dispatchAll<T>(binding: Binding<T>, socket: { localAddress?: string }): readonly ListenEntry<T>[] {
   const chosen = dispatch(binding, socket);
   let groups = groupsOf.get(binding) as Map<string, ListenEntry<T>[]> | undefined;
   if (!groups) groupsOf.set(binding, groups = new Map());
@@ -97,42 +98,33 @@ export function dispatchAll<T>(binding: Binding<T>, socket: net.Socket): readonl
 /** dispatchAll's answers per binding and address: the same every time, so computed once. */
 const groupsOf = new WeakMap<Binding<unknown>, Map<string, readonly ListenEntry<unknown>[]>>();
 
-/** Open a listening socket for a binding. */
+/** Open a listening socket for a binding, on the socket layer `sockets`. */
 export function openBinding<T>(
   binding: Binding<T>,
-  onConnection: (socket: net.Socket) => void,
+  onConnection: (socket: NetSocket) => void,
+  sockets: Sockets,
   options: { reusePort?: boolean } = {},
-): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer({ pauseOnConnect: true }, onConnection);
-    server.once("error", reject);
-    const backlog = binding.listen.backlog ?? 511;
-    const done = () => {
-      server.removeListener("error", reject);
-      resolve(server);
-    };
-    if (binding.kind === "unix") {
-      try {
-        if (fs.statSync(binding.host).isSocket()) fs.unlinkSync(binding.host);
-      } catch {
-        // no stale socket to remove
-      }
-      server.listen({ path: binding.host, backlog }, done);
-    } else {
-      server.listen({
-        host: binding.host,
-        port: binding.port,
-        backlog,
-        ipv6Only: net.isIPv6(binding.host) ? binding.listen.ipv6only : undefined,
-        // SO_REUSEPORT: several worker processes bind the same address, the kernel spreads connections
-        ...(options.reusePort ? { reusePort: true } : {}),
-      } as net.ListenOptions, done);
+): Promise<NetListener> {
+  const backlog = binding.listen.backlog ?? 511;
+  if (binding.kind === "unix") {
+    try {
+      if (fs.statSync(binding.host).isSocket()) fs.unlinkSync(binding.host);
+    } catch {
+      // no stale socket to remove
     }
-  });
+    return sockets.listen({ host: binding.host, port: 0, unix: true, backlog }, onConnection);
+  }
+  return sockets.listen({
+    host: binding.host,
+    port: binding.port,
+    backlog,
+    ipv6Only: net.isIPv6(binding.host) ? binding.listen.ipv6only : undefined,
+    reusePort: options.reusePort,
+  }, onConnection);
 }
 
 /** Apply per-connection socket options of the listen entry. */
-export function applySocketOptions(socket: net.Socket, listen: ListenSpec): void {
+export function applySocketOptions(socket: NetSocket, listen: ListenSpec): void {
   const ka = listen.so_keepalive;
   if (!ka) return;
   if (ka.enabled === false) socket.setKeepAlive(false);

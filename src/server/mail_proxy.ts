@@ -3,6 +3,8 @@
  * (listeners kept or swapped, sessions untouched) and shutdown.
  */
 import type net from "node:net";
+import type { NetListener, NetSocket } from "../net/socket.ts";
+import { listenerSockets } from "../net/choose.ts";
 import type { Config, EffectiveServer } from "../config/model.ts";
 import { effectiveServers } from "../config/load.ts";
 import type { AuthSource } from "../auth/types.ts";
@@ -38,7 +40,7 @@ interface ServerRuntime {
 
 interface OpenBinding {
   binding: Binding<ServerRuntime>;
-  socket: net.Server;
+  socket: NetListener;
 }
 
 /** What the sessions of one listen entry share. */
@@ -118,8 +120,13 @@ export class MailProxy {
       for (const binding of plan) {
         const existing = this.open.get(binding.key);
         if (existing) continue;
-        const holder: OpenBinding = { binding, socket: undefined as unknown as net.Server };
-        holder.socket = await openBinding(binding, (socket) => this.accept(holder, socket), this.options);
+        const holder: OpenBinding = { binding, socket: undefined as unknown as NetListener };
+        const sockets = listenerSockets(
+          binding.listen.address,
+          binding.entries.map((e) => ({ server: e.target.server, listen: e.listen })),
+          (message) => this.logger.info(message),
+        );
+        holder.socket = await openBinding(binding, (socket) => this.accept(holder, socket), sockets, this.options);
         opened.push(holder);
       }
     } catch (err) {
@@ -203,7 +210,7 @@ export class MailProxy {
   }
 
   /** Addresses actually bound, e.g. for tests that listen on port 0. */
-  addresses(): Array<{ key: string; address: string | net.AddressInfo | null }> {
+  addresses(): Array<{ key: string; address: ReturnType<NetListener["address"]> }> {
     return [...this.open.values()].map((o) => ({ key: o.binding.key, address: o.socket.address() }));
   }
 
@@ -295,7 +302,7 @@ export class MailProxy {
     return found;
   }
 
-  private accept(holder: OpenBinding, socket: net.Socket): void {
+  private accept(holder: OpenBinding, socket: NetSocket): void {
     const group = dispatchAll(holder.binding, socket);
     const { labels, deps, closed } = this.entryDeps(group);
     if (this.sessions.size >= this.maxConnections) {

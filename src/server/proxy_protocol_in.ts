@@ -9,7 +9,7 @@
  * (bounded by `timeout` and by MAX_HEADER), which a slow network deserves.
  */
 import net from "node:net";
-import { Duplex as DuplexStream, type Duplex } from "node:stream";
+import type { NetSocket } from "../net/socket.ts";
 import type { ProxyProtocolInfo } from "../auth/types.ts";
 
 /** nginx inspects at most this much (protocols.md §1.2: up to 4 KiB). */
@@ -148,78 +148,36 @@ type ReceivedHeader =
 
 /**
  * Read the header from a paused socket within `timeoutMs`. The socket is left
- * paused; `rest` holds the bytes that arrived behind the header.
+ * paused with its owner back; `rest` holds the bytes that arrived behind the header.
  */
-export function receiveProxyHeader(socket: net.Socket, timeoutMs: number): Promise<ReceivedHeader> {
+export function receiveProxyHeader(socket: NetSocket, timeoutMs: number): Promise<ReceivedHeader> {
+  const owner = socket.owner;
   return new Promise((resolve) => {
     let buf: Buffer = Buffer.alloc(0);
     const finish = (r: ReceivedHeader) => {
       clearTimeout(timer);
-      socket.removeListener("data", onData);
-      socket.removeListener("close", onClose);
       socket.pause();
+      socket.owner = owner;
       resolve(r);
     };
-    const onData = (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      const r = parseProxyHeader(buf.subarray(0, MAX_HEADER));
-      if (r.type === "more" && buf.length < MAX_HEADER) return;
-      if (r.type === "ok") finish({ type: "ok", info: r.info, rest: buf.subarray(r.consumed) });
-      else finish({ type: "broken", data: r.type === "broken" ? r.data : buf.subarray(0, V1_MAX).toString("latin1") });
-    };
-    const onClose = () => finish({ type: "closed" });
     const timer = setTimeout(() => finish({ type: "timeout" }), timeoutMs);
-    socket.on("data", onData);
-    socket.on("close", onClose);
+    // Until the header is read, this reader owns the socket (once per connection, short-lived).
+    socket.owner = {
+      socketData(_s, chunk) {
+        buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+        const r = parseProxyHeader(buf.subarray(0, MAX_HEADER));
+        if (r.type === "more" && buf.length < MAX_HEADER) return;
+        if (r.type === "ok") finish({ type: "ok", info: r.info, rest: buf.subarray(r.consumed) });
+        else finish({ type: "broken", data: r.type === "broken" ? r.data : buf.subarray(0, V1_MAX).toString("latin1") });
+      },
+      socketClose(s) {
+        finish({ type: "closed" });
+        owner?.socketClose(s);
+      },
+      socketDrain() {},
+      socketEnd() {},
+      socketError: (s, err) => owner?.socketError(s, err),
+    };
     socket.resume();
   });
-}
-
-/**
- * A stream that yields `head` and then everything `raw` receives; for handing a
- * connection whose first bytes were already read (a TLS ClientHello that came in
- * the same packet as the PROXY header) to the TLS upgrader. Nothing flows until
- * the consumer calls resume() after the upgrader's plaintext-discarding read loop,
- * so `head` is not mistaken for pipelined plaintext. Works on Bun; Deno's
- * TLSSocket needs a real socket handle (see README, "Runtimes").
- */
-export function withHead(raw: net.Socket, head: Buffer): Duplex {
-  let started = false;
-  const stream: Duplex = new DuplexStream({
-    read() {
-      if (started) raw.resume();
-    },
-    write(chunk, encoding, cb) {
-      raw.write(chunk, encoding, cb);
-    },
-    final(cb) {
-      raw.end();
-      cb();
-    },
-    destroy(err, cb) {
-      raw.destroy();
-      cb(err);
-    },
-  });
-  raw.on("data", (chunk: Buffer) => {
-    if (!stream.push(chunk)) raw.pause();
-  });
-  raw.on("end", () => stream.push(null));
-  raw.on("close", () => stream.destroy());
-  raw.on("error", (err) => stream.destroy(err));
-  const resume = stream.resume.bind(stream);
-  stream.resume = () => {
-    if (!started) {
-      started = true;
-      stream.push(head);
-      raw.resume();
-    }
-    return resume();
-  };
-  // the session reads addresses from whatever socket it holds
-  for (const key of ["remoteAddress", "remotePort", "localAddress", "localPort"] as const) {
-    Object.defineProperty(stream, key, { get: () => raw[key] });
-  }
-  (stream as unknown as { setNoDelay: () => void }).setNoDelay = () => {};
-  return stream;
 }

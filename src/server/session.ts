@@ -4,17 +4,17 @@
  * core (session_core.ts) decides and tells it what happened. No protocol decision
  * is taken here.
  */
-import type net from "node:net";
+import type { NetSocket } from "../net/socket.ts";
 import type { Credentials } from "../protocols/types.ts";
 import type { AuthRequest, AuthResult, ClientTlsInfo, ProxyProtocolInfo } from "../auth/types.ts";
 import type { SessionDeps } from "./session_deps.ts";
 import { createPreauth, protocolLines } from "../protocols/factory.ts";
 import { hostPort } from "../upstream/backend.ts";
 import { unmapped } from "../wire/proxy_header.ts";
-import { receiveProxyHeader, withHead } from "./proxy_protocol_in.ts";
+import { receiveProxyHeader } from "./proxy_protocol_in.ts";
 import { relay, type RelayEnd, type RelayHandle } from "../relay/relay.ts";
 import { printable, type SessionContext } from "../log/logger.ts";
-import { noDelay, TLS_WRAPS_STREAMS } from "../socket_runtime.ts";
+import { RUNTIME } from "../runtime.ts";
 import { type BackendTarget, SessionCore, type SessionIo, type SessionTimer } from "./session_core.ts";
 import { ClientLink } from "./client_link.ts";
 import { backendStep, type BackendStepResult } from "./backend_step.ts";
@@ -30,8 +30,10 @@ export class Session extends ClientLink implements SessionIo {
   /** Aborted when the client goes, ending the auth request and its WAIT loop. */
   private clientLeft?: AbortController;
   private authRequest?: AuthRequest;
-  private backend?: net.Socket;
+  private backend?: NetSocket;
   private tlsInfo?: ClientTlsInfo;
+  /** The ALPN id the client's handshake settled on. */
+  private alpn?: string;
   private clientHost = "[UNAVAILABLE]";
   private relayHandle?: RelayHandle;
   private readonly started = Date.now();
@@ -49,7 +51,7 @@ export class Session extends ClientLink implements SessionIo {
    * pending promise per session is memory for its whole life).
    */
   constructor(
-    socket: net.Socket,
+    socket: NetSocket,
     private deps: SessionDeps,
     private readonly onClosed: (session: Session) => void = () => {},
   ) {
@@ -66,8 +68,6 @@ export class Session extends ClientLink implements SessionIo {
 
   /** Open the connection and greet; never throws. */
   async start(): Promise<void> {
-    noDelay(this.socket);
-    this.listenToClient(this.socket);
     this.log("info", `client connected to ${this.ctx.server}`);
     try {
       if (this.deps.listen.proxy_protocol && !(await this.readProxyHeader())) return;
@@ -76,11 +76,8 @@ export class Session extends ClientLink implements SessionIo {
       const server = this.deps.server;
       this.core.admitted(createPreauth(server, this.deps.listen.ssl), server);
       if (!this.admitConnection()) return;
-      if (this.deps.resolveClientHost) {
-        this.socket.pause();
-        this.clientHost = await this.deps.resolveClientHost(this.clientIp);
-      }
-      this.readClient();
+      if (this.deps.resolveClientHost) this.clientHost = await this.deps.resolveClientHost(this.clientIp);
+      this.socket.resume();
       this.core.greet();
     } catch (err) {
       this.log("error", `session failed: ${(err as Error).message}`);
@@ -110,14 +107,13 @@ export class Session extends ClientLink implements SessionIo {
       }
     }
     if (got.rest.length === 0) return true;
-    if (!this.deps.listen.ssl) raw.unshift(got.rest);
-    else if (TLS_WRAPS_STREAMS) this.socket = withHead(raw, got.rest) as unknown as net.Socket;
-    else {
+    if (this.deps.listen.ssl && !raw.tlsAfterUnshift) {
       // The ClientHello came with the header: the TLS layer must see those bytes first.
-      this.log("error", "PROXY protocol header and TLS data in one packet are not supported on Deno");
+      this.log("error", `PROXY protocol header and TLS data in one packet are not supported on ${RUNTIME}`);
       this.core.closedEarly("client-closed");
       return false;
     }
+    raw.unshift(got.rest);
     return true;
   }
 
@@ -169,7 +165,7 @@ export class Session extends ClientLink implements SessionIo {
     this.deps.auth.authenticate(request).then((result: AuthResult) => {
       this.deps.observer?.auth((Date.now() - asked) / 1000, result.type === "ok" ? "ok" : result.type === "error" ? "failed" : "tempfail");
       // The client went meanwhile: the answer only counts for the access log.
-      if (this.socket.destroyed) this.core.abort();
+      if (this.socket.closed) this.core.abort();
       this.core.authResult(result);
     }).catch((err) => this.failed(err));
   }
@@ -183,12 +179,12 @@ export class Session extends ClientLink implements SessionIo {
       localPort: this.localPort,
       clientHost: this.clientHost,
       tls: this.tlsInfo,
-      alpn: (this.socket as { alpnProtocol?: string | false }).alpnProtocol || undefined,
+      alpn: this.alpn,
     };
     backendStep(this.deps.server, target, client).then((outcome: BackendStepResult) => {
       this.deps.observer?.backendLogin((Date.now() - connecting) / 1000, outcome.type !== "fail", this.ctx, outcome.type === "fail" && outcome.refused);
       // The client went meanwhile: the core only logs a failure.
-      if (this.socket.destroyed) this.core.abort();
+      if (this.socket.closed) this.core.abort();
       if (outcome.type === "ok") this.backend = outcome.socket;
       this.core.backendResult(outcome);
       // Not handed to the relay: the backend connection goes too.
@@ -206,8 +202,7 @@ export class Session extends ClientLink implements SessionIo {
   }
 
   startRelay(pendingUp: string): void {
-    // The dialogue is over: its listener and auth request would only hold memory (and the password).
-    this.stopReadingClient();
+    // The dialogue is over: its auth request would only hold memory (and the password).
     this.authRequest = undefined;
     this.clientLeft = undefined;
     const backend = this.backend!;
@@ -242,7 +237,7 @@ export class Session extends ClientLink implements SessionIo {
   /** An unexpected failure ends this session only. */
   private failed(err: unknown): void {
     this.relayHandle?.abort();
-    this.core.failed((err as Error).message, !this.socket.destroyed);
+    this.core.failed((err as Error).message, !this.socket.closed);
   }
 
   /** Hand the socket to the TLS upgrader; false (and closed) when the handshake or certificate check fails. */
@@ -253,29 +248,26 @@ export class Session extends ClientLink implements SessionIo {
       this.core.abort();
       return false;
     }
-    const raw = this.socket;
-    this.stopReadingClient();
-    const upgraded = await upgrader.upgrade(raw);
+    const upgraded = await upgrader.upgrade(this.socket);
     this.deps.observer?.tlsHandshake(!("error" in upgraded));
-    // The upgrader took the raw socket's listeners, our "close" one included: the core ends the session.
+    // A failed upgrade destroyed the socket without telling us: the core ends the session.
     if ("error" in upgraded) {
       this.core.tlsFailed(upgraded.error);
       return false;
     }
-    this.socket = upgraded.socket;
     this.tlsInfo = upgraded.info;
+    this.alpn = upgraded.alpn;
     // Implicit TLS: the server the SNI name picked serves the whole session. After
     // STARTTLS the server chosen at accept keeps its protocol state; SNI chose the certificate.
     if (upgraded.server && implicit) {
       const picked = this.deps.forServer?.(upgraded.server);
       if (picked) this.deps = { ...this.deps, ...picked };
     }
-    this.listenToClient(this.socket);
     if (upgraded.certLine) {
       this.core.tlsCertRefused(upgraded.certLine);
       return false;
     }
-    if (!implicit) this.readClient();
+    if (!implicit) this.socket.resume();
     return true;
   }
 

@@ -1,5 +1,5 @@
 /** What a session is given: its server, listener, auth source and the shared services. */
-import type net from "node:net";
+import type { NetSocket } from "../net/socket.ts";
 import type { EffectiveServer, ListenSpec } from "../config/model.ts";
 import type { AuthSource, ClientTlsInfo } from "../auth/types.ts";
 import type { TrustedPeers } from "./realip.ts";
@@ -28,12 +28,12 @@ export interface SessionDeps {
 
 export interface TlsUpgrader {
   /**
-   * Wrap `socket` as a TLS server socket; resolves with the secure socket and its facts,
-   * or the reason of the failure. `server`: the server the SNI name picked, when it is
-   * not the one the connection was accepted for.
+   * Turn `socket` into the server side of TLS; resolves with the handshake's facts, or
+   * the reason of the failure (the socket then destroyed). `server`: the server the SNI
+   * name picked, when it is not the one the connection was accepted for.
    */
-  upgrade(socket: net.Socket): Promise<
-    { socket: net.Socket; info: ClientTlsInfo; certLine?: "error" | "required"; server?: EffectiveServer } | { error: string }
+  upgrade(socket: NetSocket): Promise<
+    { info: ClientTlsInfo; alpn?: string; certLine?: "error" | "required"; server?: EffectiveServer } | { error: string }
   >;
 }
 

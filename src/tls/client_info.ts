@@ -1,9 +1,9 @@
 /**
  * The facts of a finished handshake for the auth request (Auth-SSL-*) and the
- * client-certificate decision of protocols.md §1.6, from the socket's peer chain.
+ * client-certificate decision of protocols.md §1.6, from the peer chain.
  */
 import crypto from "node:crypto";
-import type tls from "node:tls";
+import type { TlsFacts } from "../net/socket.ts";
 import type { EffectiveServer } from "../config/model.ts";
 import { type ClientTrust, UNTRUSTED_ISSUER_CODES, verifyClientChain } from "./client_verify.ts";
 import { parseCertificate } from "./x509.ts";
@@ -30,19 +30,6 @@ export interface ClientTlsInfo {
 
 type CertLine = "error" | "required";
 
-/** DER certificates the client presented, its own first (walks node's issuerCertificate links). */
-function presentedChain(secure: tls.TLSSocket): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const seen = new Set<string>();
-  let cert = secure.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
-  while (cert && cert.raw && !seen.has(cert.fingerprint256 ?? cert.raw.toString("base64"))) {
-    seen.add(cert.fingerprint256 ?? cert.raw.toString("base64"));
-    out.push(cert.raw);
-    cert = cert.issuerCertificate;
-  }
-  return out;
-}
-
 /** PEM as PEM_write_bio_X509 writes it: 64-column base64 and a final newline. */
 function derToPem(der: Uint8Array): string {
   const b64 = Buffer.from(der).toString("base64").replace(/.{64}/g, "$&\n").replace(/\n$/, "");
@@ -54,13 +41,13 @@ function derToPem(der: Uint8Array): string {
  * certificate fields; certLine says which line to send before closing, if any.
  */
 export function describeClient(
-  secure: tls.TLSSocket,
+  facts: TlsFacts,
   server: EffectiveServer,
   trust: ClientTrust | undefined,
 ): { info: ClientTlsInfo; certLine?: CertLine } {
-  const info: ClientTlsInfo = { protocol: secure.getProtocol() ?? "", cipher: secure.getCipher()?.name ?? "" };
+  const info: ClientTlsInfo = { protocol: facts.protocol, cipher: facts.cipher };
   if (server.ssl_verify_client === "off" || !trust) return { info };
-  const chain = presentedChain(secure);
+  const chain = facts.peerChain;
   if (chain.length === 0) {
     info.verify = "NONE";
     return { info, certLine: server.ssl_verify_client === "on" ? "required" : undefined };

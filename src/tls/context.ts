@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import type tls from "node:tls";
 import type { EffectiveServer } from "../config/model.ts";
 import { ConfigError, formatAt, ValueError } from "../config/errors.ts";
-import { type TlsRuntime, tlsRuntime } from "./runtime.ts";
+import { type TlsRuntime, tlsRuntime } from "../runtime.ts";
 import type { ClientTrust } from "./client_verify.ts";
 import { parseCrls } from "./crl.ts";
 import { type Certificate, parseCertificate } from "./x509.ts";

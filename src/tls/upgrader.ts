@@ -1,17 +1,18 @@
 /**
  * The one place that turns a plain client socket into TLS: implicit TLS right after
- * accept, and STARTTLS/STLS. Stops reading, drops buffered plaintext (CVE-2011-0411
- * family), wraps, and resolves only once the handshake is done or has failed.
+ * accept, and STARTTLS/STLS. The socket layer (src/net/) stops reading, drops buffered
+ * plaintext (CVE-2011-0411 family), wraps, and resolves only once the handshake is done
+ * or has failed; this file picks the server (SNI) and describes the client.
  *
  * Beyond nginx, several servers may share one address (SNI): the handshake's server
  * name picks the server, and so its certificate and client-certificate settings.
  */
-import tls from "node:tls";
-import type net from "node:net";
 import type { EffectiveServer } from "../config/model.ts";
 import type { TlsUpgrader } from "../server/session.ts";
+import type { NetSocket, ServerTlsConfig, ServerTlsRequest } from "../net/socket.ts";
 import { buildServerTls, type ServerTls, serverUsesTls, tlsConfigError } from "./context.ts";
 import { describeClient } from "./client_info.ts";
+import { secureContextOf } from "../net/node.ts";
 import { INVALID_SERVER_NAME, isValidServerName } from "./server_name.ts";
 
 type Upgraded = Awaited<ReturnType<TlsUpgrader["upgrade"]>>;
@@ -20,7 +21,7 @@ type Upgraded = Awaited<ReturnType<TlsUpgrader["upgrade"]>>;
 interface PreparedTls {
   server: EffectiveServer;
   setup: ServerTls;
-  secureContext: tls.SecureContext;
+  config: ServerTlsConfig;
 }
 
 /** The upgrader of one server, with what an SNI upgrader needs to combine several. */
@@ -38,11 +39,14 @@ export function createTlsUpgrader(server: EffectiveServer): ServerTlsUpgrader | 
   let prepared: PreparedTls;
   try {
     const setup = buildServerTls(server);
-    prepared = { server, setup, secureContext: tls.createSecureContext(setup.context) };
+    prepared = { server, setup, config: { context: setup.context, alpn: setup.alpn } };
+    // A certificate the TLS library refuses is a config error now, not at the first handshake.
+    secureContextOf(prepared.config);
   } catch (err) {
     throw tlsConfigError(err, server);
   }
-  return { prepared, upgrade: (socket) => upgradeSocket(socket, [prepared]) };
+  const request = handshakeRequest([prepared]);
+  return { prepared, upgrade: (socket) => upgradeSocket(socket, request, [prepared]) };
 }
 
 /**
@@ -52,7 +56,8 @@ export function createTlsUpgrader(server: EffectiveServer): ServerTlsUpgrader | 
  */
 export function createSniTlsUpgrader(upgraders: ServerTlsUpgrader[]): TlsUpgrader {
   const candidates = upgraders.map((u) => u.prepared);
-  return { upgrade: (socket) => upgradeSocket(socket, candidates) };
+  const request = handshakeRequest(candidates);
+  return { upgrade: (socket) => upgradeSocket(socket, request, candidates) };
 }
 
 /** The candidate whose server_name matches `name` (case-insensitive), else the default (first). */
@@ -70,99 +75,41 @@ function pickByServerName<T extends { server: EffectiveServer }>(candidates: T[]
   return candidates[0]!;
 }
 
-/** Throw away plaintext the client pipelined behind the upgrade command. */
-function discardBuffered(raw: net.Socket): void {
-  raw.pause();
-  while (raw.readableLength > 0 && raw.read() !== null) {
-    // dropped: it was sent before TLS and must never be executed after it
-  }
-}
-
-/**
- * Deno's TLSSocket starts its handshake a tick after it is made; when the bytes already
- * there fail it (a bogus record, then a close), start() destroys the socket and Deno's
- * next line throws on the handle it just dropped, where nothing can catch it. The
- * failure itself reaches the upgrade as an "error"; whatever start() throws ends the
- * socket like any other failure instead of escaping as an uncaught exception.
- */
-function startQuietly(secure: tls.TLSSocket): void {
-  const socket = secure as unknown as { _start?: () => void };
-  const start = socket._start;
-  if (typeof start !== "function") return;
-  socket._start = function (this: tls.TLSSocket) {
-    try {
-      start.call(this);
-    } catch (err) {
-      this.destroy(err as Error);
-    }
+/** What every handshake of these candidates asks of the socket layer. */
+function handshakeRequest(candidates: PreparedTls[]): ServerTlsRequest {
+  return {
+    configs: candidates.map((c) => c.config),
+    pick: (name) => candidates.indexOf(pickByServerName(candidates, name)),
+    // Asked before the SNI name is known: ask when any candidate verifies client certificates.
+    requestCert: candidates.some((c) => c.setup.requestCert),
+    timeoutMs: candidates[0]!.server.timeout,
   };
 }
 
-function upgradeSocket(raw: net.Socket, candidates: PreparedTls[]): Promise<Upgraded> {
-  raw.removeAllListeners("data");
-  discardBuffered(raw);
-  const first = candidates[0]!;
-  let chosen = first;
-  /** The client's SNI name, as the callback saw it. */
-  let sniName: string | undefined;
-  return new Promise((resolve) => {
-    const secure = new tls.TLSSocket(raw, {
-      isServer: true,
-      secureContext: first.secureContext,
-      // Asked before the SNI name is known: ask when any candidate verifies client certificates.
-      requestCert: candidates.some((c) => c.setup.requestCert),
-      rejectUnauthorized: false,
-      ALPNProtocols: first.setup.alpn,
-      ...(candidates.length > 1
-        ? {
-          SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
-            // Deno reports a missing name as "".
-            if (name && !isValidServerName(name)) return cb(new Error(INVALID_SERVER_NAME));
-            sniName = name;
-            chosen = pickByServerName(candidates, name);
-            cb(null, chosen.secureContext);
-          },
-        }
-        : {}),
-    });
-    startQuietly(secure);
-    let done = false;
-    const finish = (value: Upgraded) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      secure.removeListener("error", onError);
-      secure.removeListener("close", onClose);
-      if ("error" in value) {
-        secure.destroy();
-        raw.destroy();
-      }
-      resolve(value);
+async function upgradeSocket(socket: NetSocket, request: ServerTlsRequest, candidates: PreparedTls[]): Promise<Upgraded> {
+  const done = await socket.startTlsServer(request);
+  if ("error" in done) return done;
+  const chosen = candidates[done.chosen]!;
+  try {
+    const { info, certLine } = describeClient(done.facts, chosen.server, chosen.setup.trust);
+    const serverName = done.facts.serverName;
+    if (serverName && !isValidServerName(serverName)) return refuse(socket, INVALID_SERVER_NAME);
+    // One spelling on every runtime (Deno lower-cases the name, Bun keeps the client's).
+    if (serverName) info.serverName = serverName.toLowerCase();
+    return {
+      info,
+      ...(done.facts.alpn ? { alpn: done.facts.alpn } : {}),
+      ...(certLine ? { certLine } : {}),
+      ...(done.chosen !== 0 ? { server: chosen.server } : {}),
     };
-    const onError = (err: Error) => finish({ error: err.message });
-    const onClose = () => finish({ error: "connection closed by client" });
-    // A client that stalls mid-handshake gets `timeout`, like nginx.
-    const timer = setTimeout(() => finish({ error: "timed out" }), first.server.timeout);
-    secure.on("error", onError);
-    secure.on("close", onClose);
-    secure.once("secure", () => {
-      secure.pause();
-      try {
-        const { info, certLine } = describeClient(secure, chosen.server, chosen.setup.trust);
-        const serverName = sniName ?? (secure as unknown as { servername?: string | false | null }).servername;
-        if (serverName && !isValidServerName(serverName)) return finish({ error: INVALID_SERVER_NAME });
-        // One spelling on every runtime (Deno lower-cases the name, Bun keeps the client's).
-        if (serverName) info.serverName = serverName.toLowerCase();
-        finish({
-          socket: secure as unknown as net.Socket,
-          info,
-          ...(certLine ? { certLine } : {}),
-          ...(chosen !== first ? { server: chosen.server } : {}),
-        });
-      } catch (err) {
-        finish({ error: (err as Error).message });
-      }
-    });
-    raw.resume();
-  });
+  } catch (err) {
+    return refuse(socket, (err as Error).message);
+  }
+}
+
+/** A handshake done but refused: the socket goes without a word to its owner. */
+function refuse(socket: NetSocket, error: string): Upgraded {
+  socket.owner = undefined;
+  socket.destroy();
+  return { error };
 }

@@ -10,9 +10,9 @@ import { ReplyFramer } from "./reply_framer.ts";
 import { printable } from "../log/logger.ts";
 import type { BackendStarttls } from "../protocols/backend_starttls.ts";
 import { handshakeUpstream, type UpstreamTlsSetup } from "./tls_out.ts";
-import { noDelay } from "../socket_runtime.ts";
 import { errnoText } from "../errno.ts";
 import { type BackendWire, UnsafeValueError, type Wire } from "../wire/wire.ts";
+import type { NetSocket, SocketOwner, Sockets } from "../net/socket.ts";
 
 interface BackendTarget {
   host: string;
@@ -20,7 +20,7 @@ interface BackendTarget {
 }
 
 type BackendOutcome =
-  | { type: "ok"; socket: net.Socket; toClient: string }
+  | { type: "ok"; socket: NetSocket; toClient: string }
   /** `reason` is for the log; `reply` is the backend's reply when there was one (proxy_pass_error_message). */
   | { type: "fail"; reason: string; reply?: string };
 
@@ -38,6 +38,8 @@ interface BackendLoginOptions {
   tls?: UpstreamTlsSetup;
   /** The protocol's STARTTLS preamble; required with `tls.mode` "starttls". */
   starttls?: BackendStarttls;
+  /** The socket layer to connect with. */
+  sockets: Sockets;
 }
 
 /** Format host:port, bracketing IPv6 literals. */
@@ -49,9 +51,6 @@ export function hostPort(host: string, port: number): string {
 export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcome> {
   return new Promise((resolve) => {
     const name = hostPort(opts.target.host, opts.target.port);
-    const raw = net.connect({ host: opts.target.host, port: opts.target.port });
-    /** The socket the dialogue runs on: `raw`, then the TLS socket once upgraded. */
-    let socket: net.Socket = raw;
     let framer = new ReplyFramer(opts.protocol, opts.replyLimit);
     const preamble = opts.tls?.mode === "starttls" ? opts.starttls : undefined;
     let inPreamble = preamble !== undefined;
@@ -61,26 +60,10 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
-      detach(socket);
-      raw.removeAllListeners("connect");
-      if (outcome.type === "fail") {
-        socket.destroy();
-        raw.destroy();
-      } else socket.pause();
+      socket.owner = undefined;
+      if (outcome.type === "fail") socket.destroy();
+      else socket.pause();
       resolve(outcome);
-    };
-    const onError = (err: NodeJS.ErrnoException) =>
-      finish({ type: "fail", reason: `${describeSocketError(err)} while connecting to upstream` });
-    const onClose = () => finish({ type: "fail", reason: "upstream prematurely closed connection" });
-    const attach = (s: net.Socket) => {
-      s.on("error", onError);
-      s.on("close", onClose);
-      s.on("data", onData);
-    };
-    const detach = (s: net.Socket) => {
-      s.removeListener("error", onError);
-      s.removeListener("close", onClose);
-      s.removeListener("data", onData);
     };
     /** The only write toward the backend before the relay: encoded text only. */
     const write = (data: BackendWire) => socket.write(Buffer.from(data, "latin1"));
@@ -95,23 +78,18 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
       }
     };
 
-    /** Replace the plain socket by a TLS one; then `next` runs on it. */
+    /** TLS over the connection; then `next` runs on it. */
     const startTls = async (next: () => void) => {
-      detach(raw);
       // Whatever the backend sent behind its TLS go-ahead is dropped, never read as a reply.
       framer = new ReplyFramer(opts.protocol, opts.replyLimit);
-      const shaken = await handshakeUpstream(raw, opts.tls!);
-      if (settled) {
-        if (shaken.type === "ok") shaken.socket.destroy();
-        return;
-      }
+      const shaken = await handshakeUpstream(socket, opts.tls!);
+      if (settled) return;
       if (shaken.type === "fail") {
         finish({ type: "fail", reason: shaken.reason });
         return;
       }
-      socket = shaken.socket;
-      noDelay(socket);
-      attach(socket);
+      socket.owner = owner;
+      socket.resume();
       next();
     };
 
@@ -129,7 +107,7 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
       }
     };
 
-    function onData(chunk: Buffer) {
+    const onData = (chunk: Buffer) => {
       const framed = framer.push(chunk.toString("latin1"));
       if (framed.type === "incomplete") return;
       if (framed.type === "too-long") {
@@ -142,6 +120,7 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
       if (next.type === "send") write(next.data);
       else if (next.type === "upgrade") {
         inPreamble = false;
+        socket.pause();
         void startTls(() => loginReply(next.greeting));
       } else if (next.type === "fail") {
         finish({
@@ -149,19 +128,27 @@ export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcom
           reason: `${next.reason}: "${printable(firstLine(next.reply))}" while reading response from ${name}`,
         });
       }
-    }
+    };
+
+    // The login's owner of the connection: one per login, gone with it.
+    const owner: SocketOwner = {
+      socketData: (_s, chunk) => onData(chunk),
+      socketError: (_s, err) => finish({ type: "fail", reason: `${describeSocketError(err)} while connecting to upstream` }),
+      socketClose: () => finish({ type: "fail", reason: "upstream prematurely closed connection" }),
+      socketEnd() {},
+      socketDrain() {},
+      socketConnect: (s) => {
+        if (opts.proxyHeader) s.write(Buffer.from(opts.proxyHeader, "latin1"));
+        if (opts.tls?.mode === "ssl") void startTls(() => {});
+        else s.resume();
+      },
+    };
 
     const deadline = setTimeout(
       () => finish({ type: "fail", reason: "upstream timed out (110: Connection timed out)" }),
       opts.deadlineMs,
     );
-
-    noDelay(raw);
-    attach(raw);
-    raw.on("connect", () => {
-      if (opts.proxyHeader) raw.write(Buffer.from(opts.proxyHeader, "latin1"));
-      if (opts.tls?.mode === "ssl") void startTls(() => {});
-    });
+    const socket: NetSocket = opts.sockets.connect(opts.target.host, opts.target.port, owner);
   });
 }
 
@@ -171,7 +158,7 @@ function firstLine(text: string): string {
 }
 
 /** nginx-like wording: `connect() failed (111: Connection refused)`. */
-function describeSocketError(err: NodeJS.ErrnoException): string {
+function describeSocketError(err: Error & { code?: string }): string {
   const call = err.code === undefined ? undefined : FAILED_CALL[err.code];
   return call ? `${call} failed (${errnoText(err.code)})` : `${err.code ?? "error"}: ${err.message}`;
 }

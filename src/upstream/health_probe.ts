@@ -5,7 +5,7 @@
  * (the certificate is not verified: the probe asks whether the backend serves, not whom).
  * Resolves once, never rejects; the reason of a failure is for the log.
  */
-import net from "node:net";
+import { defaultSockets } from "../net/choose.ts";
 import type { HealthCheckSpec, Protocol, UpstreamServerSpec } from "../config/model.ts";
 import { createBackendStarttls } from "../protocols/factory.ts";
 import { ReplyFramer } from "./reply_framer.ts";
@@ -24,39 +24,19 @@ function protocolOf(greeting: string): Protocol | undefined {
 
 export function probeBackend(server: UpstreamServerSpec, check: HealthCheckSpec, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: server.host, port: server.port });
     let done = false;
     const finish = (result: ProbeResult) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      socket.owner = undefined;
       socket.destroy();
       resolve(result);
     };
     const timer = setTimeout(() => finish({ ok: false, reason: `timed out after ${timeoutMs}ms` }), timeoutMs);
-    socket.on("error", (err) => finish({ ok: false, reason: err.message }));
-    socket.on("close", () => finish({ ok: false, reason: "connection closed" }));
-    socket.on("connect", () => {
-      if (!check.greeting) finish({ ok: true });
-    });
-    if (!check.greeting) return;
     let head = "";
     let framer: ReplyFramer | undefined;
     let starttls: ReturnType<typeof createBackendStarttls> | undefined;
-    socket.on("data", (chunk: Buffer) => {
-      const bytes = chunk.toString("latin1");
-      if (!framer) {
-        head += bytes;
-        if (head.length < 4 && !head.includes("\n")) return;
-        const protocol = protocolOf(head);
-        if (!protocol) return finish({ ok: false, reason: `unexpected greeting "${head.split("\r\n")[0]!.slice(0, 80)}"` });
-        if (!check.starttls) return finish({ ok: true });
-        framer = new ReplyFramer(protocol, 65536);
-        starttls = createBackendStarttls(protocol, "mailproxy-health-check");
-        return onBytes(head);
-      }
-      onBytes(bytes);
-    });
     const onBytes = (bytes: string) => {
       const framed = framer!.push(bytes);
       if (framed.type === "too-long") return finish({ ok: false, reason: "reply too long" });
@@ -65,18 +45,33 @@ export function probeBackend(server: UpstreamServerSpec, check: HealthCheckSpec,
       if (step.type === "send") socket.write(Buffer.from(step.data, "latin1"));
       else if (step.type === "fail") finish({ ok: false, reason: step.reason });
       else if (step.type === "upgrade") {
-        socket.removeAllListeners("data");
-        socket.removeAllListeners("close");
-        void handshakeUpstream(socket, {
-          mode: "starttls",
-          options: { rejectUnauthorized: false },
-          verify: false,
-          name: server.host,
-        }).then((outcome) => {
-          if (outcome.type === "ok") outcome.socket.destroy();
+        socket.owner = undefined;
+        void handshakeUpstream(socket, { mode: "starttls", options: {}, verify: false, name: server.host }).then((outcome) => {
           finish(outcome.type === "ok" ? { ok: true } : { ok: false, reason: outcome.reason });
         });
       }
     };
+    const socket = defaultSockets().connect(server.host, server.port, {
+      socketError: (_s, err) => finish({ ok: false, reason: err.message }),
+      socketClose: () => finish({ ok: false, reason: "connection closed" }),
+      socketConnect: (s) => {
+        if (!check.greeting) finish({ ok: true });
+        else s.resume();
+      },
+      socketEnd() {},
+      socketDrain() {},
+      socketData: (_s, chunk) => {
+        const bytes = chunk.toString("latin1");
+        if (framer) return onBytes(bytes);
+        head += bytes;
+        if (head.length < 4 && !head.includes("\n")) return;
+        const protocol = protocolOf(head);
+        if (!protocol) return finish({ ok: false, reason: `unexpected greeting "${head.split("\r\n")[0]!.slice(0, 80)}"` });
+        if (!check.starttls) return finish({ ok: true });
+        framer = new ReplyFramer(protocol, 65536);
+        starttls = createBackendStarttls(protocol, "mailproxy-health-check");
+        onBytes(head);
+      },
+    });
   });
 }

@@ -10,21 +10,22 @@ import net from "node:net";
 import tls from "node:tls";
 import type { EffectiveServer } from "../config/model.ts";
 import type { UpstreamTlsMode } from "../auth/types.ts";
-import type { TlsRuntime } from "../tls/runtime.ts";
+import type { TlsRuntime } from "../runtime.ts";
+import type { ClientTlsOptions, NetSocket } from "../net/socket.ts";
 import { ValueError } from "../config/errors.ts";
 
 /** What one backend connection needs for its handshake. */
 export interface UpstreamTlsSetup {
   /** Implicit TLS right after connect, or STARTTLS/STLS first. */
   mode: "ssl" | "starttls";
-  options: tls.ConnectionOptions;
+  options: ClientTlsOptions;
   verify: boolean;
   /** The name the certificate must carry. */
   name: string;
 }
 
 type HandshakeOutcome =
-  | { type: "ok"; socket: tls.TLSSocket }
+  | { type: "ok" }
   /** `reason` is the whole log line, nginx-style. */
   | { type: "fail"; reason: string };
 
@@ -49,9 +50,9 @@ function read(file: string, what: string): string {
 }
 
 /** Files are read once per server configuration. */
-const filesOfServer = new WeakMap<EffectiveServer, tls.ConnectionOptions>();
+const filesOfServer = new WeakMap<EffectiveServer, ClientTlsOptions>();
 
-function fileOptions(server: EffectiveServer): tls.ConnectionOptions {
+function fileOptions(server: EffectiveServer): ClientTlsOptions {
   let options = filesOfServer.get(server);
   if (options) return options;
   options = {};
@@ -71,9 +72,8 @@ function fileOptions(server: EffectiveServer): tls.ConnectionOptions {
 export function upstreamTlsSetup(server: EffectiveServer, host: string, mode: "ssl" | "starttls"): UpstreamTlsSetup {
   const name = server.proxy_ssl_name ?? host;
   const versions = VERSION_ORDER.filter((v) => server.proxy_ssl_protocols.includes(v));
-  const options: tls.ConnectionOptions = {
+  const options: ClientTlsOptions = {
     ...fileOptions(server),
-    rejectUnauthorized: false,
     minVersion: versions[0] ?? "TLSv1.2",
     maxVersion: versions[versions.length - 1] ?? "TLSv1.3",
     // Only an explicit SNI: an IP literal or "off" sends none.
@@ -100,15 +100,14 @@ const VERIFY_ERRORS: Record<string, string> = {
 const WHILE = "while SSL handshaking to upstream";
 
 /** The log line for a failed verification, or undefined when the certificate is good for `setup.name`. */
-function verifyError(socket: tls.TLSSocket, setup: UpstreamTlsSetup): string | undefined {
-  const chainError = socket.authorizationError as unknown as string | Error | null | undefined;
-  const code = chainError instanceof Error ? (chainError as NodeJS.ErrnoException).code ?? chainError.message : chainError;
+function verifyError(shaken: { authorizationError?: string; peerCertificate?: tls.PeerCertificate }, setup: UpstreamTlsSetup): string | undefined {
+  const code = shaken.authorizationError;
   // The runtime checks the name against the SNI (or host); ours is proxy_ssl_name, checked below.
   if (code && code !== "ERR_TLS_CERT_ALTNAME_INVALID") {
     return `upstream SSL certificate verify error: (${VERIFY_ERRORS[code] ?? code}) ${WHILE}`;
   }
-  const cert = socket.getPeerCertificate();
-  if (!cert || Object.keys(cert).length === 0) return `upstream sent no required SSL certificate ${WHILE}`;
+  const cert = shaken.peerCertificate;
+  if (!cert) return `upstream sent no required SSL certificate ${WHILE}`;
   if (tls.checkServerIdentity(setup.name, cert) !== undefined) {
     return `upstream SSL certificate does not match "${setup.name}" ${WHILE}`;
   }
@@ -116,36 +115,18 @@ function verifyError(socket: tls.TLSSocket, setup: UpstreamTlsSetup): string | u
 }
 
 /**
- * Handshake over `socket` (its data listeners already removed); resolves once, never
- * rejects. On failure the TLS socket is destroyed; the caller destroys `socket`.
+ * Handshake over `socket` (the socket layer stops delivering its data meanwhile);
+ * resolves once, never rejects. On failure the socket is destroyed.
  */
-export function handshakeUpstream(socket: net.Socket, setup: UpstreamTlsSetup): Promise<HandshakeOutcome> {
-  return new Promise((resolve) => {
-    let secure: tls.TLSSocket;
-    let done = false;
-    const finish = (outcome: HandshakeOutcome) => {
-      if (done) return;
-      done = true;
-      secure.removeListener("error", onError);
-      secure.removeListener("close", onClose);
-      if (outcome.type === "fail") secure.destroy();
-      resolve(outcome);
-    };
-    const onError = (err: Error) => finish({ type: "fail", reason: `SSL_do_handshake() failed (${err.message}) ${WHILE}` });
-    const onClose = () => finish({ type: "fail", reason: `upstream prematurely closed connection ${WHILE}` });
-    try {
-      secure = tls.connect({ ...setup.options, socket });
-    } catch (err) {
-      resolve({ type: "fail", reason: `SSL_do_handshake() failed (${(err as Error).message}) ${WHILE}` });
-      return;
-    }
-    secure.on("error", onError);
-    secure.on("close", onClose);
-    secure.once("secureConnect", () => {
-      const problem = setup.verify ? verifyError(secure, setup) : undefined;
-      finish(problem ? { type: "fail", reason: problem } : { type: "ok", socket: secure });
-    });
-  });
+export async function handshakeUpstream(socket: NetSocket, setup: UpstreamTlsSetup): Promise<HandshakeOutcome> {
+  const shaken = await socket.startTlsClient(setup.options);
+  if (shaken.type === "error") return { type: "fail", reason: `SSL_do_handshake() failed (${shaken.message}) ${WHILE}` };
+  if (shaken.type === "closed") return { type: "fail", reason: `upstream prematurely closed connection ${WHILE}` };
+  const problem = setup.verify ? verifyError(shaken, setup) : undefined;
+  if (!problem) return { type: "ok" };
+  socket.owner = undefined;
+  socket.destroy();
+  return { type: "fail", reason: problem };
 }
 
 /**

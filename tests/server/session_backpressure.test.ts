@@ -1,6 +1,6 @@
 /**
  * The session's pre-auth back-pressure (protocols.md §1.4), on a real loopback
- * socket: while the client leaves its replies unread the session stops reading
+ * socket of the socket layer in use (src/net/choose.ts): while the client leaves its replies unread the session stops reading
  * its commands, and once the client reads, every command is answered in order.
  */
 import { after, before, describe, test } from "node:test";
@@ -13,6 +13,36 @@ import { effectiveServers, loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { Session, type SessionDeps } from "../../src/server/session.ts";
 import { eventually } from "../support/resources.ts";
+import { defaultSockets } from "../../src/net/choose.ts";
+import type { NetListener, NetSocket } from "../../src/net/socket.ts";
+
+/** The proxy's end of a connection as the test sees it: bytes the session read, whether it reads. */
+interface ProxyEnd {
+  bytesRead: number;
+  paused: boolean;
+}
+
+/** Count what the session reads and follow its pause/resume, on the socket itself. */
+function watch(socket: NetSocket): ProxyEnd {
+  const end: ProxyEnd = { bytesRead: 0, paused: true };
+  const session = socket.owner!;
+  const data = session.socketData.bind(session);
+  session.socketData = (s, chunk) => {
+    end.bytesRead += chunk.length;
+    data(s, chunk);
+  };
+  const pause = socket.pause.bind(socket);
+  const resume = socket.resume.bind(socket);
+  socket.pause = () => {
+    end.paused = true;
+    pause();
+  };
+  socket.resume = () => {
+    end.paused = false;
+    resume();
+  };
+  return end;
+}
 
 const MiB = 1024 * 1024;
 const GREETING = "* OK IMAP4 ready\r\n";
@@ -23,7 +53,7 @@ const REPLY = "a OK completed\r\n";
  * Sessions of one IMAP server (`extra`: more directives), logging to a temp file;
  * `accepted` resolves with the proxy's end of the next connection.
  */
-function imapSessions(extra = ""): { listener: net.Server; accepted: () => Promise<net.Socket>; log: () => string } {
+function imapSessions(extra = ""): { listen: () => Promise<NetListener>; accepted: () => Promise<ProxyEnd>; log: () => string } {
   const { config } = loadConfigText(
     `mail { server_name mx.example.com; auth_http http://127.0.0.1:1/auth; server { listen 127.0.0.1:143; protocol imap; ${extra} } }`,
     "/test/mailproxy.conf",
@@ -36,18 +66,20 @@ function imapSessions(extra = ""): { listener: net.Server; accepted: () => Promi
     auth: { authenticate: () => Promise.reject(new Error("no login in this test")), close() {} },
     logger: new Logger([{ path: logFile, level: "info", json: false }]),
   };
-  let waiting: ((socket: net.Socket) => void) | undefined;
-  const listener = net.createServer((socket) => {
-    void new Session(socket, deps).start();
-    waiting?.(socket);
-  });
+  let waiting: ((end: ProxyEnd) => void) | undefined;
+  const listen = () =>
+    defaultSockets().listen({ host: "127.0.0.1", port: 0, backlog: 511 }, (socket) => {
+      const session = new Session(socket, deps);
+      const end = watch(socket);
+      void session.start();
+      waiting?.(end);
+    });
   const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "latin1") : "");
-  return { listener, accepted: () => new Promise((resolve) => (waiting = resolve)), log };
+  return { listen, accepted: () => new Promise((resolve) => (waiting = resolve)), log };
 }
 
-async function listening(listener: net.Server): Promise<number> {
-  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
-  return (listener.address() as net.AddressInfo).port;
+function portOf(listener: NetListener): number {
+  return (listener.address() as { port: number }).port;
 }
 
 /** Write `block` until `total` bytes or the socket is gone, waiting for drain; never reads. */
@@ -63,16 +95,18 @@ function pipeline(socket: net.Socket, block: Buffer, total: number): void {
 }
 
 describe("pre-auth back-pressure in the session", () => {
-  let listener: net.Server;
-  let accepted: () => Promise<net.Socket>;
+  let listener: NetListener;
+  let accepted: () => Promise<ProxyEnd>;
   let port = 0;
 
   before(async () => {
-    ({ listener, accepted } = imapSessions());
-    port = await listening(listener);
+    const sessions = imapSessions();
+    accepted = sessions.accepted;
+    listener = await sessions.listen();
+    port = portOf(listener);
   });
 
-  after(() => new Promise<void>((resolve) => listener.close(() => resolve())));
+  after(() => listener.close());
 
   test("a client that pipelines without reading is not read until it takes its replies, then every command is answered", async () => {
     const proxySide = accepted();
@@ -90,7 +124,7 @@ describe("pre-auth back-pressure in the session", () => {
     // Far more than the socket buffers in between hold.
     const total = 16 * MiB;
     pipeline(client, Buffer.from(COMMAND.repeat(8192)), total);
-    assert.ok(await eventually(() => proxyEnd.isPaused(), 20_000), "the session stopped reading");
+    assert.ok(await eventually(() => proxyEnd.paused, 20_000), "the session stopped reading");
     // The client's commands back up behind the unread ones: the kernel buffers are full.
     assert.ok(await eventually(() => client.writableLength > 0, 20_000), "the client's writes back up");
     assert.ok(proxyEnd.bytesRead < total, `the session read all ${total} bytes`);
@@ -106,7 +140,8 @@ describe("pre-auth back-pressure in the session", () => {
     // Capability lines of 4 KiB: one batch of replies is more than a session may queue.
     const words = Array.from({ length: 40 }, (_, i) => `X-${i}-${"y".repeat(100)}`).join(" ");
     const big = imapSessions(`imap_capabilities ${words}; timeout 10s;`);
-    const bigPort = await listening(big.listener);
+    const bigListener = await big.listen();
+    const bigPort = portOf(bigListener);
     try {
       const client = net.connect(bigPort, "127.0.0.1");
       client.on("error", () => {});
@@ -118,7 +153,7 @@ describe("pre-auth back-pressure in the session", () => {
       client.resume();
       await closed;
     } finally {
-      await new Promise<void>((resolve) => big.listener.close(() => resolve()));
+      bigListener.close();
     }
   });
 });

@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import type { Config } from "../../config/model.ts";
 import type { Logger } from "../../log/logger.ts";
-import { runtimeName } from "../../version.ts";
+import { runtimeVersion } from "../../runtime.ts";
 
 type Ids = typeof process & {
   setuid?: (id: string | number) => void;
@@ -60,7 +60,7 @@ export function dropPrivileges(configured: { user: string; group?: string } | un
   if ("error" in id) return id.error;
   const p = process as Ids;
   if (typeof p.setuid !== "function" || typeof p.setgid !== "function") {
-    return `"user ${id.user}" cannot be applied: process.setuid/setgid are not available on ${runtimeName()}`;
+    return `"user ${id.user}" cannot be applied: process.setuid/setgid are not available on ${runtimeVersion()}`;
   }
   try {
     p.setgid(id.gid);

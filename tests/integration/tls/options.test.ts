@@ -11,7 +11,7 @@ import { freePort } from "../../support/ports.ts";
 import { loadConfigText, effectiveServers } from "../../../src/config/load.ts";
 import { checkTlsConfig, tlsConfigWarnings } from "../../../src/tls/context.ts";
 import { ConfigError } from "../../../src/config/errors.ts";
-import { tlsRuntime } from "../../../src/tls/runtime.ts";
+import { tlsRuntime } from "../../../src/runtime.ts";
 import { makeTestPki, type TestPki } from "../../support/pki.ts";
 import { opensslOnce } from "../../support/openssl_client.ts";
 
