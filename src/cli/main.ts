@@ -11,6 +11,7 @@ import { checkHost, type HostFacilities } from "./host_check.ts";
 import { toNginx } from "../config/write_nginx.ts";
 import { resolvePath } from "../config/paths.ts";
 import { toToml } from "../config/write_toml.ts";
+import { checkUpstreamTlsConfig } from "../upstream/tls_out.ts";
 import { buildServerTls, checkTlsConfig, serverUsesTls, tlsConfigError, tlsConfigWarnings } from "../tls/context.ts";
 import { formatWarning } from "../config/errors.ts";
 import { NGINX_USAGE, parseNginxFlags } from "./nginx_flags.ts";
@@ -65,7 +66,7 @@ export async function testConfig(o: LoadOptions, host?: HostFacilities): Promise
   const lines = warnings.map(formatWarning);
   lines.push(...await checkHost(config, places, host));
   for (const server of effectiveServers(config)) {
-    const [problem] = checkTlsConfig(server);
+    const [problem] = [...checkTlsConfig(server), ...checkUpstreamTlsConfig(server)];
     if (problem) throw problem;
     try {
       if (serverUsesTls(server)) tls.createSecureContext(buildServerTls(server).context);

@@ -19,7 +19,7 @@ import { type BackendTarget, SessionCore, type SessionIo, type SessionTimer } fr
 import { ClientLink } from "./client_link.ts";
 import { backendStep, type BackendStepResult } from "./backend_step.ts";
 
-export type { ServerDeps, SessionDeps, TlsUpgrader } from "./session_deps.ts";
+export type { ServerDeps, SessionDeps } from "./session_deps.ts";
 
 let nextConnectionId = 1;
 

@@ -1,7 +1,8 @@
 /** What a session is given: its server, listener, auth source and the shared services. */
+import type { TlsUpgrader } from "../tls/upgrader.ts";
 import type { NetSocket } from "../net/socket.ts";
 import type { EffectiveServer, ListenSpec } from "../config/model.ts";
-import type { AuthSource, ClientTlsInfo } from "../auth/types.ts";
+import type { AuthSource } from "../auth/types.ts";
 import type { TrustedPeers } from "./realip.ts";
 import type { SessionObserver } from "../metrics/session_observer.ts";
 import type { ConnectionCounter } from "../auth/limits.ts";
@@ -24,17 +25,6 @@ export interface SessionDeps {
   connections?: ConnectionCounter;
   /** Servers sharing the address (SNI): the deps of the server the handshake picked. */
   forServer?: (server: EffectiveServer) => ServerDeps | undefined;
-}
-
-export interface TlsUpgrader {
-  /**
-   * Turn `socket` into the server side of TLS; resolves with the handshake's facts, or
-   * the reason of the failure (the socket then destroyed). `server`: the server the SNI
-   * name picked, when it is not the one the connection was accepted for.
-   */
-  upgrade(socket: NetSocket): Promise<
-    { info: ClientTlsInfo; alpn?: string; certLine?: "error" | "required"; server?: EffectiveServer } | { error: string }
-  >;
 }
 
 /** What a session takes from the server it serves; swapped when SNI picks another server. */

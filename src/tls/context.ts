@@ -12,7 +12,6 @@ import { type TlsRuntime, tlsRuntime } from "../runtime.ts";
 import type { ClientTrust } from "./client_verify.ts";
 import { parseCrls } from "./crl.ts";
 import { type Certificate, parseCertificate } from "./x509.ts";
-import { checkUpstreamTlsConfig } from "../upstream/tls_out.ts";
 
 /** Whether the server needs TLS at all (a `listen ... ssl` or starttls on|only). */
 export function serverUsesTls(server: EffectiveServer): boolean {
@@ -251,15 +250,15 @@ function supportedConfCommands(runtime: TlsRuntime = tlsRuntime()): string[] {
 }
 
 /**
- * Everything wrong with the server's TLS settings on this runtime: files that cannot be
+ * Everything wrong with the server's TLS settings on this runtime (its client side;
+ * upstream/tls_out.ts checks the proxy_ssl_* ones): files that cannot be
  * loaded, missing CAs, and settings the runtime would ignore, each a ConfigError at the
  * server's place. Empty when the server needs no TLS or all is well.
  * @example for (const s of effectiveServers(config)) problems.push(...checkTlsConfig(s));
  */
 export function checkTlsConfig(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): ConfigError[] {
   const at = server.source;
-  const upstream = checkUpstreamTlsConfig(server, runtime).map((p) => new ConfigError(p.code, p.message, at));
-  if (!serverUsesTls(server)) return upstream;
+  if (!serverUsesTls(server)) return [];
   const problems: ConfigError[] = [];
   try {
     buildServerTls(server, runtime);
@@ -271,7 +270,7 @@ export function checkTlsConfig(server: EffectiveServer, runtime: TlsRuntime = tl
     problems.push(new ConfigError("tls_no_client_ca", "no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client", at));
   }
   problems.push(...runtimeProblems(server, runtime).map((p) => new ConfigError("tls_unsupported", p, at)));
-  return [...problems, ...upstream];
+  return problems;
 }
 
 /**

@@ -8,12 +8,23 @@
  * name picks the server, and so its certificate and client-certificate settings.
  */
 import type { EffectiveServer } from "../config/model.ts";
-import type { TlsUpgrader } from "../server/session.ts";
 import type { NetSocket, ServerTlsConfig, ServerTlsRequest } from "../net/socket.ts";
 import { buildServerTls, type ServerTls, serverUsesTls, tlsConfigError } from "./context.ts";
-import { describeClient } from "./client_info.ts";
+import { type ClientTlsInfo, describeClient } from "./client_info.ts";
 import { secureContextOf } from "../net/node.ts";
 import { INVALID_SERVER_NAME, isValidServerName } from "./server_name.ts";
+
+/** Turns a server socket into TLS, for a session (STARTTLS) or its listener (implicit TLS). */
+export interface TlsUpgrader {
+  /**
+   * Turn `socket` into the server side of TLS; resolves with the handshake's facts, or
+   * the reason of the failure (the socket then destroyed). `server`: the server the SNI
+   * name picked, when it is not the one the connection was accepted for.
+   */
+  upgrade(socket: NetSocket): Promise<
+    { info: ClientTlsInfo; alpn?: string; certLine?: "error" | "required"; server?: EffectiveServer } | { error: string }
+  >;
+}
 
 type Upgraded = Awaited<ReturnType<TlsUpgrader["upgrade"]>>;
 

@@ -10,9 +10,9 @@ import net from "node:net";
 import tls from "node:tls";
 import type { EffectiveServer } from "../config/model.ts";
 import type { UpstreamTlsMode } from "../auth/types.ts";
-import type { TlsRuntime } from "../runtime.ts";
+import { type TlsRuntime, tlsRuntime } from "../runtime.ts";
 import type { ClientTlsOptions, NetSocket } from "../net/socket.ts";
-import { ValueError } from "../config/errors.ts";
+import { ConfigError, ValueError } from "../config/errors.ts";
 
 /** What one backend connection needs for its handshake. */
 export interface UpstreamTlsSetup {
@@ -133,10 +133,14 @@ export async function handshakeUpstream(socket: NetSocket, setup: UpstreamTlsSet
  * What is wrong with the server's proxy_ssl_* settings on this runtime (files that
  * cannot be read, a key without certificate, a cipher list the runtime ignores).
  * Files are checked whenever they are set, even without proxy_ssl/proxy_starttls: the
- * auth service may ask for TLS per login (Auth-SSL-Upstream). Place-less: the caller
- * places them at the server.
+ * auth service may ask for TLS per login (Auth-SSL-Upstream). Each a ConfigError at the
+ * server's place.
  */
-export function checkUpstreamTlsConfig(server: EffectiveServer, runtime: TlsRuntime): ValueError[] {
+export function checkUpstreamTlsConfig(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): ConfigError[] {
+  return upstreamTlsProblems(server, runtime).map((p) => new ConfigError(p.code, p.message, server.source));
+}
+
+function upstreamTlsProblems(server: EffectiveServer, runtime: TlsRuntime): ValueError[] {
   const problems: ValueError[] = [];
   if (server.proxy_ssl_certificate_key && !server.proxy_ssl_certificate) {
     problems.push(new ValueError("no_certificate", `no "proxy_ssl_certificate" for "proxy_ssl_certificate_key"`));

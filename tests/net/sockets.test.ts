@@ -13,7 +13,7 @@ import { RUNTIME } from "../../src/runtime.ts";
 import { nodeSockets } from "../../src/net/node.ts";
 import { bunSockets } from "../../src/net/bun.ts";
 import type { NetListener, NetSocket, SocketOwner, Sockets } from "../../src/net/socket.ts";
-import { makeTestPki, type TestPki } from "../tls/pki.ts";
+import { makeTestPki, type TestPki } from "../support/pki.ts";
 
 const MiB = 1024 * 1024;
 

@@ -11,6 +11,7 @@ import { freePort } from "../../support/ports.ts";
 import { loadConfigText, effectiveServers } from "../../../src/config/load.ts";
 import { checkTlsConfig, tlsConfigWarnings } from "../../../src/tls/context.ts";
 import { ConfigError } from "../../../src/config/errors.ts";
+import { checkUpstreamTlsConfig } from "../../../src/upstream/tls_out.ts";
 import { tlsRuntime } from "../../../src/runtime.ts";
 import { makeTestPki, type TestPki } from "../../support/pki.ts";
 import { opensslOnce } from "../../support/openssl_client.ts";
@@ -245,7 +246,8 @@ describe("TLS settings through mailproxy", () => {
     const codes = (body: string) => checkTlsConfig(tlsServer(pki, body)).map((p) => [p.name, p.code]);
     assert.deepEqual(codes(`ssl_client_certificate ${pki.dir}/missing.pem; ssl_verify_client on;`), [["ConfigError", "tls_file"]]);
     assert.deepEqual(codes("ssl_verify_client on;"), [["ConfigError", "tls_no_client_ca"]]);
-    assert.deepEqual(codes(`proxy_ssl_certificate_key ${pki.rsaKey};`), [["ConfigError", "no_certificate"]]);
+    const upstream = checkUpstreamTlsConfig(tlsServer(pki, `proxy_ssl_certificate_key ${pki.rsaKey};`));
+    assert.deepEqual(upstream.map((p) => [p.name, p.code]), [["ConfigError", "no_certificate"]]);
     if (!runtime.cipherList) assert.deepEqual(codes("ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;"), [["ConfigError", "tls_unsupported"]]);
     // a key that is not the certificate's: only the TLS library finds out, when the server starts
     const refused = await startProxy(`mail { auth_http 127.0.0.1:9; server { listen 127.0.0.1:${await freePort()} ssl; protocol imap;
