@@ -4,7 +4,11 @@
  * (a pooling client) get Content-Length: 0 and keep-alive unless they said
  * `Connection: close`. Single-threaded epoll, level-triggered.
  *
- * usage: bench-auth PORT IMAP_BACKEND_PORT POP3_BACKEND_PORT SMTP_BACKEND_PORT */
+ * `closing` mode: every request, HTTP/1.1 too, gets an HTTP/1.0 answer with
+ * `Connection: close` and a close, as most auth_http services written for nginx
+ * do; a pooling client then sees what it sees in the field (no reuse).
+ *
+ * usage: bench-auth PORT IMAP_BACKEND_PORT POP3_BACKEND_PORT SMTP_BACKEND_PORT [closing] */
 #include "common.h"
 #include <ctype.h>
 #include <strings.h>
@@ -17,6 +21,7 @@ typedef struct {
 } conn_t;
 
 static int backend_port[3];
+static int closing; /* answer HTTP/1.0 and close, whatever the request asked */
 static uint64_t served;
 
 static const char *find_header(const char *req, size_t len, const char *name) {
@@ -41,7 +46,7 @@ static void answer(conn_t *c) {
     if (!end) return;
     size_t hlen = end + 4 - c->in.p;
     const char *eol = memmem(c->in.p, hlen, "\r\n", 2);
-    int http11 = eol && eol - c->in.p >= 8 && memcmp(eol - 8, "HTTP/1.1", 8) == 0;
+    int http11 = !closing && eol && eol - c->in.p >= 8 && memcmp(eol - 8, "HTTP/1.1", 8) == 0;
     const char *proto = find_header(c->in.p, hlen, "Auth-Protocol");
     int port = backend_port[0];
     if (proto && strncasecmp(proto, "pop3", 4) == 0) port = backend_port[1];
@@ -71,10 +76,11 @@ static void drop(int ep, conn_t *c) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: bench-auth PORT IMAP_PORT POP3_PORT SMTP_PORT\n");
+  if (argc != 5 && !(argc == 6 && strcmp(argv[5], "closing") == 0)) {
+    fprintf(stderr, "usage: bench-auth PORT IMAP_PORT POP3_PORT SMTP_PORT [closing]\n");
     return 2;
   }
+  closing = argc == 6;
   raise_nofile();
   for (int i = 0; i < 3; i++) backend_port[i] = atoi(argv[2 + i]);
   int lfd = listen_loopback(atoi(argv[1]));
