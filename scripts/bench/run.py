@@ -56,19 +56,14 @@ def attempt(store: dict, key: str, fn) -> None:
         store.setdefault(key, []).append(str(e))
 
 
-def storm_key(auth: str, key: str) -> str:
-    """Login storms are kept per auth mode: "storm/imap" (keep-alive), "closing/storm/imap"."""
-    return key if auth == "keepalive" else f"{auth}/{key}"
-
-
 def run_logins(tools, proxy, ports, prm, wanted, store) -> None:
     """The scenarios that ask the auth service: the login storms, plain and TLS."""
     if "storm" in wanted:
         for proto in ("imap", "pop3", "smtp"):
-            attempt(store, storm_key(proxy.auth, f"storm/{proto}"),
+            attempt(store, config.login_key(proxy.auth, f"storm/{proto}"),
                     lambda: scenarios.storm(tools, proxy, proto, getattr(ports, proto), prm))
     if "tls" in wanted:
-        attempt(store, storm_key(proxy.auth, "tls-storm"),
+        attempt(store, config.login_key(proxy.auth, "tls-storm"),
                 lambda: scenarios.storm(tools, proxy, "imap", ports.imaps, prm, tls=True))
 
 
@@ -82,7 +77,7 @@ def run_auth_mode(tools, runtime, workers, ports, cert, work, prm, wanted, store
         proxy.start()
     except RuntimeError as e:
         say(f"{proxy.label} ({auth} auth): did not start: {e}\n{proxy.log_tail()}")
-        store.setdefault(storm_key(auth, "storm/imap"), []).append(f"did not start: {e}")
+        store.setdefault(config.login_key(auth, "storm/imap"), []).append(f"did not start: {e}")
         return
     say(f"{proxy.label} ({workers} worker(s), {auth} auth), pids {proxy.pids()}")
     try:

@@ -30,6 +30,12 @@ def auth_port(p: Ports, auth: str) -> int:
     return p.auth_closing if auth == "closing" else p.auth
 
 
+def login_key(auth: str, key: str) -> str:
+    """Results of the scenarios that ask the auth service, per mode: "storm/imap" (keep-alive),
+    "closing/storm/imap"."""
+    return key if auth == "keepalive" else f"{auth}/{key}"
+
+
 def mail_block(p: Ports, cert: str, key: str, auth: str = "keepalive") -> str:
     return f"""mail {{
     server_name bench.test;
