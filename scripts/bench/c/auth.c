@@ -8,6 +8,8 @@
  * `Connection: close` and a close, as most auth_http services written for nginx
  * do; a pooling client then sees what it sees in the field (no reuse).
  *
+ * IMAP_BACKEND_PORT may be a comma list (several backends, taken in turn: idle_many.py).
+ *
  * usage: bench-auth PORT IMAP_BACKEND_PORT POP3_BACKEND_PORT SMTP_BACKEND_PORT [closing] */
 #include "common.h"
 #include <ctype.h>
@@ -21,6 +23,7 @@ typedef struct {
 } conn_t;
 
 static int backend_port[3];
+static int imap_ports[64], n_imap_ports, next_imap; /* IMAP_PORT may be a list "p1,p2,...": round robin */
 static int closing; /* answer HTTP/1.0 and close, whatever the request asked */
 static uint64_t served;
 
@@ -48,7 +51,7 @@ static void answer(conn_t *c) {
     const char *eol = memmem(c->in.p, hlen, "\r\n", 2);
     int http11 = !closing && eol && eol - c->in.p >= 8 && memcmp(eol - 8, "HTTP/1.1", 8) == 0;
     const char *proto = find_header(c->in.p, hlen, "Auth-Protocol");
-    int port = backend_port[0];
+    int port = imap_ports[next_imap++ % n_imap_ports];
     if (proto && strncasecmp(proto, "pop3", 4) == 0) port = backend_port[1];
     if (proto && strncasecmp(proto, "smtp", 4) == 0) port = backend_port[2];
     const char *conn = find_header(c->in.p, hlen, "Connection");
@@ -83,6 +86,8 @@ int main(int argc, char **argv) {
   closing = argc == 6;
   raise_nofile();
   for (int i = 0; i < 3; i++) backend_port[i] = atoi(argv[2 + i]);
+  for (char *p = argv[2]; p && *p && n_imap_ports < 64; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+    imap_ports[n_imap_ports++] = atoi(p);
   int lfd = listen_loopback(atoi(argv[1]));
   int ep = epoll_create1(0);
   conn_t listener = {.fd = lfd};
