@@ -111,7 +111,7 @@ def summary(results: dict, runtimes: list[str], labels: dict[str, str], idle_cou
             if r.target and not (r.key.startswith("idle/") and int(r.key[5:]) >= len(idle_counts))]
     lines = []
     for rt in (rt for rt in runtimes if rt != "nginx"):
-        verdicts = [met(r, _value(results, rt, r), _value(results, "nginx", r)) for r in rows]
+        verdicts = [met(r, value(results, rt, r), value(results, "nginx", r)) for r in rows]
         judged = [v for v in verdicts if v is not None]
         if judged:
             missed = "every target met" if all(judged) else f"{judged.count(False)} missed"
@@ -142,13 +142,13 @@ def table(results: dict, runtimes: list[str], labels: dict[str, str], idle_count
             if idx >= len(idle_counts):
                 continue
             scenario = f"idle {idle_counts[idx]:,} sessions"
-        if all(_value(results, rt, row) == "n/a" for rt in runtimes):
+        if all(value(results, rt, row) == "n/a" for rt in runtimes):
             continue  # a scenario this run left out
         cells = [scenario, row.label]
-        base = _value(results, "nginx", row)
+        base = value(results, "nginx", row)
         cells.append(fmt(base))
         for rt in mine:
-            v = _value(results, rt, row)
+            v = value(results, rt, row)
             cells += [fmt(v), verdict(row, v, base) if row.target or not isinstance(v, str) else "n/a"]
         cells.append(target_text(row))
         lines.append("| " + " | ".join(cells) + " |")
@@ -157,7 +157,7 @@ def table(results: dict, runtimes: list[str], labels: dict[str, str], idle_count
             + (f"\n{verdicts}\n" if verdicts else ""))
 
 
-def _value(results: dict, runtime: str, row: Row):
+def value(results: dict, runtime: str, row: Row):
     per_rt = results.get(runtime)
     if per_rt is None:
         return "n/a"
