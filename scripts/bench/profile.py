@@ -6,6 +6,7 @@ stops it so the profile is written.
 
   python3 scripts/bench/profile.py storm imap [seconds]
   python3 scripts/bench/profile.py relay imap
+  BENCH_AUTH=closing python3 scripts/bench/profile.py storm imap 4   (auth service answers HTTP/1.0 and closes)
 
 The profile (Markdown, Bun's format) lands in scripts/bench/.results/profile/.
 """
@@ -27,6 +28,7 @@ def main() -> int:
     proto = sys.argv[2] if len(sys.argv) > 2 else "imap"
     secs = sys.argv[3] if len(sys.argv) > 3 else "4"
     ports = config.Ports.from_base(int(os.environ.get("BENCH_PORT_BASE", "27100")))
+    auth = os.environ.get("BENCH_AUTH", "keepalive")
     tools = setup.build_tools(os.path.join(setup.HERE, ".build"))
     work = tempfile.mkdtemp(prefix="mailproxy-prof-")
     cert = setup.make_cert(work)
@@ -34,7 +36,7 @@ def main() -> int:
     os.makedirs(out_dir, exist_ok=True)
     conf = os.path.join(work, "proxy.conf")
     with open(conf, "w") as f:
-        f.write(config.top_level(1, os.path.join(work, "error.log"), None) + config.mail_block(ports, *cert))
+        f.write(config.top_level(1, os.path.join(work, "error.log"), None) + config.mail_block(ports, *cert, auth))
     services = SharedServices(tools, ports, work)
     try:
         argv = [os.path.join(REPO, "node_modules/.bin/bun"), "--cpu-prof-md", "--cpu-prof-dir", out_dir,
