@@ -22,22 +22,29 @@ declare const Deno: {
   connect(options: { hostname: string; port: number }): Promise<DenoConn>;
 };
 
-const CHUNK = 64 * 1024;
+// A pending read() pins its buffer for as long as the peer is silent: an idle session would
+// hold two 64 KiB buffers. Start small and grow while reads fill the buffer (bulk transfer).
+const FIRST_READ = 2 * 1024;
+const MAX_READ = 64 * 1024;
 
 /** Copy `from` to `to` until EOF, then half-close `to`; each write waits (back-pressure). */
 async function copy(from: DenoConn, to: DenoConn): Promise<void> {
-  const buf = new Uint8Array(CHUNK);
+  let buf = new Uint8Array(FIRST_READ);
   try {
     for (;;) {
       const n = await from.read(buf);
       if (n === null) break;
-      let off = 0;
-      while (off < n) off += await to.write(buf.subarray(off, n));
+      await write(to, buf, n);
+      if (n === buf.length && buf.length < MAX_READ) buf = new Uint8Array(buf.length * 4);
     }
     await to.closeWrite();
   } catch {
     // a reset on either side ends this direction; close() below ends the other
   }
+}
+
+async function write(to: DenoConn, buf: Uint8Array, n: number): Promise<void> {
+  for (let off = 0; off < n; ) off += await to.write(buf.subarray(off, n));
 }
 
 async function pipe(client: DenoConn, backendPort: number): Promise<void> {

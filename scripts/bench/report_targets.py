@@ -15,7 +15,6 @@ from lib import report  # noqa: E402
 from lib.config import login_key  # noqa: E402
 from lib.services import Proxy  # noqa: E402
 
-FLOORS = ["floor", "floor-native", "floor-deno-node", "floor-deno-native"]
 PENDING = "pending"
 
 
@@ -25,13 +24,9 @@ def ratio(mine, theirs) -> str:
     return f"{mine / theirs:.2f}×"
 
 
-def mark(row: report.Row, mine, theirs) -> str:
-    return report.verdict(row, mine, theirs)
-
-
 def target_table(runs: dict, rows: list[report.Row], runtimes: list[str], unit: str) -> str:
     """One line per row and worker count."""
-    floors = [f for f in FLOORS if f in runtimes]
+    floors = [f for f in Proxy.FLOORS if f in runtimes]
     head = ["scenario", "workers", f"nginx {unit}", f"mailproxy before {unit}", "before/nginx", "target",
             "after/nginx", *(f"{Proxy.LABELS[f]} /nginx" for f in floors)]
     if "deno" in runtimes:
@@ -43,7 +38,7 @@ def target_table(runs: dict, rows: list[report.Row], runtimes: list[str], unit: 
             mine = report.value(results, "bun", row)
             if base == "n/a" and mine == "n/a":
                 continue
-            cells = [row.scenario, workers, report.fmt(base), report.fmt(mine), mark(row, mine, base)]
+            cells = [row.scenario, workers, report.fmt(base), report.fmt(mine), report.verdict(row, mine, base)]
             if "deno" in runtimes:
                 cells.append(ratio(report.value(results, "deno", row), base))
             cells += [report.target_text(row), PENDING]
