@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Profile mailproxy under the benchmark's load: starts the shared backend and auth
-service, runs `src/main.ts` under `bun --cpu-prof-md` (or `deno --cpu-prof` is not
-available: Bun only) with the benchmark's config, drives one scenario at it and
+service, runs `src/main.ts` under `bun --cpu-prof-md` (master and worker, through
+BUN_OPTIONS; Bun only) with the benchmark's config, drives one scenario at it and
 stops it so the profile is written.
 
   python3 scripts/bench/profile.py storm imap [seconds]
@@ -39,9 +39,16 @@ def main() -> int:
         f.write(config.top_level(1, os.path.join(work, "error.log"), None) + config.mail_block(ports, *cert, auth))
     services = SharedServices(tools, ports, work)
     try:
-        argv = [os.path.join(REPO, "node_modules/.bin/bun"), "--cpu-prof-md", "--cpu-prof-dir", out_dir,
-                os.path.join(REPO, "src/main.ts"), "-c", conf]
-        p = subprocess.Popen(argv, cwd=REPO)
+        # the worker runs as `user` (nobody, when started as root): it writes where anyone may
+        prof_dir = os.path.join(work, "profile")
+        os.makedirs(prof_dir)
+        os.chmod(work, 0o755)
+        os.chmod(prof_dir, 0o1777)
+        argv = [os.path.join(REPO, "node_modules/.bin/bun"), os.path.join(REPO, "src/main.ts"), "-c", conf]
+        # through the environment, so that the worker process (where the sessions run; worker_processes 1
+        # is a master and one worker) is profiled too, not only the master that spawns it
+        env = dict(os.environ, BUN_OPTIONS=f"--cpu-prof-md --cpu-prof-dir {prof_dir}")
+        p = subprocess.Popen(argv, cwd=REPO, env=env)
         wait_ports(ports.listen(), p)
         port = {"imap": ports.imap, "pop3": ports.pop3, "smtp": ports.smtp}[proto]
         if kind == "storm":
@@ -51,11 +58,13 @@ def main() -> int:
         r = subprocess.run([tools["load"], *map(str, args)], capture_output=True, text=True)
         print(r.stdout.strip(), r.stderr.strip()[:300])
         stop(p, signal.SIGTERM)
+        profiles = [shutil.copy(os.path.join(prof_dir, n), out_dir) for n in os.listdir(prof_dir)]
     finally:
         services.stop()
         shutil.rmtree(work, ignore_errors=True)
-    newest = max((os.path.join(out_dir, n) for n in os.listdir(out_dir)), key=os.path.getmtime)
-    print(f"profile: {newest}")
+    # the worker's profile is the largest (the master idles during the load)
+    for path in sorted(profiles, key=os.path.getsize):
+        print(f"profile: {path}")
     return 0
 
 
