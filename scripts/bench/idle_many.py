@@ -12,9 +12,10 @@ The helpers are spread the same way: one bench-backend per ~15,000 sessions
 (the auth service hands their ports out in turn), one bench-load per ~15,000
 sessions, each from its own loopback source address (127.0.0.2, .3, ...) so that
 no address runs out of its ~28,000 ephemeral ports. nginx gets `accept_mutex on`
-and worker_connections sized to the fd limit, so that a worker near its limit
-stops accepting and the others take the sessions (its mail listen has no
-reuseport); mailproxy's workers share the port with SO_REUSEPORT.
+and worker_connections sized to the fd limit (its mail listen has no reuseport);
+even so its workers fill unevenly: with 13 workers for 100,000 sessions some
+reached worker_connections and 52,387 logins failed; 20 workers held them all.
+mailproxy's workers share the port with SO_REUSEPORT (13 were enough).
 
 Prints, per proxy: RSS of every process of the proxy before (after a warm-up)
 and with the sessions held, and the growth per session.
