@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """One Markdown table per target of issue #15, from a run's JSON (default
 scripts/bench/.results/latest.json): rows per scenario, auth mode and worker count;
-nginx, mailproxy and its ratio, a pending "after" column for the native socket
-adapter, and the floors' ratios beside them.
+nginx, mailproxy and its ratio, an "after" column for the native socket adapter,
+and the floors' ratios beside them. A run with `ref` (BENCH_REF_BINARY, the build
+before) takes `ref` as "before" and `bun` as "after"; without it "after" is pending.
 
   python3 scripts/bench/report_targets.py [latest.json]
 """
@@ -27,6 +28,7 @@ def ratio(mine, theirs) -> str:
 def target_table(runs: dict, rows: list[report.Row], runtimes: list[str], unit: str) -> str:
     """One line per row and worker count."""
     floors = [f for f in Proxy.FLOORS if f in runtimes]
+    before = "ref" if "ref" in runtimes else "bun"
     head = ["scenario", "workers", f"nginx {unit}", f"mailproxy before {unit}", "before/nginx", "target",
             "after/nginx", *(f"{Proxy.LABELS[f]} /nginx" for f in floors)]
     if "deno" in runtimes:
@@ -35,13 +37,14 @@ def target_table(runs: dict, rows: list[report.Row], runtimes: list[str], unit: 
     for row in rows:
         for workers, results in runs.items():
             base = report.value(results, "nginx", row)
-            mine = report.value(results, "bun", row)
+            mine = report.value(results, before, row)
             if base == "n/a" and mine == "n/a":
                 continue
             cells = [row.scenario, workers, report.fmt(base), report.fmt(mine), report.verdict(row, mine, base)]
             if "deno" in runtimes:
                 cells.append(ratio(report.value(results, "deno", row), base))
-            cells += [report.target_text(row), PENDING]
+            after = report.verdict(row, report.value(results, "bun", row), base) if before == "ref" else PENDING
+            cells += [report.target_text(row), after]
             cells += [ratio(report.value(results, f, row), base) for f in floors]
             out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
