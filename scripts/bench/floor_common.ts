@@ -26,6 +26,11 @@ export function floorArgs(): { workers: number; cert: string; key: string; route
   };
 }
 
+/** What the runtime needs before the script to run it again: Deno's `run` and its permissions. */
+function runtimeArgs(): string[] {
+  return (globalThis as { Deno?: unknown }).Deno ? ["run", "-A", "--unstable-net"] : [];
+}
+
 /**
  * More workers: the same script again, sharing the ports with SO_REUSEPORT (the
  * caller listens with reusePort when workers > 1). On SIGTERM the first process
@@ -35,7 +40,7 @@ export function startFloorWorkers(workers: number): void {
   const children: ChildProcess[] = [];
   if (workers > 1 && !process.env.FLOOR_WORKER) {
     for (let i = 1; i < workers; i++) {
-      children.push(spawn(process.execPath, process.argv.slice(1), { env: { ...process.env, FLOOR_WORKER: "1" }, stdio: "inherit" }));
+      children.push(spawn(process.execPath, [...runtimeArgs(), ...process.argv.slice(1)], { env: { ...process.env, FLOOR_WORKER: "1" }, stdio: "inherit" }));
     }
   }
   process.on("SIGTERM", () => {

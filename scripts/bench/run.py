@@ -17,7 +17,11 @@ Environment:
                        any proxy on that socket layer costs
   BENCH_WORKERS=...    comma list of worker counts (default 1,2)
   BENCH_SCENARIOS=...  comma list of storm,relay,idle,latency,tls (default all)
-  BENCH_PORT_BASE=N    first of 8 loopback ports (default 27100)
+  BENCH_AUTH=...       comma list of keepalive,closing (default both): the auth service
+                       answers HTTP/1.1 with keep-alive, or HTTP/1.0 and closes (nginx's
+                       usual world). The first mode runs every scenario; each further mode
+                       runs the login storms again (plain and TLS) on a fresh proxy
+  BENCH_PORT_BASE=N    first of 9 loopback ports (default 27100)
 """
 import datetime
 import json
@@ -52,9 +56,39 @@ def attempt(store: dict, key: str, fn) -> None:
         store.setdefault(key, []).append(str(e))
 
 
-def run_proxy(tools, runtime, workers, ports, cert, work, prm, wanted, store) -> bool:
+def run_logins(tools, proxy, ports, prm, wanted, store) -> None:
+    """The scenarios that ask the auth service: the login storms, plain and TLS."""
+    if "storm" in wanted:
+        for proto in ("imap", "pop3", "smtp"):
+            attempt(store, config.login_key(proxy.auth, f"storm/{proto}"),
+                    lambda: scenarios.storm(tools, proxy, proto, getattr(ports, proto), prm))
+    if "tls" in wanted:
+        attempt(store, config.login_key(proxy.auth, "tls-storm"),
+                lambda: scenarios.storm(tools, proxy, "imap", ports.imaps, prm, tls=True))
+
+
+def run_auth_mode(tools, runtime, workers, ports, cert, work, prm, wanted, store, auth) -> None:
+    """A further turn for another auth mode: a fresh proxy, the login storms only. The
+    floors ask no auth service: their storms stand for every mode (report.value)."""
+    if runtime in Proxy.FLOORS or not wanted & {"storm", "tls"}:
+        return
+    proxy = Proxy(runtime, workers, ports, cert, work, auth)
+    try:
+        proxy.start()
+    except RuntimeError as e:
+        say(f"{proxy.label} ({auth} auth): did not start: {e}\n{proxy.log_tail()}")
+        store.setdefault(config.login_key(auth, "storm/imap"), []).append(f"did not start: {e}")
+        return
+    say(f"{proxy.label} ({workers} worker(s), {auth} auth), pids {proxy.pids()}")
+    try:
+        run_logins(tools, proxy, ports, prm, wanted, store)
+    finally:
+        proxy.stop()
+
+
+def run_proxy(tools, runtime, workers, ports, cert, work, prm, wanted, store, auth="keepalive") -> bool:
     """One turn of one proxy: every scenario. False when it cannot run `workers` workers."""
-    proxy = Proxy(runtime, workers, ports, cert, work)
+    proxy = Proxy(runtime, workers, ports, cert, work, auth)
     try:
         proxy.start()
     except RuntimeError as e:
@@ -66,12 +100,10 @@ def run_proxy(tools, runtime, workers, ports, cert, work, prm, wanted, store) ->
         say(f"{proxy.label}: runs {proxy.worker_processes()} process(es) for worker_processes {workers}: n/a")
         proxy.stop()
         return False
-    say(f"{proxy.label} ({workers} worker(s)), pids {proxy.pids()}")
+    say(f"{proxy.label} ({workers} worker(s), {auth} auth), pids {proxy.pids()}")
     try:
         if "storm" in wanted:
-            for proto in ("imap", "pop3", "smtp"):
-                attempt(store, f"storm/{proto}",
-                        lambda: scenarios.storm(tools, proxy, proto, getattr(ports, proto), prm))
+            run_logins(tools, proxy, ports, prm, wanted - {"tls"}, store)
         if "relay" in wanted:
             for proto in ("imap", "pop3", "smtp"):
                 attempt(store, f"relay/{proto}",
@@ -79,13 +111,13 @@ def run_proxy(tools, runtime, workers, ports, cert, work, prm, wanted, store) ->
         if "latency" in wanted:
             attempt(store, "latency", lambda: scenarios.latency(tools, proxy, prm))
         if "tls" in wanted:
-            attempt(store, "tls-storm", lambda: scenarios.storm(tools, proxy, "imap", ports.imaps, prm, tls=True))
+            run_logins(tools, proxy, ports, prm, wanted - {"storm"}, store)
             attempt(store, "tls-relay", lambda: scenarios.relay(tools, proxy, "imap", ports.imaps, prm, tls=True))
     finally:
         proxy.stop()
     if "idle" in wanted:
         for i, count in enumerate(prm.idle_counts):
-            fresh = Proxy(runtime, workers, ports, cert, work)
+            fresh = Proxy(runtime, workers, ports, cert, work, auth)
             try:
                 fresh.start()
                 attempt(store, f"idle/{i}", lambda: scenarios.idle(tools, fresh, count, prm))
@@ -129,6 +161,9 @@ def main() -> int:
         runtimes.insert(0, "nginx")
     worker_counts = [int(w) for w in env_list("BENCH_WORKERS", "1,2")]
     wanted = set(env_list("BENCH_SCENARIOS", "storm,relay,idle,latency,tls"))
+    auths = env_list("BENCH_AUTH", ",".join(config.AUTH_MODES))
+    if any(a not in config.AUTH_MODES for a in auths):
+        sys.exit(f"bench: BENCH_AUTH takes {','.join(config.AUTH_MODES)}, not {','.join(auths)}")
     ports = config.Ports.from_base(int(os.environ.get("BENCH_PORT_BASE", "27100")))
 
     setup.ensure_nginx()
@@ -139,7 +174,8 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="mailproxy-bench-")
     cert = setup.make_cert(work)
     info = versions()
-    say(f"{'quick' if quick else 'full'} run, {rounds} rounds, runtimes {runtimes}, workers {worker_counts}; work dir {work}")
+    say(f"{'quick' if quick else 'full'} run, {rounds} rounds, runtimes {runtimes}, workers {worker_counts}, "
+        f"auth {auths}; work dir {work}")
 
     results: dict[int, dict] = {}
     services = SharedServices(tools, ports, work)
@@ -152,8 +188,11 @@ def main() -> int:
                     if per_rt[rt] is None:
                         continue
                     say(f"round {rnd + 1}/{rounds}: {Proxy.LABELS[rt]}, {workers} worker(s)")
-                    if not run_proxy(tools, rt, workers, ports, cert, work, prm, wanted, per_rt[rt]):
+                    if not run_proxy(tools, rt, workers, ports, cert, work, prm, wanted, per_rt[rt], auths[0]):
                         per_rt[rt] = None
+                        continue
+                    for auth in auths[1:]:
+                        run_auth_mode(tools, rt, workers, ports, cert, work, prm, wanted, per_rt[rt], auth)
     finally:
         services.stop()
 
@@ -166,7 +205,7 @@ def main() -> int:
           f"Latency: {prm.latency_count} IMAP NOOPs on one session; added = through the proxy − direct to the backend.",
           ""]
     for workers, per_rt in results.items():
-        md.append(report.table(per_rt, runtimes, Proxy.LABELS, prm.idle_counts, workers))
+        md.append(report.table(per_rt, runtimes, Proxy.LABELS, prm.idle_counts, workers, auths))
     busy = [r["loadgen_busy"] for per_rt in results.values() for rt in (per_rt or {}).values() if rt
             for rounds_ in rt.values() for r in rounds_ if isinstance(r, dict) and "loadgen_busy" in r]
     if busy:
@@ -181,7 +220,8 @@ def main() -> int:
     with open(os.path.join(out_dir, "latest.md"), "w") as f:
         f.write(text)
     with open(os.path.join(out_dir, "latest.json"), "w") as f:
-        json.dump({"info": info, "quick": quick, "params": prm.__dict__, "results": results}, f, indent=1)
+        json.dump({"info": info, "quick": quick, "params": prm.__dict__, "auth": auths, "results": results}, f,
+                  indent=1)
     say(f"done; table in {out_dir}/latest.md")
     return 0
 

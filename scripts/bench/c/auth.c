@@ -4,7 +4,13 @@
  * (a pooling client) get Content-Length: 0 and keep-alive unless they said
  * `Connection: close`. Single-threaded epoll, level-triggered.
  *
- * usage: bench-auth PORT IMAP_BACKEND_PORT POP3_BACKEND_PORT SMTP_BACKEND_PORT */
+ * `closing` mode: every request, HTTP/1.1 too, gets an HTTP/1.0 answer with
+ * `Connection: close` and a close, as most auth_http services written for nginx
+ * do; a pooling client then sees what it sees in the field (no reuse).
+ *
+ * IMAP_BACKEND_PORT may be a comma list (several backends, taken in turn: idle_many.py).
+ *
+ * usage: bench-auth PORT IMAP_BACKEND_PORT POP3_BACKEND_PORT SMTP_BACKEND_PORT [closing] */
 #include "common.h"
 #include <ctype.h>
 #include <strings.h>
@@ -17,6 +23,8 @@ typedef struct {
 } conn_t;
 
 static int backend_port[3];
+static int imap_ports[64], n_imap_ports, next_imap; /* IMAP_PORT may be a list "p1,p2,...": round robin */
+static int closing; /* answer HTTP/1.0 and close, whatever the request asked */
 static uint64_t served;
 
 static const char *find_header(const char *req, size_t len, const char *name) {
@@ -41,9 +49,9 @@ static void answer(conn_t *c) {
     if (!end) return;
     size_t hlen = end + 4 - c->in.p;
     const char *eol = memmem(c->in.p, hlen, "\r\n", 2);
-    int http11 = eol && eol - c->in.p >= 8 && memcmp(eol - 8, "HTTP/1.1", 8) == 0;
+    int http11 = !closing && eol && eol - c->in.p >= 8 && memcmp(eol - 8, "HTTP/1.1", 8) == 0;
     const char *proto = find_header(c->in.p, hlen, "Auth-Protocol");
-    int port = backend_port[0];
+    int port = imap_ports[next_imap++ % n_imap_ports];
     if (proto && strncasecmp(proto, "pop3", 4) == 0) port = backend_port[1];
     if (proto && strncasecmp(proto, "smtp", 4) == 0) port = backend_port[2];
     const char *conn = find_header(c->in.p, hlen, "Connection");
@@ -71,12 +79,15 @@ static void drop(int ep, conn_t *c) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: bench-auth PORT IMAP_PORT POP3_PORT SMTP_PORT\n");
+  if (argc != 5 && !(argc == 6 && strcmp(argv[5], "closing") == 0)) {
+    fprintf(stderr, "usage: bench-auth PORT IMAP_PORT POP3_PORT SMTP_PORT [closing]\n");
     return 2;
   }
+  closing = argc == 6;
   raise_nofile();
   for (int i = 0; i < 3; i++) backend_port[i] = atoi(argv[2 + i]);
+  for (char *p = argv[2]; p && *p && n_imap_ports < 64; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+    imap_ports[n_imap_ports++] = atoi(p);
   int lfd = listen_loopback(atoi(argv[1]));
   int ep = epoll_create1(0);
   conn_t listener = {.fd = lfd};

@@ -65,11 +65,23 @@ static inline int listen_loopback(int port) {
   return fd;
 }
 
-/* Non-blocking connect to 127.0.0.1:port; returns the fd (connect in progress). */
+/* Non-blocking connect to 127.0.0.1:port; returns the fd (connect in progress).
+ * BENCH_LOAD_SOURCE=127.0.0.N: connect from that loopback address, so that more
+ * than one address's ~28k ephemeral ports reach one listener (idle_many.py). */
 static inline int connect_loopback(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   set_nodelay(fd);
+  const char *source = getenv("BENCH_LOAD_SOURCE");
+  if (source) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in s = {.sin_family = AF_INET};
+    if (inet_pton(AF_INET, source, &s.sin_addr) != 1 || bind(fd, (struct sockaddr *)&s, sizeof s) < 0) {
+      close(fd);
+      return -1;
+    }
+  }
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {

@@ -12,19 +12,34 @@ class Ports:
     pop3: int
     smtp: int
     imaps: int
+    auth_closing: int  # the auth service in `closing` mode (HTTP/1.0 answers, then close)
 
     @staticmethod
     def from_base(base: int) -> "Ports":
-        return Ports(*(base + i for i in range(8)))
+        return Ports(*(base + i for i in range(9)))
 
     def listen(self) -> list[int]:
         return [self.imap, self.pop3, self.smtp, self.imaps]
 
 
-def mail_block(p: Ports, cert: str, key: str) -> str:
+AUTH_MODES = ("keepalive", "closing")
+
+
+def auth_port(p: Ports, auth: str) -> int:
+    """The auth service a proxy asks: keep-alive (HTTP/1.1 pooled) or closing (nginx's usual world)."""
+    return p.auth_closing if auth == "closing" else p.auth
+
+
+def login_key(auth: str, key: str) -> str:
+    """Results of the scenarios that ask the auth service, per mode: "storm/imap" (keep-alive),
+    "closing/storm/imap"."""
+    return key if auth == "keepalive" else f"{auth}/{key}"
+
+
+def mail_block(p: Ports, cert: str, key: str, auth: str = "keepalive") -> str:
     return f"""mail {{
     server_name bench.test;
-    auth_http 127.0.0.1:{p.auth}/auth;
+    auth_http 127.0.0.1:{auth_port(p, auth)}/auth;
     xclient off;
     proxy_smtp_auth off;
     imap_auth plain login;

@@ -39,7 +39,7 @@ def stop(p: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 10) -> N
 
 
 class SharedServices:
-    """The scripted backend and the auth_http service both proxies use."""
+    """The scripted backend and the auth_http services (keep-alive and closing) every proxy uses."""
 
     def __init__(self, tools: dict[str, str], ports: config.Ports, work: str):
         self.procs = []
@@ -48,31 +48,50 @@ class SharedServices:
                                str(ports.backend_smtp)], stdout=log, stderr=log)
         self.procs.append(be)
         wait_ports([ports.backend_imap, ports.backend_pop3, ports.backend_smtp], be)
-        au = subprocess.Popen([tools["auth"], str(ports.auth), str(ports.backend_imap), str(ports.backend_pop3),
-                               str(ports.backend_smtp)], stdout=log, stderr=log)
-        self.procs.append(au)
-        wait_ports([ports.auth], au)
+        for auth in config.AUTH_MODES:
+            port = config.auth_port(ports, auth)
+            mode = ["closing"] if auth == "closing" else []
+            au = subprocess.Popen([tools["auth"], str(port), str(ports.backend_imap), str(ports.backend_pop3),
+                                   str(ports.backend_smtp), *mode], stdout=log, stderr=log)
+            self.procs.append(au)
+            wait_ports([port], au)
 
     def stop(self) -> None:
         for p in self.procs:
             stop(p)
 
 
+def floor_argv(runtime: str, workers: int, p: config.Ports, cert: tuple[str, str]) -> list[str]:
+    """A floor's command line: its script under its runtime, routing each listener to its backend."""
+    rt, script = Proxy.FLOORS[runtime]
+    routes = [f"{p.imap}:{p.backend_imap}", f"{p.pop3}:{p.backend_pop3}", f"{p.smtp}:{p.backend_smtp}",
+              f"{p.imaps}:{p.backend_imap}:tls"]
+    run = ["run", "-A", "--unstable-net"] if rt == "deno" else []  # reusePort on Deno.listen is unstable
+    return [os.path.join(REPO, "node_modules", ".bin", rt), *run, os.path.join(setup.HERE, script),
+            str(workers), *cert, *routes]
+
+
 class Proxy:
-    """One proxy under test. `runtime` is "nginx", "bun" or "deno"."""
+    """One proxy under test. `runtime` is "nginx", "bun" or "deno" (or a floor, or `ref`);
+    `auth`: which auth service its config names (config.AUTH_MODES)."""
 
     LABELS = {"nginx": "nginx", "bun": "mailproxy (Bun)", "deno": "mailproxy (Deno)", "ref": "reference (Bun)",
-              "floor": "bare node:net pipe (Bun)", "floor-native": "bare Bun.listen pipe"}
+              "floor": "bare node:net pipe (Bun)", "floor-native": "bare Bun.listen pipe",
+              "floor-deno-node": "bare node:net pipe (Deno)", "floor-deno-native": "bare Deno.listen pipe"}
+    # not mailproxy: bare pipes (no auth, no dialogue), the least a proxy on that socket layer costs
+    FLOORS = {"floor": ("bun", "floor_pipe.ts"), "floor-native": ("bun", "floor_native.ts"),
+              "floor-deno-node": ("deno", "floor_pipe.ts"), "floor-deno-native": ("deno", "floor_deno_native.ts")}
 
-    def __init__(self, runtime: str, workers: int, ports: config.Ports, cert: tuple[str, str], work: str):
-        self.runtime, self.workers, self.ports = runtime, workers, ports
-        self.dir = os.path.join(work, f"{runtime}-w{workers}")
+    def __init__(self, runtime: str, workers: int, ports: config.Ports, cert: tuple[str, str], work: str,
+                 auth: str = "keepalive"):
+        self.runtime, self.workers, self.ports, self.auth = runtime, workers, ports, auth
+        self.dir = os.path.join(work, f"{runtime}-w{workers}-{auth}")
         os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
         is_nginx = runtime == "nginx"
         conf = config.top_level(workers, os.path.join(self.dir, "error.log"), setup.MAIL_MODULE if is_nginx else None)
         if is_nginx:
             conf += f"pid {os.path.join(self.dir, 'nginx.pid')};\n"
-        conf += config.mail_block(ports, *cert)
+        conf += config.mail_block(ports, *cert, auth)
         self.conf = os.path.join(self.dir, "proxy.conf")
         with open(self.conf, "w") as f:
             f.write(conf)
@@ -80,15 +99,8 @@ class Proxy:
             self.argv = [setup.NGINX, "-p", self.dir, "-c", self.conf, "-g", "daemon off;"]
         elif runtime == "bun":
             self.argv = [os.path.join(REPO, "dist", "mailproxy"), "-c", self.conf]
-        elif runtime in ("floor", "floor-native"):
-            # no auth, no dialogue: what a proxy on Bun's node:net (floor_pipe.ts) or on Bun's own
-            # socket API (floor_native.ts) costs at the least
-            p = ports
-            routes = [f"{p.imap}:{p.backend_imap}", f"{p.pop3}:{p.backend_pop3}", f"{p.smtp}:{p.backend_smtp}",
-                      f"{p.imaps}:{p.backend_imap}:tls"]
-            script = "floor_pipe.ts" if runtime == "floor" else "floor_native.ts"
-            self.argv = [os.path.join(REPO, "node_modules", ".bin", "bun"), os.path.join(setup.HERE, script),
-                         str(workers), *cert, *routes]
+        elif runtime in self.FLOORS:
+            self.argv = floor_argv(runtime, workers, ports, cert)
         elif runtime == "ref":
             # A/B runs: another build of mailproxy (e.g. the commit before an optimisation), BENCH_REF_BINARY
             self.argv = [os.environ["BENCH_REF_BINARY"], "-c", self.conf]
