@@ -7,7 +7,8 @@ import http from "node:http";
 import net from "node:net";
 import { type MailMetrics, metrics as processMetrics } from "./mail_metrics.ts";
 import { upstreamMetrics } from "./upstream_metrics.ts";
-import type { PoolStatus } from "../upstream/pools.ts";
+import type { Pools, PoolStatus } from "../upstream/pools.ts";
+import type { Logger } from "../log/logger.ts";
 
 /**
  * The pool operations (docs/director.md): GET /upstreams, POST /upstreams/NAME/SERVER/drain,
@@ -23,6 +24,17 @@ export interface PoolOperations {
   log(message: string): void;
 }
 
+/** The operations on a process's own pools (single process, or the master of workers), logged at notice level. */
+export function poolOperations(pools: Pools, allowed: (peer: string) => boolean, logger: Logger): PoolOperations {
+  return {
+    allowed,
+    upstreams: () => pools.status(),
+    drain: (pool, server) => pools.drain(pool, server),
+    move: (login, to) => pools.move(login, to),
+    log: (message) => logger.notice(message),
+  };
+}
+
 /** Who may use the pool operations without `status_allow`. */
 export const STATUS_ALLOW_DEFAULT: readonly string[] = ["127.0.0.0/8", "::1"];
 
@@ -31,7 +43,7 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 /** Answers a pool operation; false when the path is none of them. */
-function poolRoute(req: http.IncomingMessage, res: http.ServerResponse, ops: PoolOperations): boolean {
+export function poolRoute(req: http.IncomingMessage, res: http.ServerResponse, ops: PoolOperations): boolean {
   const url = new URL(req.url ?? "/", "http://status");
   const parts = url.pathname.split("/").slice(1).map((p) => decodeURIComponent(p));
   const drain = req.method === "POST" && parts.length === 4 && parts[0] === "upstreams" && parts[3] === "drain";

@@ -23,18 +23,42 @@ interface LiveSession {
   id: string;
 }
 
-export class Pools {
+/** A session as the pools know it: its login and backend; its identity is the object's. */
+export type PoolSession = Pick<SessionContext, "login" | "upstream">;
+
+/** Closes the user's sessions on these backends with the protocol's goodbye; how many it closed. */
+export type KickSessions = (login: string, backends: readonly string[]) => number;
+
+/**
+ * What the sessions of a process need of the pools: the process's own `Pools`, or in a
+ * worker the link to its master's (the one placement authority of the host, director_link.ts).
+ */
+export interface PoolPlacement {
+  has(name: string): boolean;
+  place(name: string, facts: PlacementFacts): Promise<{ host: string; port: number } | undefined>;
+  loginReported(session: PoolSession, ok: boolean, refused: boolean): void;
+  sessionClosed(session: PoolSession): void;
+  apply(upstreams: readonly UpstreamBlock[]): void;
+  close(): void;
+}
+
+export class Pools implements PoolPlacement {
   private readonly pools = new Map<string, Pool>();
   private readonly stores = new Map<string, StickyStore>();
   /** Stores whose last call failed: logged once until they answer again. */
   private readonly unreachable = new Set<StickyStore>();
   /** Sessions logged in to a pool's backend, by their log context (one object per session). */
-  private readonly live = new Map<SessionContext, LiveSession>();
+  private readonly live = new Map<PoolSession, LiveSession>();
   /** Sessions that ended before their backend login was reported. */
-  private readonly ended = new WeakSet<SessionContext>();
+  private readonly ended = new WeakSet<PoolSession>();
   private readonly checks: HealthChecks;
 
-  constructor(private readonly logger: Logger, private readonly now: () => number = Date.now) {
+  /** `kick`: how a move closes the user's sessions elsewhere (this process's, or every worker's). */
+  constructor(
+    private readonly logger: Logger,
+    private readonly kick: KickSessions = () => 0,
+    private readonly now: () => number = Date.now,
+  ) {
     this.checks = new HealthChecks((pool, id, ok, reason) => this.probed(pool, id, ok, reason));
   }
 
@@ -98,7 +122,7 @@ export class Pools {
   }
 
   /** The session observer's backendLogin: a session started, or its backend failed it. */
-  loginReported(session: SessionContext, ok: boolean, refused: boolean): void {
+  loginReported(session: PoolSession, ok: boolean, refused: boolean): void {
     const found = this.poolOf(session);
     if (!found) return;
     const { pool, user, id } = found;
@@ -113,7 +137,7 @@ export class Pools {
   }
 
   /** A session closed (whatever its phase). */
-  sessionClosed(session: SessionContext): void {
+  sessionClosed(session: PoolSession): void {
     const found = this.live.get(session);
     if (!found) {
       if (session.upstream !== undefined) this.ended.add(session);
@@ -145,16 +169,16 @@ export class Pools {
 
   /**
    * POST /users/LOGIN/move?to=SERVER: the user is held to SERVER (in the pool that has
-   * it) from now on; returns the backends the user's sessions are on, to be kicked.
+   * it) from now on, and their sessions on other backends are kicked; how many.
    */
-  async move(user: string, to: string): Promise<{ pool: string; from: string[] } | undefined> {
+  async move(user: string, to: string): Promise<{ pool: string; kicked: number } | undefined> {
     const pool = [...this.pools.values()].find((p) => p.has(to));
     if (!pool) return undefined;
     const from = pool.sessionsOf(user).filter((id) => id !== to);
     pool.assign(user, to, this.now());
     const store = this.stores.get(pool.name);
     if (store) this.reachable(store, await store.put(pool.name, user, to).then((a) => (a.type === "ok" ? undefined : a.reason)));
-    return { pool: pool.name, from };
+    return { pool: pool.name, kicked: from.length > 0 ? this.kick(user, from) : 0 };
   }
 
   close(): void {
@@ -163,7 +187,7 @@ export class Pools {
   }
 
   /** Which pool placed this session: the one holding its user to its backend, else one that has the backend. */
-  private poolOf(session: SessionContext): LiveSession | undefined {
+  private poolOf(session: PoolSession): LiveSession | undefined {
     const { login, upstream } = session;
     if (login === undefined || upstream === undefined) return undefined;
     const having = [...this.pools.values()].filter((p) => p.has(upstream));

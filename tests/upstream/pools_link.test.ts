@@ -1,0 +1,105 @@
+/**
+ * The master as the host's placement authority (src/server/process/pools_link.ts),
+ * without processes: two workers' clients wired to one host by direct calls, as the
+ * pipes carry the same messages in the same order.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { loadConfigText } from "../../src/config/load.ts";
+import { Logger } from "../../src/log/logger.ts";
+import { type MasterMessage, PoolsClient, PoolsHost } from "../../src/server/process/pools_link.ts";
+import type { PoolSession } from "../../src/upstream/pools.ts";
+
+const A = "127.0.0.1:1143";
+const B = "127.0.0.1:1144";
+
+function upstreams(body: string) {
+  const text = `mail { upstream p { ${body} } server { listen 143; proxy_pass p; } }`;
+  return loadConfigText(text, "/cfg/m.conf").config.mail!.upstreams!;
+}
+
+/** A host and `n` workers; each worker's kicks are recorded. */
+function host(body: string, n: number) {
+  const h = new PoolsHost(new Logger([]));
+  h.pools.apply(upstreams(body));
+  const workers = Array.from({ length: n }, () => {
+    const kicks: MasterMessage[] = [];
+    // deliver: the master's lines to this worker
+    const link = { send: (m: MasterMessage) => (m.type === "placed" ? client.placed(m.id, m.target) : kicks.push(m)) };
+    const client: PoolsClient = new PoolsClient((m) => h.handle(link, m));
+    client.apply(upstreams(body));
+    return { client, link, kicks };
+  });
+  return { h, workers };
+}
+
+/** A session logged in through `client` where the host placed it. */
+async function session(client: PoolsClient, login: string): Promise<PoolSession> {
+  const target = await client.place("p", { login, remote_addr: "127.0.0.1", protocol: "imap" });
+  assert.ok(target);
+  const s = { login, upstream: `${target.host}:${target.port}` };
+  client.loginReported(s, true, false);
+  return s;
+}
+
+const sessionsOf = (h: PoolsHost) => h.pools.status()[0]!.servers.map((s) => `${s.server} ${s.sessions}`);
+
+describe("the master placing the logins of its workers", () => {
+  test("with least_conn, one user's sessions through two workers land on one backend", async () => {
+    const { workers: [one, two] } = host(`least_conn; server ${A}; server ${B};`, 2);
+    const first = await session(one!.client, "alice");
+    // least_conn alone would send the next session to the other (empty) backend
+    const second = await session(two!.client, "alice");
+    assert.equal(second.upstream, first.upstream);
+  });
+
+  test("a move kicks the user in every worker holding a session elsewhere, and counts them", async () => {
+    const { h, workers } = host(`least_conn; server ${A}; server ${B};`, 3);
+    const s = await session(workers[0]!.client, "bob");
+    await session(workers[1]!.client, "bob");
+    const to = s.upstream === A ? B : A;
+    const kick = { type: "kick", login: "bob", backends: [s.upstream] };
+    assert.deepEqual(await h.pools.move("bob", to), { pool: "p", kicked: 2 });
+    assert.deepEqual(workers.map((w) => w.kicks), [[kick], [kick], []]);
+    const next = await session(workers[2]!.client, "bob");
+    assert.equal(next.upstream, to);
+  });
+
+  test("sessions ended or lost with their worker are counted out; one ended before its login was reported never counts", async () => {
+    const { h, workers: [one, two] } = host(`server ${A};`, 2);
+    const s = await session(one!.client, "carol");
+    await session(two!.client, "carol");
+    await session(two!.client, "dave");
+    assert.deepEqual(sessionsOf(h), [`${A} 3`]);
+    one!.client.sessionClosed(s);
+    assert.deepEqual(sessionsOf(h), [`${A} 2`]);
+    h.workerGone(two!.link);
+    assert.deepEqual(sessionsOf(h), [`${A} 0`]);
+    const early = { login: "erin", upstream: A };
+    one!.client.sessionClosed(early);
+    one!.client.loginReported(early, true, false);
+    assert.deepEqual(sessionsOf(h), [`${A} 0`]);
+  });
+
+  test("a drain on the master holds for every worker: no new user goes there", async () => {
+    const { h, workers: [one, two] } = host(`server ${A}; server ${B};`, 2);
+    assert.ok(h.pools.drain("p", A));
+    for (const [i, user] of ["f1", "f2", "f3", "f4"].entries()) {
+      assert.equal((await session((i % 2 ? one : two)!.client, user)).upstream, B);
+    }
+  });
+
+  test("a failed connect reported by a worker counts against the backend (passive health)", async () => {
+    const { h, workers: [one] } = host(`server ${A} max_fails=1; server ${B};`, 1);
+    one!.client.loginReported({ login: "gus", upstream: A }, false, false);
+    assert.equal(h.pools.status()[0]!.servers[0]!.state, "down");
+  });
+
+  test("a client whose master is gone answers every waiting placement with no backend", async () => {
+    const client = new PoolsClient(() => {});
+    client.apply(upstreams(`server ${A};`));
+    const waiting = client.place("p", { login: "hal", remote_addr: "127.0.0.1", protocol: "imap" });
+    client.close();
+    assert.equal(await waiting, undefined);
+  });
+});
