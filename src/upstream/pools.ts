@@ -4,11 +4,12 @@
  * store when set), what became of it (from the session observer), and what the
  * operator sees and does through status_listen.
  */
-import type { UpstreamBlock } from "../config/model.ts";
+import type { StickyStoreSpec, UpstreamBlock } from "../config/model.ts";
 import type { Logger, SessionContext } from "../log/logger.ts";
 import { PassthroughAuth } from "../auth/passthrough.ts";
 import { type BackendStatus, type PlacementFacts, Pool } from "./pool.ts";
-import { StickyStore } from "./sticky_store.ts";
+import { type PublishedMove, StickyStore } from "./sticky_store.ts";
+import { randomUUID } from "node:crypto";
 import { HealthChecks } from "./health_checks.ts";
 
 export interface PoolStatus {
@@ -52,6 +53,8 @@ export class Pools implements PoolPlacement {
   /** Sessions that ended before their backend login was reported. */
   private readonly ended = new WeakSet<PoolSession>();
   private readonly checks: HealthChecks;
+  /** Who made a move, in what the fleet hears of it: this instance's own are already done. */
+  private readonly instance = randomUUID();
 
   /** `kick`: how a move closes the user's sessions elsewhere (this process's, or every worker's). */
   constructor(
@@ -75,7 +78,7 @@ export class Pools implements PoolPlacement {
         store.close();
         this.stores.delete(u.name);
       }
-      if (url && !this.stores.has(u.name)) this.stores.set(u.name, new StickyStore(url));
+      if (url && !this.stores.has(u.name)) this.stores.set(u.name, this.openStore(u.name, url));
     }
     for (const name of [...this.pools.keys()]) {
       if (!names.has(name)) {
@@ -177,8 +180,32 @@ export class Pools implements PoolPlacement {
     const from = pool.sessionsOf(user).filter((id) => id !== to);
     pool.assign(user, to, this.now());
     const store = this.stores.get(pool.name);
-    if (store) this.reachable(store, await store.put(pool.name, user, to).then((a) => (a.type === "ok" ? undefined : a.reason)));
+    if (store) {
+      const answer = await store.move(pool.name, { user, to, origin: this.instance });
+      this.reachable(store, answer.type === "ok" ? undefined : answer.reason);
+    }
     return { pool: pool.name, kicked: from.length > 0 ? this.kick(user, from) : 0 };
+  }
+
+  /** The pool's store, watching the fleet's moves. */
+  private openStore(name: string, spec: StickyStoreSpec): StickyStore {
+    const store = new StickyStore(spec);
+    store.watch(name, {
+      moved: (move) => this.movedElsewhere(name, move),
+      subscribed: () => this.reachable(store, undefined),
+      failed: (reason) => this.reachable(store, reason),
+    });
+    return store;
+  }
+
+  /** Another instance of the fleet moved a user: held to the new backend here too, and this instance's sessions elsewhere kicked. */
+  private movedElsewhere(name: string, { user, to, origin }: PublishedMove): void {
+    const pool = this.pools.get(name);
+    if (origin === this.instance || !pool?.has(to)) return;
+    const from = pool.sessionsOf(user).filter((id) => id !== to);
+    pool.assign(user, to, this.now());
+    const kicked = from.length > 0 ? this.kick(user, from) : 0;
+    this.logger.notice(`upstream "${name}": user "${user}" moved to ${to} by another instance, ${kicked} session(s) closed`);
   }
 
   close(): void {
