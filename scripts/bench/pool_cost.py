@@ -9,10 +9,12 @@ a pool's name (what `Auth-Server: NAME` does), so both send the same auth reques
 and get the same answer and only the placement differs. With workers the placement
 is the master's (one request and three reports per login on its pipes): the CPU is
 the whole process tree's. Every login is the load generator's one user, `bench`.
+Started as root, even one worker is a master and a worker; BENCH_AS_NOBODY=1 starts
+the proxies as nobody, where `worker_processes 1` is one process placing by itself.
 
 Environment: BENCH_QUICK=1 (short windows), BENCH_ROUNDS=N (default 6),
 BENCH_RUNTIMES=bun,deno (default bun), BENCH_WORKERS=N (default 1),
-BENCH_PORT_BASE=N (default 27100).
+BENCH_AS_NOBODY=1, BENCH_PORT_BASE=N (default 27100).
 """
 import os
 import statistics
@@ -36,8 +38,19 @@ def pool_proxy(runtime: str, workers: int, ports: config.Ports, cert, work: str)
     return proxy
 
 
-def storm_turn(tools, proxy: Proxy, prm) -> float:
+def as_nobody(proxy: Proxy, work: str) -> None:
+    """Start `proxy` as nobody, with its files (this bench's own temp dir) in reach."""
+    for root, dirs, files in os.walk(work):
+        os.chmod(root, 0o777)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+    proxy.argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *proxy.argv]
+
+
+def storm_turn(tools, proxy: Proxy, prm, work: str) -> float:
     """CPU µs per IMAP login of one fresh proxy."""
+    if os.environ.get("BENCH_AS_NOBODY") == "1":
+        as_nobody(proxy, work)
     proxy.start()
     try:
         return scenarios.storm(tools, proxy, "imap", proxy.ports.imap, prm)["cpu_us_per_session"]
@@ -61,11 +74,12 @@ def main() -> int:
             for rnd in range(rounds):
                 for kind in ("plain", "pool"):
                     maker = Proxy if kind == "plain" else pool_proxy
-                    turns[kind].append(storm_turn(tools, maker(runtime, workers, ports, cert, work), prm))
+                    turns[kind].append(storm_turn(tools, maker(runtime, workers, ports, cert, work), prm, work))
                 print(f"round {rnd + 1}/{rounds} {runtime}: plain {turns['plain'][-1]:.1f}, "
                       f"pool {turns['pool'][-1]:.1f} CPU µs/login", file=sys.stderr, flush=True)
             plain, pool = statistics.median(turns["plain"]), statistics.median(turns["pool"])
-            print(f"{Proxy.LABELS[runtime]}, {workers} worker(s), {'quick' if quick else 'full'}, {rounds} rounds, "
+            who = "as nobody" if os.environ.get("BENCH_AS_NOBODY") == "1" else "as root"
+            print(f"{Proxy.LABELS[runtime]}, {workers} worker(s) {who}, {'quick' if quick else 'full'}, {rounds} rounds, "
                   f"medians: plain {plain:.1f}, pool {pool:.1f} CPU µs per IMAP login; "
                   f"pool/plain {pool / plain:.3f} ({(pool / plain - 1) * 100:+.1f} %, target ≤ +5 %)")
     finally:

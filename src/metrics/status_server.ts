@@ -17,20 +17,29 @@ import type { Logger } from "../log/logger.ts";
 export interface PoolOperations {
   /** status_allow: whether this peer (an IP literal) may use them. */
   allowed(peer: string): boolean;
-  upstreams(): PoolStatus[];
+  upstreams(): Promise<PoolStatus[]>;
   drain(pool: string, server: string): boolean;
   /** Undefined: no pool has `to`. */
   move(login: string, to: string): Promise<{ pool: string; kicked: number } | undefined>;
   log(message: string): void;
 }
 
-/** The operations on a process's own pools (single process, or the master of workers), logged at notice level. */
-export function poolOperations(pools: Pools, allowed: (peer: string) => boolean, logger: Logger): PoolOperations {
+/**
+ * The operations on a process's own pools (single process, or the master of workers),
+ * logged at notice level; `synced` resolves once every report of a session is in (the
+ * master asks its workers for theirs).
+ */
+export function poolOperations(
+  pools: Pools,
+  allowed: (peer: string) => boolean,
+  logger: Logger,
+  synced: () => Promise<void> = () => Promise.resolve(),
+): PoolOperations {
   return {
     allowed,
-    upstreams: () => pools.status(),
+    upstreams: () => synced().then(() => pools.status()),
     drain: (pool, server) => pools.drain(pool, server),
-    move: (login, to) => pools.move(login, to),
+    move: (login, to) => synced().then(() => pools.move(login, to)),
     log: (message) => logger.notice(message),
   };
 }
@@ -56,7 +65,7 @@ export function poolRoute(req: http.IncomingMessage, res: http.ServerResponse, o
     json(res, 403, { error: "forbidden" });
     return true;
   }
-  if (list) json(res, 200, ops.upstreams());
+  if (list) void ops.upstreams().then((all) => json(res, 200, all));
   else if (drain) {
     const [, pool, server] = parts as [string, string, string];
     const ok = ops.drain(pool, server);
@@ -91,13 +100,13 @@ export function parseStatusListen(text: string): { host: string; port: number } 
 }
 
 export function startStatusServer(address: string, metrics: MailMetrics = processMetrics, pools?: PoolOperations): Promise<StatusServer> {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (pools && poolRoute(req, res, pools)) return;
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { "Content-Type": "text/plain", Allow: "GET, HEAD" }).end("method not allowed\n");
     } else if (path === "/metrics") {
-      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }).end(metrics.prometheus() + (pools ? upstreamMetrics(pools.upstreams()) : ""));
+      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }).end(metrics.prometheus() + (pools ? upstreamMetrics(await pools.upstreams()) : ""));
     } else if (path === "/status") {
       res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(metrics.status(), null, 1) + "\n");
     } else {

@@ -154,6 +154,13 @@ export class Pools implements PoolPlacement {
     }
   }
 
+  /** The backend this session's user is held to now, when it is not the session's own. */
+  heldElsewhere(session: PoolSession): string | undefined {
+    const found = this.poolOf(session);
+    const id = found?.pool.assigned(found.user, this.now());
+    return id !== undefined && id !== found!.id ? id : undefined;
+  }
+
   status(): PoolStatus[] {
     return [...this.pools.values()].map((pool) => {
       const store = this.stores.get(pool.name);
@@ -217,8 +224,15 @@ export class Pools implements PoolPlacement {
   private poolOf(session: PoolSession): LiveSession | undefined {
     const { login, upstream } = session;
     if (login === undefined || upstream === undefined) return undefined;
-    const having = [...this.pools.values()].filter((p) => p.has(upstream));
-    const pool = having.find((p) => p.assigned(login, this.now()) === upstream) ?? having[0];
+    let first: Pool | undefined;
+    let having = 0;
+    for (const p of this.pools.values()) {
+      if (!p.has(upstream)) continue;
+      first ??= p;
+      having++;
+    }
+    // a backend in one pool (the usual case, once per report) needs no look at the assignments
+    const pool = having > 1 ? [...this.pools.values()].find((p) => p.has(upstream) && p.assigned(login, this.now()) === upstream) ?? first : first;
     return pool && { pool, user: login, id: upstream };
   }
 

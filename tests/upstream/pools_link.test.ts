@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
-import { type MasterMessage, PoolsClient, PoolsHost } from "../../src/server/process/pools_link.ts";
+import { batchedLines, type MasterMessage, type PoolRequest, PoolsClient, PoolsHost } from "../../src/server/process/pools_link.ts";
 import type { PoolSession } from "../../src/upstream/pools.ts";
 
 const A = "127.0.0.1:1143";
@@ -25,10 +25,23 @@ function host(body: string, n: number) {
   const workers = Array.from({ length: n }, () => {
     const kicks: MasterMessage[] = [];
     // deliver: the master's lines to this worker
-    const link = { send: (m: MasterMessage) => (m.type === "placed" ? client.placed(m.id, m.target) : kicks.push(m)) };
-    const client: PoolsClient = new PoolsClient((m) => h.handle(link, m));
+    const requests: PoolRequest[] = [];
+    const link = {
+      send: (m: MasterMessage) => {
+        if (m.type === "placed") client.placed(m.id, m.target);
+        else if (m.type === "sync") client.sync(m.id);
+        else {
+          kicks.push(m);
+          client.kicked(m.login, m.backends);
+        }
+      },
+    };
+    const client: PoolsClient = new PoolsClient((m) => {
+      requests.push(m);
+      h.handle(link, m);
+    });
     client.apply(upstreams(body));
-    return { client, link, kicks };
+    return { client, link, kicks, requests };
   });
   return { h, workers };
 }
@@ -93,6 +106,53 @@ describe("the master placing the logins of its workers", () => {
     const { h, workers: [one] } = host(`server ${A} max_fails=1; server ${B};`, 1);
     one!.client.loginReported({ login: "gus", upstream: A }, false, false);
     assert.equal(h.pools.status()[0]!.servers[0]!.state, "down");
+  });
+
+  test("a worker holding a session of the user places the next one there itself; after a kick it asks again", async () => {
+    const { h, workers: [one] } = host(`server ${A}; server ${B};`, 1);
+    const first = await session(one!.client, "ida");
+    const asked = () => one!.requests.filter((r) => r.type === "place").length;
+    assert.equal(asked(), 1);
+    assert.equal((await session(one!.client, "ida")).upstream, first.upstream);
+    assert.equal(asked(), 1);
+    const to = first.upstream === A ? B : A;
+    assert.deepEqual(await h.pools.move("ida", to), { pool: "p", kicked: 2 });
+    assert.equal((await session(one!.client, "ida")).upstream, to);
+    assert.equal(asked(), 2);
+  });
+
+  test("a session placed by a worker on a backend the user is no longer held to closes the user's sessions there", async () => {
+    const { h, workers: [one, two] } = host(`server ${A}; server ${B};`, 2);
+    const first = await session(one!.client, "jo");
+    const to = first.upstream === A ? B : A;
+    // the move's kick has not reached worker one yet: its next session goes where it holds the user
+    const pending = one!.link.send;
+    one!.link.send = (m) => m.type === "placed" && pending(m);
+    await h.pools.move("jo", to);
+    one!.link.send = pending;
+    const stale = await session(one!.client, "jo");
+    assert.equal(stale.upstream, first.upstream);
+    assert.deepEqual(one!.kicks.at(-1), { type: "kick", login: "jo", backends: [first.upstream] });
+    assert.equal((await session(one!.client, "jo")).upstream, to);
+    assert.equal((await session(two!.client, "jo")).upstream, to);
+  });
+
+  test("reports a worker holds back are all in once the master has synced with it", async () => {
+    const h = new PoolsHost(new Logger([]));
+    h.pools.apply(upstreams(`server ${A};`));
+    const link: { send(m: MasterMessage): void } = { send: () => {} };
+    // reports wait (a minute here) for a placement or a sync to take them along
+    const send = batchedLines<PoolRequest>((text) => {
+      for (const line of text.split("\n").filter(Boolean)) h.handle(link, JSON.parse(line));
+    }, (m) => m.type === "place" || m.type === "synced", 60_000);
+    const client = new PoolsClient(send);
+    client.apply(upstreams(`server ${A};`));
+    link.send = (m) => (m.type === "placed" ? client.placed(m.id, m.target) : m.type === "sync" ? client.sync(m.id) : undefined);
+    await session(client, "kim");
+    await session(client, "kim");
+    assert.deepEqual(sessionsOf(h), [`${A} 0`]);
+    await h.sync([link]);
+    assert.deepEqual(sessionsOf(h), [`${A} 2`]);
   });
 
   test("a client whose master is gone answers every waiting placement with no backend", async () => {

@@ -21,7 +21,7 @@ import { logTargets, pidFileOf, type RunOptions, runLifecycle, type StopMode } f
 import { selfCommand } from "./self.ts";
 import { WORKER_SUBCOMMAND, type WorkerEnvelope, type WorkerMessage } from "./worker.ts";
 import { startMasterStatusServer } from "./worker_status.ts";
-import { type MasterMessage, type PoolRequest, PoolsHost } from "./pools_link.ts";
+import { batchedLines, type MasterMessage, type PoolRequest, PoolsHost } from "./pools_link.ts";
 import { poolOperations, STATUS_ALLOW_DEFAULT } from "../../metrics/status_server.ts";
 import { addressMatcher } from "../realip.ts";
 import { identity } from "./privileges.ts";
@@ -104,9 +104,9 @@ function launch(config: Config, errorLog: string | undefined, pools: PoolsHost):
     started: new Promise((r) => (settleStart = r)),
     draining: new Promise((r) => (settleDraining = r)),
     exited: new Promise((r) => child.on("exit", (code, signal) => r({ code, signal }))),
-    send: (m) => {
-      if (child.stdin!.writable) child.stdin!.write(JSON.stringify(m) + "\n");
-    },
+    send: batchedLines<MasterMessage>((text) => {
+      if (child.stdin!.writable) child.stdin!.write(text);
+    }),
   };
   readMessages(child.stdio[3] as Readable, (m) => {
     if (isPoolRequest(m)) pools.handle(worker, m);
@@ -127,7 +127,8 @@ function launch(config: Config, errorLog: string | undefined, pools: PoolsHost):
 }
 
 function isPoolRequest(m: WorkerMessage): m is PoolRequest {
-  return m.type === "place" || m.type === "session_started" || m.type === "login_failed" || m.type === "session_ended";
+  return m.type === "place" || m.type === "session_started" || m.type === "login_failed" || m.type === "session_ended" ||
+    m.type === "synced";
 }
 
 function signal(w: Worker, sig: NodeJS.Signals): void {
@@ -227,7 +228,8 @@ export function runMaster(initial: Config, opts: RunOptions, logger: Logger): Pr
       const sources = () =>
         [...workers].filter((w) => w.state === "ready" && w.statusPort).map((w) => ({ pid: w.pid, port: w.statusPort! }));
       try {
-        const ops = poolOperations(pools.pools, (peer) => statusAllowed(peer), logger);
+        // every worker still running, retiring ones too: their sessions count
+        const ops = poolOperations(pools.pools, (peer) => statusAllowed(peer), logger, () => pools.sync([...workers]));
         status = { address: cfg.status_listen, server: await startMasterStatusServer(cfg.status_listen, sources, ops) };
       } catch (err) {
         logger.error(`status_listen ${cfg.status_listen} failed: ${(err as Error).message}`);

@@ -13,7 +13,7 @@ import { Logger } from "../../log/logger.ts";
 import { MailProxy } from "../mail_proxy.ts";
 import { logTargets, runLifecycle } from "./lifecycle.ts";
 import { warnIfFewFiles } from "./privileges.ts";
-import { type MasterMessage, PoolsClient, type PoolRequest } from "./pools_link.ts";
+import { batchedLines, type MasterMessage, PoolsClient, type PoolRequest } from "./pools_link.ts";
 
 /** The hidden subcommand that starts a worker. */
 export const WORKER_SUBCOMMAND = "__worker";
@@ -32,15 +32,22 @@ export type WorkerMessage =
   | { type: "draining" }
   | PoolRequest;
 
+/** How long a report of a pooled session may wait for company on the way to the master (its API syncs first). */
+const REPORT_DELAY_MS = 10;
+
 /** The fd a worker's messages go to. */
 const CHANNEL_FD = 3;
 
-function send(message: WorkerMessage): void {
+function write(text: string): void {
   try {
-    fs.writeSync(CHANNEL_FD, JSON.stringify(message) + "\n");
+    fs.writeSync(CHANNEL_FD, text);
   } catch {
     // the master is gone; the orphan watch below ends us
   }
+}
+
+function send(message: WorkerMessage): void {
+  write(JSON.stringify(message) + "\n");
 }
 
 /** The envelope (stdin's first line); `onMessage` gets each later line; `onEnd` when the master is gone. */
@@ -70,11 +77,15 @@ function readStdin(onMessage: (m: MasterMessage) => void, onEnd: () => void): Pr
 
 /** `SELF __worker`: serve until QUIT (graceful), TERM/INT (fast) or WINCH (retired). Resolves with the exit code. */
 export async function runWorker(): Promise<number> {
-  const pools = new PoolsClient(send);
+  const pools = new PoolsClient(batchedLines<PoolRequest>(write, (m) => m.type === "place" || m.type === "synced", REPORT_DELAY_MS));
   let kick = (_login: string, _backends: string[]) => {};
   const { config, errorLog } = await readStdin((m) => {
     if (m.type === "placed") pools.placed(m.id, m.target);
-    else kick(m.login, m.backends);
+    else if (m.type === "sync") pools.sync(m.id);
+    else {
+      pools.kicked(m.login, m.backends);
+      kick(m.login, m.backends);
+    }
   }, () => pools.close());
   const logger = new Logger(logTargets(config, errorLog));
   const proxy = new MailProxy(logger, { reusePort: true, serverLogs: !errorLog, pools });

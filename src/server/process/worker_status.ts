@@ -74,7 +74,7 @@ export function startMasterStatusServer(address: string, workers: () => WorkerSt
       x.text !== undefined
     );
     if (path === "/metrics") {
-      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }).end(mergePrometheus(answered) + upstreamMetrics(pools.upstreams()));
+      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }).end(mergePrometheus(answered) + upstreamMetrics(await pools.upstreams()));
     } else {
       const body = { workers: answered.map((a) => ({ pid: a.pid, ...JSON.parse(a.text) })) };
       res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(body, null, 1) + "\n");
