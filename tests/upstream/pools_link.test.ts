@@ -121,6 +121,15 @@ describe("the master placing the logins of its workers", () => {
     assert.equal(asked(), 2);
   });
 
+  test("after a failed connect to a backend the worker asks the master again for the users it held there", async () => {
+    const { workers: [one] } = host(`server ${A} max_fails=1; server ${B};`, 1);
+    const held = await session(one!.client, "lu");
+    one!.client.loginReported({ login: "lu", upstream: held.upstream }, false, false);
+    const next = await session(one!.client, "lu");
+    assert.notEqual(next.upstream, held.upstream);
+    assert.equal(one!.requests.filter((r) => r.type === "place").length, 2);
+  });
+
   test("a session placed by a worker on a backend the user is no longer held to closes the user's sessions there", async () => {
     const { h, workers: [one, two] } = host(`server ${A}; server ${B};`, 2);
     const first = await session(one!.client, "jo");

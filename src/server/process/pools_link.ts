@@ -69,8 +69,9 @@ export type MasterMessage =
  * The worker's side: placement asked of the master, sessions reported to it. A user
  * with a live session in this worker gets the next one on the same backend without
  * asking: the master holds such a user there too, until a move or a failure, which
- * reach this worker as a kick (the master also closes the sessions of a placement made
- * stale by one racing it, PoolsHost). A storm of one user's logins costs no round trip.
+ * reach this worker as a kick or as a failed login here (the master also closes the
+ * sessions of a placement made stale by one racing it, PoolsHost). A storm of one
+ * user's logins costs no round trip.
  */
 export class PoolsClient implements PoolPlacement {
   private names = new Set<string>();
@@ -125,8 +126,11 @@ export class PoolsClient implements PoolPlacement {
   loginReported(session: PoolSession, ok: boolean, refused: boolean): void {
     const { login, upstream } = session;
     if (login === undefined || upstream === undefined || ![...this.members.values()].some((m) => m.has(upstream))) return;
-    if (!ok) this.send({ type: "login_failed", login, upstream, refused });
-    else if (!this.ended.has(session)) {
+    if (!ok) {
+      // the master may take that backend out: its users are asked about again
+      if (!refused) for (const user of [...this.held.keys()]) this.forget(user, [upstream]);
+      this.send({ type: "login_failed", login, upstream, refused });
+    } else if (!this.ended.has(session)) {
       const sid = this.nextId++;
       this.sids.set(session, { sid, login, upstream });
       let mine = this.held.get(login);
