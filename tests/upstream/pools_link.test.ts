@@ -7,7 +7,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
-import { batchedLines, type MasterMessage, type PoolRequest, PoolsClient, PoolsHost } from "../../src/server/process/pools_link.ts";
+import { batchedLines, type MasterMessage, type PoolRequest } from "../../src/server/process/pools_link.ts";
+import { PoolsClient } from "../../src/server/process/pools_client.ts";
+import { PoolsHost } from "../../src/server/process/pools_host.ts";
 import type { PoolSession } from "../../src/upstream/pools.ts";
 
 const A = "127.0.0.1:1143";

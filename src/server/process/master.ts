@@ -21,7 +21,8 @@ import { logTargets, pidFileOf, type RunOptions, runLifecycle, type StopMode } f
 import { selfCommand } from "./self.ts";
 import { WORKER_SUBCOMMAND, type WorkerEnvelope, type WorkerMessage } from "./worker.ts";
 import { startMasterStatusServer } from "./worker_status.ts";
-import { batchedLines, type MasterMessage, type PoolRequest, PoolsHost } from "./pools_link.ts";
+import { batchedLines, type MasterMessage, type PoolRequest } from "./pools_link.ts";
+import { PoolsHost } from "./pools_host.ts";
 import { poolOperations, STATUS_ALLOW_DEFAULT } from "../../metrics/status_server.ts";
 import { addressMatcher } from "../realip.ts";
 import { identity } from "./privileges.ts";

@@ -13,7 +13,8 @@ import { Logger } from "../../log/logger.ts";
 import { MailProxy } from "../mail_proxy.ts";
 import { logTargets, runLifecycle } from "./lifecycle.ts";
 import { warnIfFewFiles } from "./privileges.ts";
-import { batchedLines, type MasterMessage, PoolsClient, type PoolRequest } from "./pools_link.ts";
+import { batchedLines, type MasterMessage, type PoolRequest } from "./pools_link.ts";
+import { PoolsClient } from "./pools_client.ts";
 
 /** The hidden subcommand that starts a worker. */
 export const WORKER_SUBCOMMAND = "__worker";
