@@ -2,7 +2,7 @@ BIN := node_modules/.bin
 BUN := $(BIN)/bun
 DENO := $(BIN)/deno
 
-.PHONY: all deps test test-bun test-bun-native test-deno build build-deno run check clean bench
+.PHONY: all deps test test-bun test-bun-native test-deno build build-deno run check clean bench bench-pool
 
 all: build
 

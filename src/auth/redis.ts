@@ -1,9 +1,9 @@
 /**
- * A tiny RESP2 client over node:net, just enough for the shared login limits:
- * commands are arrays of bulk strings, replies are read in order, several
- * commands go out in one write (pipelined). No dependency, no pub/sub, no
- * cluster. It never throws: every failure is a rejected promise the caller turns
- * into "fail open".
+ * A tiny RESP2 client over node:net, just enough for the shared login limits and
+ * the pools' sticky store: commands are arrays of bulk strings, replies are read in
+ * order, several commands go out in one write (pipelined); and one subscriber to a
+ * channel. No dependency, no cluster. It never throws: every failure is a rejected
+ * promise (or a `failed` call) the caller turns into "fail open".
  */
 import net from "node:net";
 import { setTimeout } from "node:timers";
@@ -156,5 +156,75 @@ export class RespClient {
     this.socket = null;
     socket.destroy();
     for (const p of this.pending.splice(0)) p.reject(err);
+  }
+}
+
+/** What a subscriber reports: each message, and its connection's state. */
+export interface SubscriberEvents {
+  message(payload: string): void;
+  /** Subscribed (again). */
+  subscribed(): void;
+  /** The connection failed or dropped; a new one is tried after the retry delay. */
+  failed(reason: string): void;
+}
+
+/**
+ * One connection in subscribe mode on one channel, opened at once and again
+ * `retryMs` after every drop until closed.
+ * @example new RespSubscriber({ host: "127.0.0.1", port: 6379, retryMs: 1000 }, "news", events)
+ */
+export class RespSubscriber {
+  private socket: net.Socket | null = null;
+  private timer?: ReturnType<typeof setTimeout>;
+  private closed = false;
+
+  constructor(
+    private readonly opts: { host: string; port: number; retryMs: number },
+    private readonly channel: string,
+    private readonly events: SubscriberEvents,
+  ) {
+    this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.socket?.destroy();
+    this.socket = null;
+  }
+
+  private connect(): void {
+    const socket = net.connect({ host: this.opts.host, port: this.opts.port });
+    noDelay(socket);
+    socket.unref();
+    const parser = new RespParser();
+    socket.write(Buffer.from(encodeCommand(["SUBSCRIBE", this.channel]), "latin1"));
+    socket.on("data", (chunk: Buffer) => {
+      parser.feed(chunk.toString("latin1"));
+      let replies: RespValue[];
+      try {
+        replies = parser.take();
+      } catch (err) {
+        this.drop(socket, (err as Error).message);
+        return;
+      }
+      for (const reply of replies) {
+        if (reply instanceof RespError) return this.drop(socket, reply.message);
+        if (Array.isArray(reply) && reply[0] === "message" && typeof reply[2] === "string") this.events.message(reply[2]);
+        else if (Array.isArray(reply) && reply[0] === "subscribe") this.events.subscribed();
+      }
+    });
+    socket.on("error", (err) => this.drop(socket, err.message));
+    socket.on("close", () => this.drop(socket, "connection closed"));
+    this.socket = socket;
+  }
+
+  private drop(socket: net.Socket, reason: string): void {
+    if (this.socket !== socket) return;
+    this.socket = null;
+    socket.destroy();
+    this.events.failed(reason);
+    this.timer = setTimeout(() => this.connect(), this.opts.retryMs);
+    this.timer.unref?.();
   }
 }

@@ -7,7 +7,8 @@ import http from "node:http";
 import net from "node:net";
 import { type MailMetrics, metrics as processMetrics } from "./mail_metrics.ts";
 import { upstreamMetrics } from "./upstream_metrics.ts";
-import type { PoolStatus } from "../upstream/pools.ts";
+import type { Pools, PoolStatus } from "../upstream/pools.ts";
+import type { Logger } from "../log/logger.ts";
 
 /**
  * The pool operations (docs/director.md): GET /upstreams, POST /upstreams/NAME/SERVER/drain,
@@ -16,11 +17,31 @@ import type { PoolStatus } from "../upstream/pools.ts";
 export interface PoolOperations {
   /** status_allow: whether this peer (an IP literal) may use them. */
   allowed(peer: string): boolean;
-  upstreams(): PoolStatus[];
+  upstreams(): Promise<PoolStatus[]>;
   drain(pool: string, server: string): boolean;
   /** Undefined: no pool has `to`. */
   move(login: string, to: string): Promise<{ pool: string; kicked: number } | undefined>;
   log(message: string): void;
+}
+
+/**
+ * The operations on a process's own pools (single process, or the master of workers),
+ * logged at notice level; `synced` resolves once every report of a session is in (the
+ * master asks its workers for theirs).
+ */
+export function poolOperations(
+  pools: Pools,
+  allowed: (peer: string) => boolean,
+  logger: Logger,
+  synced: () => Promise<void> = () => Promise.resolve(),
+): PoolOperations {
+  return {
+    allowed,
+    upstreams: () => synced().then(() => pools.status()),
+    drain: (pool, server) => pools.drain(pool, server),
+    move: (login, to) => synced().then(() => pools.move(login, to)),
+    log: (message) => logger.notice(message),
+  };
 }
 
 /** Who may use the pool operations without `status_allow`. */
@@ -31,7 +52,7 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 /** Answers a pool operation; false when the path is none of them. */
-function poolRoute(req: http.IncomingMessage, res: http.ServerResponse, ops: PoolOperations): boolean {
+export function poolRoute(req: http.IncomingMessage, res: http.ServerResponse, ops: PoolOperations): boolean {
   const url = new URL(req.url ?? "/", "http://status");
   const parts = url.pathname.split("/").slice(1).map((p) => decodeURIComponent(p));
   const drain = req.method === "POST" && parts.length === 4 && parts[0] === "upstreams" && parts[3] === "drain";
@@ -44,7 +65,7 @@ function poolRoute(req: http.IncomingMessage, res: http.ServerResponse, ops: Poo
     json(res, 403, { error: "forbidden" });
     return true;
   }
-  if (list) json(res, 200, ops.upstreams());
+  if (list) void ops.upstreams().then((all) => json(res, 200, all));
   else if (drain) {
     const [, pool, server] = parts as [string, string, string];
     const ok = ops.drain(pool, server);
@@ -79,13 +100,13 @@ function parseStatusListen(text: string): { host: string; port: number } {
 }
 
 export function startStatusServer(address: string, metrics: MailMetrics = processMetrics, pools?: PoolOperations): Promise<StatusServer> {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (pools && poolRoute(req, res, pools)) return;
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { "Content-Type": "text/plain", Allow: "GET, HEAD" }).end("method not allowed\n");
     } else if (path === "/metrics") {
-      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }).end(metrics.prometheus() + (pools ? upstreamMetrics(pools.upstreams()) : ""));
+      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }).end(metrics.prometheus() + (pools ? upstreamMetrics(await pools.upstreams()) : ""));
     } else if (path === "/status") {
       res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(metrics.status(), null, 1) + "\n");
     } else {

@@ -19,10 +19,10 @@ import { createClientHostResolver } from "./client_host.ts";
 import { addressMatcher, type TrustedPeers, trustedPeers } from "./realip.ts";
 import { metrics } from "../metrics/mail_metrics.ts";
 import { sessionObserver } from "../metrics/session_observer.ts";
-import { type PoolOperations, STATUS_ALLOW_DEFAULT, startStatusServer, type StatusServer } from "../metrics/status_server.ts";
+import { poolOperations, STATUS_ALLOW_DEFAULT, startStatusServer, type StatusServer } from "../metrics/status_server.ts";
 import { AccessLog } from "../log/access_log.ts";
 import { Generation } from "./generation.ts";
-import { Pools } from "../upstream/pools.ts";
+import { type PoolPlacement, Pools } from "../upstream/pools.ts";
 import { PoolRouter } from "../upstream/pool_router.ts";
 
 /** What every connection accepted for one `server {}` needs. */
@@ -63,8 +63,8 @@ export class MailProxy {
   /** limit_login counters and limit_conn counts: kept across reloads. */
   private readonly limitStores = new LimitStores();
   private readonly connections = new ConnectionCounter();
-  /** `upstream` pools, their health and the users' assignments: kept across reloads. */
-  readonly pools: Pools;
+  /** `upstream` pools, their health and the users' assignments: kept across reloads (a worker's are its master's). */
+  readonly pools: PoolPlacement;
   private maxConnections = Infinity;
   private status?: { address: string; server: StatusServer };
   /** status_allow of the configuration applied last. */
@@ -81,12 +81,20 @@ export class MailProxy {
   /**
    * `reusePort`: listeners shared with sibling worker processes (SO_REUSEPORT).
    * `serverLogs: false` (`-e FILE`, which overrides every error_log): sessions log to `logger` only.
+   * `pools`: where pooled logins are placed, when not by this process (a worker asks its master).
    */
   constructor(
     private readonly logger: Logger,
-    private readonly options: { reusePort?: boolean; serverLogs?: boolean } = {},
+    private readonly options: { reusePort?: boolean; serverLogs?: boolean; pools?: PoolPlacement } = {},
   ) {
-    this.pools = new Pools(logger);
+    this.pools = options.pools ?? new Pools(logger, (login, backends) => this.kick(login, backends));
+  }
+
+  /** A move: the user's sessions on these backends get the protocol's goodbye (relayed) or just end; how many. */
+  kick(login: string, backends: readonly string[]): number {
+    const kicked = [...this.sessions].filter((s) => s.ctx.login === login && backends.includes(s.ctx.upstream ?? ""));
+    for (const s of kicked) s.kick();
+    return kicked.length;
   }
 
   /** Bind every listener of the config; rejects (binding nothing new) if one cannot be bound. */
@@ -167,7 +175,8 @@ export class MailProxy {
     }
     if (config.status_listen && !this.status) {
       try {
-        this.status = { address: config.status_listen, server: await startStatusServer(config.status_listen, undefined, this.poolOperations()) };
+        const pools = this.pools instanceof Pools ? poolOperations(this.pools, (peer) => this.statusAllowed(peer), this.logger) : undefined;
+        this.status = { address: config.status_listen, server: await startStatusServer(config.status_listen, undefined, pools) };
       } catch (err) {
         this.logger.error(`status_listen ${config.status_listen} failed: ${(err as Error).message}`);
       }
@@ -179,23 +188,6 @@ export class MailProxy {
       this.accessLog?.close();
       this.accessLog = undefined;
     }
-  }
-
-  /** What status_listen offers on the pools; a move closes the user's sessions on other backends. */
-  private poolOperations(): PoolOperations {
-    return {
-      allowed: (peer) => this.statusAllowed(peer),
-      upstreams: () => this.pools.status(),
-      drain: (pool, server) => this.pools.drain(pool, server),
-      move: async (login, to) => {
-        const moved = await this.pools.move(login, to);
-        if (!moved) return undefined;
-        const kicked = [...this.sessions].filter((s) => s.ctx.login === login && moved.from.includes(s.ctx.upstream ?? ""));
-        for (const s of kicked) s.kick();
-        return { pool: moved.pool, kicked: kicked.length };
-      },
-      log: (message) => this.logger.notice(message),
-    };
   }
 
   /** USR1: reopen the access log and the servers' own error logs (the top-level log belongs to the caller). */

@@ -5,10 +5,10 @@
  * host:port. Any other answer passes unchanged.
  */
 import type { AuthRequest, AuthResult, AuthSource } from "../auth/types.ts";
-import type { Pools } from "./pools.ts";
+import type { PoolPlacement } from "./pools.ts";
 
 export class PoolRouter implements AuthSource {
-  constructor(private readonly inner: AuthSource, private readonly pools: Pools) {}
+  constructor(private readonly inner: AuthSource, private readonly pools: PoolPlacement) {}
 
   async authenticate(request: AuthRequest): Promise<AuthResult> {
     const result = await this.inner.authenticate(request);

@@ -4,11 +4,12 @@
  * store when set), what became of it (from the session observer), and what the
  * operator sees and does through status_listen.
  */
-import type { UpstreamBlock } from "../config/model.ts";
+import type { StickyStoreSpec, UpstreamBlock } from "../config/model.ts";
 import type { Logger, SessionContext } from "../log/logger.ts";
 import { PassthroughAuth } from "../auth/passthrough.ts";
 import { type BackendStatus, type PlacementFacts, Pool } from "./pool.ts";
-import { StickyStore } from "./sticky_store.ts";
+import { type PublishedMove, StickyStore } from "./sticky_store.ts";
+import { randomUUID } from "node:crypto";
 import { HealthChecks } from "./health_checks.ts";
 
 export interface PoolStatus {
@@ -23,18 +24,44 @@ interface LiveSession {
   id: string;
 }
 
-export class Pools {
+/** A session as the pools know it: its login and backend; its identity is the object's. */
+export type PoolSession = Pick<SessionContext, "login" | "upstream">;
+
+/** Closes the user's sessions on these backends with the protocol's goodbye; how many it closed. */
+export type KickSessions = (login: string, backends: readonly string[]) => number;
+
+/**
+ * What the sessions of a process need of the pools: the process's own `Pools`, or in a
+ * worker the link to its master's (the one placement authority of the host, director_link.ts).
+ */
+export interface PoolPlacement {
+  has(name: string): boolean;
+  place(name: string, facts: PlacementFacts): Promise<{ host: string; port: number } | undefined>;
+  loginReported(session: PoolSession, ok: boolean, refused: boolean): void;
+  sessionClosed(session: PoolSession): void;
+  apply(upstreams: readonly UpstreamBlock[]): void;
+  close(): void;
+}
+
+export class Pools implements PoolPlacement {
   private readonly pools = new Map<string, Pool>();
   private readonly stores = new Map<string, StickyStore>();
   /** Stores whose last call failed: logged once until they answer again. */
   private readonly unreachable = new Set<StickyStore>();
   /** Sessions logged in to a pool's backend, by their log context (one object per session). */
-  private readonly live = new Map<SessionContext, LiveSession>();
+  private readonly live = new Map<PoolSession, LiveSession>();
   /** Sessions that ended before their backend login was reported. */
-  private readonly ended = new WeakSet<SessionContext>();
+  private readonly ended = new WeakSet<PoolSession>();
   private readonly checks: HealthChecks;
+  /** Who made a move, in what the fleet hears of it: this instance's own are already done. */
+  private readonly instance = randomUUID();
 
-  constructor(private readonly logger: Logger, private readonly now: () => number = Date.now) {
+  /** `kick`: how a move closes the user's sessions elsewhere (this process's, or every worker's). */
+  constructor(
+    private readonly logger: Logger,
+    private readonly kick: KickSessions = () => 0,
+    private readonly now: () => number = Date.now,
+  ) {
     this.checks = new HealthChecks((pool, id, ok, reason) => this.probed(pool, id, ok, reason));
   }
 
@@ -51,7 +78,7 @@ export class Pools {
         store.close();
         this.stores.delete(u.name);
       }
-      if (url && !this.stores.has(u.name)) this.stores.set(u.name, new StickyStore(url));
+      if (url && !this.stores.has(u.name)) this.stores.set(u.name, this.openStore(u.name, url));
     }
     for (const name of [...this.pools.keys()]) {
       if (!names.has(name)) {
@@ -98,7 +125,7 @@ export class Pools {
   }
 
   /** The session observer's backendLogin: a session started, or its backend failed it. */
-  loginReported(session: SessionContext, ok: boolean, refused: boolean): void {
+  loginReported(session: PoolSession, ok: boolean, refused: boolean): void {
     const found = this.poolOf(session);
     if (!found) return;
     const { pool, user, id } = found;
@@ -113,7 +140,7 @@ export class Pools {
   }
 
   /** A session closed (whatever its phase). */
-  sessionClosed(session: SessionContext): void {
+  sessionClosed(session: PoolSession): void {
     const found = this.live.get(session);
     if (!found) {
       if (session.upstream !== undefined) this.ended.add(session);
@@ -125,6 +152,13 @@ export class Pools {
     if (store && found.pool.sessionsOf(found.user).length === 0) {
       void store.touch(found.pool.name, found.user).then((a) => this.reachable(store, a.type === "ok" ? undefined : a.reason));
     }
+  }
+
+  /** The backend this session's user is held to now, when it is not the session's own. */
+  heldElsewhere(session: PoolSession): string | undefined {
+    const found = this.poolOf(session);
+    const id = found?.pool.assigned(found.user, this.now());
+    return id !== undefined && id !== found!.id ? id : undefined;
   }
 
   status(): PoolStatus[] {
@@ -145,16 +179,40 @@ export class Pools {
 
   /**
    * POST /users/LOGIN/move?to=SERVER: the user is held to SERVER (in the pool that has
-   * it) from now on; returns the backends the user's sessions are on, to be kicked.
+   * it) from now on, and their sessions on other backends are kicked; how many.
    */
-  async move(user: string, to: string): Promise<{ pool: string; from: string[] } | undefined> {
+  async move(user: string, to: string): Promise<{ pool: string; kicked: number } | undefined> {
     const pool = [...this.pools.values()].find((p) => p.has(to));
     if (!pool) return undefined;
     const from = pool.sessionsOf(user).filter((id) => id !== to);
     pool.assign(user, to, this.now());
     const store = this.stores.get(pool.name);
-    if (store) this.reachable(store, await store.put(pool.name, user, to).then((a) => (a.type === "ok" ? undefined : a.reason)));
-    return { pool: pool.name, from };
+    if (store) {
+      const answer = await store.move(pool.name, { user, to, origin: this.instance });
+      this.reachable(store, answer.type === "ok" ? undefined : answer.reason);
+    }
+    return { pool: pool.name, kicked: from.length > 0 ? this.kick(user, from) : 0 };
+  }
+
+  /** The pool's store, watching the fleet's moves. */
+  private openStore(name: string, spec: StickyStoreSpec): StickyStore {
+    const store = new StickyStore(spec);
+    store.watch(name, {
+      moved: (move) => this.movedElsewhere(name, move),
+      subscribed: () => this.reachable(store, undefined),
+      failed: (reason) => this.reachable(store, reason),
+    });
+    return store;
+  }
+
+  /** Another instance of the fleet moved a user: held to the new backend here too, and this instance's sessions elsewhere kicked. */
+  private movedElsewhere(name: string, { user, to, origin }: PublishedMove): void {
+    const pool = this.pools.get(name);
+    if (origin === this.instance || !pool?.has(to)) return;
+    const from = pool.sessionsOf(user).filter((id) => id !== to);
+    pool.assign(user, to, this.now());
+    const kicked = from.length > 0 ? this.kick(user, from) : 0;
+    this.logger.notice(`upstream "${name}": user "${user}" moved to ${to} by another instance, ${kicked} session(s) closed`);
   }
 
   close(): void {
@@ -163,11 +221,18 @@ export class Pools {
   }
 
   /** Which pool placed this session: the one holding its user to its backend, else one that has the backend. */
-  private poolOf(session: SessionContext): LiveSession | undefined {
+  private poolOf(session: PoolSession): LiveSession | undefined {
     const { login, upstream } = session;
     if (login === undefined || upstream === undefined) return undefined;
-    const having = [...this.pools.values()].filter((p) => p.has(upstream));
-    const pool = having.find((p) => p.assigned(login, this.now()) === upstream) ?? having[0];
+    let first: Pool | undefined;
+    let having = 0;
+    for (const p of this.pools.values()) {
+      if (!p.has(upstream)) continue;
+      first ??= p;
+      having++;
+    }
+    // a backend in one pool (the usual case, once per report) needs no look at the assignments
+    const pool = having > 1 ? [...this.pools.values()].find((p) => p.has(upstream) && p.assigned(login, this.now()) === upstream) ?? first : first;
     return pool && { pool, user: login, id: upstream };
   }
 

@@ -51,7 +51,7 @@ describe("a status listener whose status_allow leaves out loopback", () => {
     const move = await fetch(`${base}/users/alice/move?to=127.0.0.1:1143`, { method: "POST" });
     assert.equal(move.status, 403);
     await move.body?.cancel();
-    assert.equal(proxy.proxy.pools.status()[0]!.servers[0]!.state, "up");
+    assert.equal(proxy.upstreams()[0]!.servers[0]!.state, "up");
     for (const what of ["GET /upstreams", "POST /upstreams/pool/127.0.0.1:1143/drain", "POST /users/alice/move"]) {
       assert.ok(proxy.log().includes(`status: ${what} from 127.0.0.1 refused, not in status_allow`), what);
     }

@@ -10,6 +10,7 @@ import { Logger } from "../../src/log/logger.ts";
 import { MailProxy } from "../../src/server/mail_proxy.ts";
 import type { Protocol } from "../../src/config/model.ts";
 import { freePort } from "./ports.ts";
+import type { Pools, PoolStatus } from "../../src/upstream/pools.ts";
 
 export interface RunningProxy {
   proxy: MailProxy;
@@ -17,6 +18,8 @@ export interface RunningProxy {
   /** The nginx-format file reload() reads. */
   configFile: string;
   log(): string;
+  /** The pools' state, as GET /upstreams shows it (an in-process proxy places by its own pools). */
+  upstreams(): PoolStatus[];
   /** What a HUP does in a single process: the configuration file read again and applied. */
   reload(): Promise<void>;
   stop(graceful?: boolean): Promise<void>;
@@ -37,6 +40,7 @@ export async function startProxy(mailBlock: string): Promise<RunningProxy> {
     logFile,
     configFile: file,
     log: () => fs.readFileSync(logFile, "latin1"),
+    upstreams: () => (proxy.pools as Pools).status(),
     reload: () => proxy.apply(loadConfigText(fs.readFileSync(file, "utf8"), file).config),
     stop: async (graceful = false) => {
       await proxy.stop(graceful, 2000);

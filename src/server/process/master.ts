@@ -6,6 +6,8 @@
  * config here, start a new generation of workers on it, then retire the old ones
  * (WINCH) so their sessions finish untouched; QUIT/TERM/INT/USR1 are passed on to
  * every worker. It serves no mail itself and keeps the privileges it started with.
+ * It places the pooled logins of all its workers (pools_link.ts), so its pools,
+ * their health checks and sticky stores live here and outlive every generation.
  */
 import fs from "node:fs";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -19,6 +21,10 @@ import { logTargets, pidFileOf, type RunOptions, runLifecycle, type StopMode } f
 import { selfCommand } from "./self.ts";
 import { WORKER_SUBCOMMAND, type WorkerEnvelope, type WorkerMessage } from "./worker.ts";
 import { startMasterStatusServer } from "./worker_status.ts";
+import { batchedLines, type MasterMessage, type PoolRequest } from "./pools_link.ts";
+import { PoolsHost } from "./pools_host.ts";
+import { poolOperations, STATUS_ALLOW_DEFAULT } from "../../metrics/status_server.ts";
+import { addressMatcher } from "../realip.ts";
 import { identity } from "./privileges.ts";
 import { workerCount } from "./plan.ts";
 
@@ -33,6 +39,8 @@ interface Worker {
   /** Resolves once the worker no longer accepts (draining or gone). */
   draining: Promise<void>;
   exited: Promise<{ code: number | null; signal: string | null }>;
+  /** A line on the worker's stdin (after its envelope). */
+  send(m: MasterMessage): void;
 }
 
 /** After this long a worker asked to stop is killed outright. */
@@ -80,12 +88,14 @@ function readMessages(stream: Readable, onMessage: (m: WorkerMessage) => void): 
   stream.on("error", () => {});
 }
 
-function launch(config: Config, errorLog: string | undefined): Worker {
+/** `pools`: where the worker's pooled logins are placed. */
+function launch(config: Config, errorLog: string | undefined, pools: PoolsHost): Worker {
   const [cmd, ...args] = workerCommand(config);
   const child = spawn(cmd!, args, { stdio: ["pipe", "inherit", "inherit", "pipe"] });
   const envelope: WorkerEnvelope = { config, errorLog };
   child.stdin!.on("error", () => {});
-  child.stdin!.end(JSON.stringify(envelope));
+  // stdin stays open: the pools' answers follow the envelope
+  child.stdin!.write(JSON.stringify(envelope) + "\n");
   let settleStart!: (r: { ok: true } | { ok: false; message: string }) => void;
   let settleDraining!: () => void;
   const worker: Worker = {
@@ -95,20 +105,31 @@ function launch(config: Config, errorLog: string | undefined): Worker {
     started: new Promise((r) => (settleStart = r)),
     draining: new Promise((r) => (settleDraining = r)),
     exited: new Promise((r) => child.on("exit", (code, signal) => r({ code, signal }))),
+    send: batchedLines<MasterMessage>((text) => {
+      if (child.stdin!.writable) child.stdin!.write(text);
+    }),
   };
   readMessages(child.stdio[3] as Readable, (m) => {
-    if (m.type === "ready") {
+    if (isPoolRequest(m)) pools.handle(worker, m);
+    else if (m.type === "ready") {
       worker.statusPort = m.statusPort;
       settleStart({ ok: true });
     } else if (m.type === "failed") settleStart({ ok: false, message: m.message });
     else if (m.type === "draining") settleDraining();
   });
   worker.exited.then((e) => {
+    pools.workerGone(worker);
+    child.stdin!.destroy();
     settleStart({ ok: false, message: `worker process ${worker.pid} ${describeExit(e)} while starting` });
     settleDraining();
   });
   child.on("error", (err) => settleStart({ ok: false, message: `cannot start a worker process: ${err.message}` }));
   return worker;
+}
+
+function isPoolRequest(m: WorkerMessage): m is PoolRequest {
+  return m.type === "place" || m.type === "session_started" || m.type === "login_failed" || m.type === "session_ended" ||
+    m.type === "synced";
 }
 
 function signal(w: Worker, sig: NodeJS.Signals): void {
@@ -155,6 +176,8 @@ export function runMaster(initial: Config, opts: RunOptions, logger: Logger): Pr
   const workers = new Set<Worker>();
   let stopping = false;
   let status: { address: string; server: StatusServer } | undefined;
+  const pools = new PoolsHost(logger);
+  let statusAllowed = addressMatcher(initial.status_allow ?? STATUS_ALLOW_DEFAULT);
 
   const supervise = (w: Worker) => {
     workers.add(w);
@@ -169,7 +192,7 @@ export function runMaster(initial: Config, opts: RunOptions, logger: Logger): Pr
   };
   const respawn = async () => {
     while (!stopping) {
-      const w = launch(current, opts.errorLog);
+      const w = launch(current, opts.errorLog, pools);
       supervise(w);
       const r = await w.started;
       if (r.ok) {
@@ -184,7 +207,7 @@ export function runMaster(initial: Config, opts: RunOptions, logger: Logger): Pr
   };
   /** Start a full generation on `cfg`: all ready, or none left running and a rejection with the reason. */
   const startGeneration = async (cfg: Config): Promise<Worker[]> => {
-    const generation = Array.from({ length: workerCount(cfg) }, () => launch(cfg, opts.errorLog));
+    const generation = Array.from({ length: workerCount(cfg) }, () => launch(cfg, opts.errorLog, pools));
     generation.forEach(supervise);
     const results = await Promise.all(generation.map((w) => w.started));
     const failed = results.find((r) => !r.ok);
@@ -197,6 +220,7 @@ export function runMaster(initial: Config, opts: RunOptions, logger: Logger): Pr
     return generation;
   };
   const applyStatus = async (cfg: Config) => {
+    statusAllowed = addressMatcher(cfg.status_allow ?? STATUS_ALLOW_DEFAULT);
     if (status && status.address !== cfg.status_listen) {
       await status.server.close();
       status = undefined;
@@ -205,7 +229,9 @@ export function runMaster(initial: Config, opts: RunOptions, logger: Logger): Pr
       const sources = () =>
         [...workers].filter((w) => w.state === "ready" && w.statusPort).map((w) => ({ pid: w.pid, port: w.statusPort! }));
       try {
-        status = { address: cfg.status_listen, server: await startMasterStatusServer(cfg.status_listen, sources) };
+        // every worker still running, retiring ones too: their sessions count
+        const ops = poolOperations(pools.pools, (peer) => statusAllowed(peer), logger, () => pools.sync([...workers]));
+        status = { address: cfg.status_listen, server: await startMasterStatusServer(cfg.status_listen, sources, ops) };
       } catch (err) {
         logger.error(`status_listen ${cfg.status_listen} failed: ${(err as Error).message}`);
       }
@@ -222,17 +248,27 @@ export function runMaster(initial: Config, opts: RunOptions, logger: Logger): Pr
     const timer = setTimeout(() => all.forEach((w) => signal(w, "SIGKILL")), bound);
     await Promise.all(all.map((w) => w.exited));
     clearTimeout(timer);
+    pools.close();
     await status?.server.close();
   };
   let firstGeneration = 0;
 
   return runLifecycle({
     start: async (cfg) => {
+      pools.pools.apply(cfg.mail?.upstreams ?? []);
       firstGeneration = (await startGeneration(cfg)).length;
       await applyStatus(cfg);
     },
     apply: async (next) => {
-      const fresh = await startGeneration(next);
+      // the new workers place by the new pools from their first login; a failed reload restores the old ones
+      pools.pools.apply(next.mail?.upstreams ?? []);
+      let fresh: Worker[];
+      try {
+        fresh = await startGeneration(next);
+      } catch (err) {
+        pools.pools.apply(current.mail?.upstreams ?? []);
+        throw err;
+      }
       // everything else retires, including a worker respawned on the old config meanwhile
       const old = [...workers].filter((w) => !fresh.includes(w));
       current = next;

@@ -3,7 +3,8 @@
  * reads the master's (already validated) config as JSON on stdin, so a respawned
  * worker serves exactly what its siblings serve even if the file changed on disk;
  * binds the listeners with SO_REUSEPORT next to its siblings, drops privileges, and
- * talks back to the master as JSON lines on fd 3 (ready / failed / draining). The
+ * talks back to the master as JSON lines on fd 3 (ready / failed / draining, and the
+ * pooled logins of pools_link.ts, whose answers come as further lines on stdin). The
  * master retires a worker at reload with WINCH (sessions finish, none is told goodbye).
  */
 import fs from "node:fs";
@@ -12,11 +13,13 @@ import { Logger } from "../../log/logger.ts";
 import { MailProxy } from "../mail_proxy.ts";
 import { logTargets, runLifecycle } from "./lifecycle.ts";
 import { warnIfFewFiles } from "./privileges.ts";
+import { batchedLines, type MasterMessage, type PoolRequest } from "./pools_link.ts";
+import { PoolsClient } from "./pools_client.ts";
 
 /** The hidden subcommand that starts a worker. */
 export const WORKER_SUBCOMMAND = "__worker";
 
-/** What the master writes to a worker's stdin. */
+/** What the master writes to a worker's stdin: its first line; MasterMessage lines follow. */
 export interface WorkerEnvelope {
   config: Config;
   /** `-e FILE`, which overrides every error_log. */
@@ -27,34 +30,67 @@ export interface WorkerEnvelope {
 export type WorkerMessage =
   | { type: "ready"; statusPort?: number }
   | { type: "failed"; message: string }
-  | { type: "draining" };
+  | { type: "draining" }
+  | PoolRequest;
+
+/** How long a report of a pooled session may wait for company on the way to the master (its API syncs first). */
+const REPORT_DELAY_MS = 10;
 
 /** The fd a worker's messages go to. */
 const CHANNEL_FD = 3;
 
-function send(message: WorkerMessage): void {
+function write(text: string): void {
   try {
-    fs.writeSync(CHANNEL_FD, JSON.stringify(message) + "\n");
+    fs.writeSync(CHANNEL_FD, text);
   } catch {
     // the master is gone; the orphan watch below ends us
   }
 }
 
-function readStdin(): Promise<string> {
+function send(message: WorkerMessage): void {
+  write(JSON.stringify(message) + "\n");
+}
+
+/** The envelope (stdin's first line); `onMessage` gets each later line; `onEnd` when the master is gone. */
+function readStdin(onMessage: (m: MasterMessage) => void, onEnd: () => void): Promise<WorkerEnvelope> {
   return new Promise((resolve, reject) => {
-    let text = "";
+    let buffer = "";
+    let envelope = false;
     process.stdin.setEncoding("utf8");
-    process.stdin.on("data", (d) => (text += d));
-    process.stdin.on("end", () => resolve(text));
+    process.stdin.on("data", (d: string) => {
+      buffer += d;
+      for (let at = buffer.indexOf("\n"); at >= 0; at = buffer.indexOf("\n")) {
+        const line = buffer.slice(0, at);
+        buffer = buffer.slice(at + 1);
+        if (!envelope) {
+          envelope = true;
+          resolve(JSON.parse(line) as WorkerEnvelope);
+        } else onMessage(JSON.parse(line) as MasterMessage);
+      }
+    });
+    process.stdin.on("end", () => {
+      if (!envelope) reject(new Error("no configuration from the master"));
+      onEnd();
+    });
     process.stdin.on("error", reject);
   });
 }
 
 /** `SELF __worker`: serve until QUIT (graceful), TERM/INT (fast) or WINCH (retired). Resolves with the exit code. */
 export async function runWorker(): Promise<number> {
-  const { config, errorLog } = JSON.parse(await readStdin()) as WorkerEnvelope;
+  const pools = new PoolsClient(batchedLines<PoolRequest>(write, (m) => m.type === "place" || m.type === "synced", REPORT_DELAY_MS));
+  let kick = (_login: string, _backends: string[]) => {};
+  const { config, errorLog } = await readStdin((m) => {
+    if (m.type === "placed") pools.placed(m.id, m.target);
+    else if (m.type === "sync") pools.sync(m.id);
+    else {
+      pools.kicked(m.login, m.backends);
+      kick(m.login, m.backends);
+    }
+  }, () => pools.close());
   const logger = new Logger(logTargets(config, errorLog));
-  const proxy = new MailProxy(logger, { reusePort: true, serverLogs: !errorLog });
+  const proxy = new MailProxy(logger, { reusePort: true, serverLogs: !errorLog, pools });
+  kick = (login, backends) => void proxy.kick(login, backends);
   const shutdownTimeout = config.worker_shutdown_timeout ?? 0;
   let toldDraining = false;
   return await runLifecycle({

@@ -2,10 +2,13 @@
  * status_listen with several workers: the master owns the public listener and
  * answers each scrape by asking every worker's private status port (loopback,
  * port 0), then merging: /metrics gets a `worker="PID"` label on every sample,
- * one HELP/TYPE per family; /status is `{"workers":[{"pid":..,...},..]}`.
+ * one HELP/TYPE per family; /status is `{"workers":[{"pid":..,...},..]}`. The pools
+ * are the master's own (pools_link.ts): it answers their operations and their
+ * `mailproxy_upstream_*` metrics itself.
  */
 import http from "node:http";
-import { listenStatus, type StatusServer } from "../../metrics/status_server.ts";
+import { listenStatus, type PoolOperations, poolRoute, type StatusServer } from "../../metrics/status_server.ts";
+import { upstreamMetrics } from "../../metrics/upstream_metrics.ts";
 
 interface WorkerStatusSource {
   pid: number;
@@ -52,10 +55,11 @@ function mergePrometheus(parts: Array<{ pid: number; text: string }>): string {
   return out;
 }
 
-/** The master's status_listen, answering from the workers' private status ports. */
-export function startMasterStatusServer(address: string, workers: () => WorkerStatusSource[]): Promise<StatusServer> {
+/** The master's status_listen, answering from the workers' private status ports and its own pools. */
+export function startMasterStatusServer(address: string, workers: () => WorkerStatusSource[], pools: PoolOperations): Promise<StatusServer> {
   const server = http.createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
+    if (poolRoute(req, res, pools)) return;
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { "Content-Type": "text/plain", Allow: "GET, HEAD" }).end("method not allowed\n");
       return;
@@ -70,7 +74,7 @@ export function startMasterStatusServer(address: string, workers: () => WorkerSt
       x.text !== undefined
     );
     if (path === "/metrics") {
-      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }).end(mergePrometheus(answered));
+      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }).end(mergePrometheus(answered) + upstreamMetrics(await pools.upstreams()));
     } else {
       const body = { workers: answered.map((a) => ({ pid: a.pid, ...JSON.parse(a.text) })) };
       res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(body, null, 1) + "\n");

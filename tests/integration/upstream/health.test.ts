@@ -28,7 +28,7 @@ describe("health_check greeting on a backend that stops greeting", () => {
   const probes: Array<{ greeted: boolean; state: string }> = [];
 
   const server = () => `127.0.0.1:${backend.port}`;
-  const state = () => proxy.proxy.pools.status()[0]!.servers[0]!.state;
+  const state = () => proxy.upstreams()[0]!.servers[0]!.state;
   /** The states seen by the probes of one kind after the `skip` first ones. */
   const statesOf = (greeted: boolean, skip = 0) => probes.filter((p) => p.greeted === greeted).slice(skip).map((p) => p.state);
 

@@ -9,31 +9,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type DovecotBackend, startDovecot } from "../../support/backends.ts";
 import { freePort } from "../../support/ports.ts";
+import { type DovecotCluster, login, startDovecotCluster, upstreams as upstreamsOn } from "../../support/dovecot_pool.ts";
 import { type RunningProxy, startProxy } from "../../support/proxy.ts";
-import { WireClient } from "../../support/wire.ts";
+import type { WireClient } from "../../support/wire.ts";
 
 const USERS = Array.from({ length: 50 }, (_, i) => `user${String(i).padStart(2, "0")}`);
-
-interface Login {
-  client: WireClient;
-  reply: string;
-  /** The Dovecot (0, 1, 2) whose capability the reply lists; undefined when refused. */
-  backend?: number;
-}
-
-async function login(port: number, user: string): Promise<Login> {
-  const client = await WireClient.connect(port);
-  await client.line();
-  client.send(`a1 LOGIN ${user} pw\r\n`);
-  const reply = await client.line();
-  const n = /^a1 OK \[CAPABILITY IMAP4rev1 .* XBACKEND-(\d) .*\] Logged in$/.exec(reply)?.[1];
-  return { client, reply, backend: n === undefined ? undefined : Number(n) };
-}
 
 /** `count` concurrent sessions of `user`, all logged in; the backends they landed on. */
 async function sessions(port: number, user: string, count: number, open: WireClient[]): Promise<Set<number>> {
@@ -48,11 +29,8 @@ async function inBatches(users: string[], each: (user: string) => Promise<void>)
   for (let i = 0; i < users.length; i += 10) await Promise.all(users.slice(i, i + 10).map(each));
 }
 
-interface ServerStatus { server: string; state: string; sessions: number; users: number }
-
 describe("an upstream pool of three Dovecots on one shared mail directory", () => {
-  let mailRoot: string;
-  const dovecots: DovecotBackend[] = [];
+  let cluster: DovecotCluster;
   let proxy: RunningProxy;
   let port: number;
   let statusPort: number;
@@ -61,32 +39,23 @@ describe("an upstream pool of three Dovecots on one shared mail directory", () =
   const open: WireClient[] = [];
   const KILLED = 1;
 
-  async function upstreams(): Promise<ServerStatus[]> {
-    const res = await fetch(`http://127.0.0.1:${statusPort}/upstreams`);
-    return ((await res.json()) as Array<{ servers: ServerStatus[] }>)[0]!.servers;
-  }
+  const upstreams = () => upstreamsOn(statusPort);
 
   before(async () => {
-    mailRoot = mkdtempSync(join(tmpdir(), "mailproxy-shared-mail-"));
-    const users = USERS.map((user) => ({ user, password: "pw" }));
-    for (let n = 0; n < 3; n++) {
-      dovecots.push(await startDovecot({ users, mailRoot, extraConf: `imap_capability = +XBACKEND-${n}\n` }));
-    }
+    cluster = await startDovecotCluster(USERS);
     port = await freePort();
     statusPort = await freePort();
     // Round-robin: without stickiness a user's sessions would spread over all three.
-    const servers = dovecots.map((d) => `server 127.0.0.1:${d.imapPort} max_fails=1 fail_timeout=10m;`).join("\n");
     proxy = await startProxy(`status_listen 127.0.0.1:${statusPort};
     mail {
-      upstream dovecots { ${servers} }
+      upstream dovecots { ${cluster.servers("max_fails=1 fail_timeout=10m")} }
       server { listen 127.0.0.1:${port}; protocol imap; proxy_pass dovecots; }
     }`);
   });
   after(async () => {
     for (const c of open) c.close();
     await proxy?.stop();
-    for (const d of dovecots) await d.stop().catch(() => {});
-    rmSync(mailRoot, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
   test("50 users × 3 concurrent sessions: every user's sessions on a single backend, the users spread", async () => {
@@ -103,7 +72,7 @@ describe("an upstream pool of three Dovecots on one shared mail directory", () =
 
   test("a backend killed: one failed login takes it out, its users' next logins land on one other backend each, the rest stay", async () => {
     const victims = USERS.filter((u) => home.get(u) === KILLED);
-    await dovecots[KILLED]!.stop();
+    await cluster.dovecots[KILLED]!.stop();
     // Every user's next login in turn: only the first to reach the dead backend fails
     // (max_fails=1), and that user's retry succeeds.
     const failed: string[] = [];

@@ -1,0 +1,58 @@
+/**
+ * With workers, the master is the host's one placement authority for `upstream`
+ * pools: the workers share listeners (SO_REUSEPORT), so one user's sessions reach
+ * different workers, and only one set of assignments and session counts keeps them on
+ * one backend (least_conn and round-robin included), survives a reload that replaces
+ * the workers, and sees a drain or a move once. A worker asks the master where a login
+ * goes and tells it what became of the session; the master answers and, at a move,
+ * tells every worker which sessions to kick. The messages are JSON lines on the
+ * pipes the master already has to each worker (worker.ts); pools_client.ts is the
+ * worker's side, pools_host.ts the master's.
+ */
+import type { PlacementFacts } from "../../upstream/pool.ts";
+
+/**
+ * A sender of JSON lines that writes each event-loop turn's messages at once: a storm
+ * of logins costs the pipe one syscall (and the other side one wake-up) per turn, not
+ * several per login. A message `urgent` does not pick (a report nobody waits for)
+ * waits up to `lazyMs` for company. Order is kept.
+ */
+export function batchedLines<M>(write: (text: string) => void, urgent: (m: M) => boolean = () => true, lazyMs = 0): (m: M) => void {
+  let pending = "";
+  let soon = false;
+  let later: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    clearTimeout(later);
+    later = undefined;
+    soon = false;
+    const text = pending;
+    pending = "";
+    if (text) write(text);
+  };
+  return (m) => {
+    pending += JSON.stringify(m) + "\n";
+    if (soon) return;
+    if (urgent(m)) {
+      soon = true;
+      setImmediate(flush);
+    } else if (!later) {
+      later = setTimeout(flush, lazyMs);
+      (later as { unref?: () => void }).unref?.();
+    }
+  };
+}
+
+/** What a worker tells its master about pooled logins. */
+export type PoolRequest =
+  | { type: "place"; id: number; pool: string; facts: PlacementFacts }
+  | { type: "session_started"; sid: number; login: string; upstream: string }
+  | { type: "login_failed"; login: string; upstream: string; refused: boolean }
+  | { type: "session_ended"; sid: number }
+  | { type: "synced"; id: number };
+
+/** What the master tells a worker, one JSON line each on its stdin after the envelope. */
+export type MasterMessage =
+  | { type: "placed"; id: number; target?: { host: string; port: number } }
+  | { type: "kick"; login: string; backends: string[] }
+  /** Send every report not yet sent, then `synced`. */
+  | { type: "sync"; id: number };
