@@ -128,6 +128,21 @@ function adapterTests(name: string, sockets: Sockets): void {
       listener.close();
     });
 
+    test("a write the kernel takes only in part counts whole in queued until its last byte is written", async () => {
+      const { listener, port, next } = await listening(sockets);
+      const client = await connectPlain(port);
+      client.pause();
+      const server = await next();
+      server.owner = new Recorder();
+      const big = Buffer.alloc(8 * MiB, "abcdefgh");
+      assert.equal(server.write(big), false);
+      // Part of it is in the kernel already; a session's bound on unread replies counts all of it.
+      assert.equal(server.queued, big.length);
+      await readAll(client, big.length);
+      client.destroy();
+      listener.close();
+    });
+
     test("an accepted socket delivers nothing until resumed, and nothing while paused again", async () => {
       const { listener, port, next } = await listening(sockets);
       const client = await connectPlain(port);
@@ -168,6 +183,31 @@ function adapterTests(name: string, sockets: Sockets): void {
       client.end();
       await owner.until(() => owner.closed);
       assert.equal(server.closed, true);
+      listener.close();
+    });
+
+    test("end() is a half-close: the peer's bytes still arrive, and the close is told on a later turn, once the peer closed", async () => {
+      const { listener, port, next } = await listening(sockets);
+      // A client that may still send after our FIN.
+      const client = await new Promise<net.Socket>((resolve) => {
+        const c = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true }, () => resolve(c));
+      });
+      const server = await next();
+      const owner = new Recorder();
+      server.owner = owner;
+      server.resume();
+      const clientEnded = new Promise<void>((r) => client.on("end", () => r()));
+      const got = readAll(client, 5);
+      server.write(Buffer.from("bye\r\n"));
+      server.end();
+      assert.equal(owner.closed, false);
+      assert.equal((await got).toString(), "bye\r\n");
+      await clientEnded;
+      client.write("late\r\n");
+      await owner.until(() => owner.text() === "late\r\n");
+      assert.equal(owner.closed, false);
+      client.end();
+      await owner.until(() => owner.closed);
       listener.close();
     });
 
