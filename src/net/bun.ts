@@ -311,6 +311,17 @@ class BunSocket implements NetSocket {
     });
   }
 
+  /**
+   * @internal Bun's word on the handshake: `success` false either fails it (a protocol
+   * error, EPROTO: plaintext, no common ALPN id) or only says the peer's certificate did
+   * not verify (the chain's error code), and the handshake is done.
+   */
+  handshakeEnded(success: boolean, err: Error | null): void {
+    if (success || (err as { code?: string } | null)?.code !== "EPROTO") return this.handshakeDone(true, success ? null : err);
+    this.tlsError = err!.message;
+    this.handshakeDone(false);
+  }
+
   /** @internal the handshake's end; `verifyError`: why the peer's certificate did not verify */
   handshakeDone(ok: boolean, verifyError?: Error | null): void {
     const pending = this.tls;
@@ -392,8 +403,7 @@ const CLIENT_HANDLERS: Handlers = {
 const TLS_HANDLERS: Handlers = {
   ...COMMON,
   open: () => {},
-  // The handshake is done either way; `success` false only says the peer's certificate did not verify.
-  handshake: (s, success, err) => s.data.handshakeDone(true, success ? null : err),
+  handshake: (s, success, err) => s.data.handshakeEnded(success, err),
 };
 
 function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): Promise<NetListener> {

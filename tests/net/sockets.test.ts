@@ -14,6 +14,7 @@ import { nodeSockets } from "../../src/net/node.ts";
 import { bunSockets } from "../../src/net/bun.ts";
 import type { NetListener, NetSocket, SocketOwner, Sockets } from "../../src/net/socket.ts";
 import { makeTestPki, type TestPki } from "../support/pki.ts";
+import { eventually } from "../support/resources.ts";
 
 const MiB = 1024 * 1024;
 
@@ -254,6 +255,22 @@ function adapterTests(name: string, sockets: Sockets): void {
       server.write(Buffer.from("a OK\r\n"));
       assert.equal((await reply).toString(), "a OK\r\n");
       secure.destroy();
+      listener.close();
+    });
+
+    test("STARTTLS as server: plaintext where the ClientHello belongs fails the upgrade with an error, and the socket is gone", async () => {
+      const { listener, port, next } = await listening(sockets);
+      const client = await connectPlain(port);
+      client.on("error", () => {});
+      const server = await next();
+      server.owner = new Recorder();
+      const config = { context: { cert: fs.readFileSync(pki.rsaCert, "latin1"), key: fs.readFileSync(pki.rsaKey, "latin1") }, alpn: ["imap"] };
+      const upgraded = server.startTlsServer({ configs: [config], pick: () => 0, requestCert: false, timeoutMs: 10_000 });
+      client.write("a1 LOGIN alice secret\r\n");
+      const result = await upgraded;
+      assert.ok("error" in result, JSON.stringify(result));
+      assert.ok(await eventually(() => server.closed));
+      client.destroy();
       listener.close();
     });
 
