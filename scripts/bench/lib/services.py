@@ -43,15 +43,26 @@ class SharedServices:
 
     def __init__(self, tools: dict[str, str], ports: config.Ports, work: str):
         self.procs = []
-        log = open(os.path.join(work, "services.log"), "ab")
+        self.log_path = os.path.join(work, "services.log")
+        log = open(self.log_path, "ab")
         be = subprocess.Popen([tools["backend"], str(ports.backend_imap), str(ports.backend_pop3),
                                str(ports.backend_smtp)], stdout=log, stderr=log)
         self.procs.append(be)
-        wait_ports([ports.backend_imap, ports.backend_pop3, ports.backend_smtp], be)
+        self.wait([ports.backend_imap, ports.backend_pop3, ports.backend_smtp], be)
         au = subprocess.Popen([tools["auth"], str(ports.auth), str(ports.backend_imap), str(ports.backend_pop3),
                                str(ports.backend_smtp)], stdout=log, stderr=log)
         self.procs.append(au)
-        wait_ports([ports.auth], au)
+        self.wait([ports.auth], au)
+
+    def wait(self, ports: list[int], p: subprocess.Popen) -> None:
+        try:
+            wait_ports(ports, p)
+        except RuntimeError as e:
+            self.stop()
+            with open(self.log_path, errors="replace") as f:
+                # "bind: Address already in use": BENCH_PORT_BASE's ports lie in the kernel's
+                # ephemeral range (ip_local_port_range), where any outgoing connection may hold one
+                raise RuntimeError(f"{e}: {f.read()[-300:].strip()}") from None
 
     def stop(self) -> None:
         for p in self.procs:
