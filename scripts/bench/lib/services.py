@@ -38,6 +38,19 @@ def stop(p: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 10) -> N
         p.wait()
 
 
+def ephemeral_hint(port: int) -> str:
+    """Why a bind may fail on a busy machine: the port is one the kernel gives outgoing
+    connections, and one in TIME_WAIT (made without SO_REUSEADDR) blocks it for a minute."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = map(int, f.read().split())
+    except (OSError, ValueError):
+        return ""
+    if not low <= port <= high:
+        return ""
+    return f" (port {port} is in the ephemeral range {low}-{high}: set BENCH_PORT_BASE outside it)"
+
+
 class SharedServices:
     """The scripted backend and the auth_http service both proxies use."""
 
@@ -60,9 +73,7 @@ class SharedServices:
         except RuntimeError as e:
             self.stop()
             with open(self.log_path, errors="replace") as f:
-                # "bind: Address already in use": BENCH_PORT_BASE's ports lie in the kernel's
-                # ephemeral range (ip_local_port_range), where any outgoing connection may hold one
-                raise RuntimeError(f"{e}: {f.read()[-300:].strip()}") from None
+                raise RuntimeError(f"{e}: {f.read()[-300:].strip()}{ephemeral_hint(ports[0])}") from None
 
     def stop(self) -> None:
         for p in self.procs:
