@@ -32,14 +32,16 @@ def main() -> int:
     cert = setup.make_cert(work)
     out_dir = os.path.join(setup.HERE, ".results", "profile")
     os.makedirs(out_dir, exist_ok=True)
+    os.chmod(out_dir, 0o1777)  # workers started as root run as `nobody` and write their profiles here
     conf = os.path.join(work, "proxy.conf")
     with open(conf, "w") as f:
         f.write(config.top_level(1, os.path.join(work, "error.log"), None) + config.mail_block(ports, *cert))
     services = SharedServices(tools, ports, work)
     try:
-        argv = [os.path.join(REPO, "node_modules/.bin/bun"), "--cpu-prof-md", "--cpu-prof-dir", out_dir,
-                os.path.join(REPO, "src/main.ts"), "-c", conf]
-        p = subprocess.Popen(argv, cwd=REPO)
+        argv = [os.path.join(REPO, "node_modules/.bin/bun"), os.path.join(REPO, "src/main.ts"), "-c", conf]
+        # In BUN_OPTIONS the flags reach the worker processes too (as root, one master + workers).
+        env = dict(os.environ, BUN_OPTIONS=f"--cpu-prof-md --cpu-prof-dir {out_dir}")
+        p = subprocess.Popen(argv, cwd=REPO, env=env)
         wait_ports(ports.listen(), p)
         port = {"imap": ports.imap, "pop3": ports.pop3, "smtp": ports.smtp}[proto]
         if kind == "storm":
@@ -52,8 +54,9 @@ def main() -> int:
     finally:
         services.stop()
         shutil.rmtree(work, ignore_errors=True)
-    newest = max((os.path.join(out_dir, n) for n in os.listdir(out_dir)), key=os.path.getmtime)
-    print(f"profile: {newest}")
+    # The worker's profile is the one with the most samples: the largest of the newest files.
+    newest = sorted((os.path.join(out_dir, n) for n in os.listdir(out_dir)), key=os.path.getmtime)[-2:]
+    print(f"profile: {max(newest, key=os.path.getsize)}")
     return 0
 
 
