@@ -30,7 +30,8 @@ interface Native {
   readonly authorized?: boolean;
   readonly alpnProtocol?: string | false | null;
   write(data: Uint8Array): number;
-  end(): void;
+  /** Without an argument: shutdown(SHUT_WR), a FIN; end() would close(2) at once. */
+  shutdown(): void;
   terminate(): void;
   pause(): void;
   resume(): void;
@@ -75,7 +76,10 @@ class BunSocket implements NetSocket {
   native?: Native;
   /** Written by us, not yet taken by the kernel. */
   private pending: Uint8Array[] = [];
+  /** The whole length of every write not yet wholly taken by the kernel (`queued`). */
   private pendingBytes = 0;
+  /** Bytes of the first pending write that the kernel took already. */
+  private headWritten = 0;
   /** Data that came while paused; delivered on resume. */
   private held?: Buffer[];
   private paused = true;
@@ -120,19 +124,22 @@ class BunSocket implements NetSocket {
   write(data: Uint8Array): boolean {
     if (this.gone) return true;
     if (this.pending.length > 0 || !this.native || this.tls) {
-      this.queue(data);
+      this.queue(data, 0);
     } else {
       const n = this.native.write(data);
-      if (n < data.length) this.queue(data.subarray(Math.max(n, 0)));
+      if (n < data.length) this.queue(data, Math.max(n, 0));
     }
     if (this.pendingBytes === 0) return true;
     this.waitingDrain = true;
     return false;
   }
 
-  private queue(data: Uint8Array): void {
+  /** `written`: how much of `data` the kernel already took. */
+  private queue(data: Uint8Array, written: number): void {
     // Bun may reuse a received chunk's memory once its handler returns.
-    this.pending.push(new Uint8Array(data));
+    this.pending.push(new Uint8Array(data.subarray(written)));
+    if (this.pending.length === 1) this.headWritten = written;
+    // A write counts whole until its last byte is written, as node:net's writableLength does.
     this.pendingBytes += data.length;
   }
 
@@ -143,16 +150,17 @@ class BunSocket implements NetSocket {
     const q = this.pending;
     while (q.length > 0) {
       const chunk = q[0]!;
-      const n = native.write(chunk);
+      const n = Math.max(native.write(chunk), 0);
       if (n < chunk.length) {
-        q[0] = chunk.subarray(Math.max(n, 0));
-        this.pendingBytes -= Math.max(n, 0);
+        q[0] = chunk.subarray(n);
+        this.headWritten += n;
         return;
       }
-      this.pendingBytes -= chunk.length;
+      this.pendingBytes -= this.headWritten + chunk.length;
+      this.headWritten = 0;
       q.shift();
     }
-    if (this.ending) native.end();
+    if (this.ending) native.shutdown();
     if (this.waitingDrain) {
       this.waitingDrain = false;
       this.owner?.socketDrain(this);
@@ -174,17 +182,23 @@ class BunSocket implements NetSocket {
   end(): void {
     if (this.gone || this.ending) return;
     this.ending = true;
-    if (this.pendingBytes === 0 && this.native && !this.tls) this.native.end();
+    // A FIN, as node:net sends: Bun's end() would close at once, so that what the peer sent
+    // meanwhile, unread, makes the kernel answer with a reset that can destroy our last reply.
+    if (this.pendingBytes === 0 && this.native && !this.tls) this.native.shutdown();
   }
   destroy(): void {
     if (this.gone) return;
     this.gone = true;
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.dropPending();
     this.native?.terminate();
     if (this.tls) return this.handshakeDone(false);
     // As node:net does, the owner hears of it on a later turn, not inside its own call.
     setImmediate(tellClosed, this);
+  }
+  private dropPending(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.headWritten = 0;
   }
   setKeepAlive(enable: boolean, initialDelayMs?: number): void {
     this.native?.setKeepAlive(enable, initialDelayMs);
@@ -222,8 +236,7 @@ class BunSocket implements NetSocket {
     if (this.tls) return this.handshakeDone(false);
     if (this.gone) return;
     this.gone = true;
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.dropPending();
     this.owner?.socketClose(this);
   }
 
@@ -296,6 +309,17 @@ class BunSocket implements NetSocket {
         this.handshakeDone(false);
       }
     });
+  }
+
+  /**
+   * @internal Bun's word on the handshake: `success` false either fails it (a protocol
+   * error, EPROTO: plaintext, no common ALPN id) or only says the peer's certificate did
+   * not verify (the chain's error code), and the handshake is done.
+   */
+  handshakeEnded(success: boolean, err: Error | null): void {
+    if (success || (err as { code?: string } | null)?.code !== "EPROTO") return this.handshakeDone(true, success ? null : err);
+    this.tlsError = err!.message;
+    this.handshakeDone(false);
   }
 
   /** @internal the handshake's end; `verifyError`: why the peer's certificate did not verify */
@@ -379,8 +403,7 @@ const CLIENT_HANDLERS: Handlers = {
 const TLS_HANDLERS: Handlers = {
   ...COMMON,
   open: () => {},
-  // The handshake is done either way; `success` false only says the peer's certificate did not verify.
-  handshake: (s, success, err) => s.data.handshakeDone(true, success ? null : err),
+  handshake: (s, success, err) => s.data.handshakeEnded(success, err),
 };
 
 function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): Promise<NetListener> {

@@ -35,7 +35,10 @@ export interface NetSocket {
   readonly closed: boolean;
   /** The peer sent its FIN. */
   readonly peerEnded: boolean;
-  /** Bytes accepted by write() and not yet handed to the kernel. */
+  /**
+   * Bytes of the writes not yet wholly handed to the kernel, each counted whole until its
+   * last byte is (node:net's writableLength): a session's bound on unread replies counts them.
+   */
   readonly queued: number;
   /**
    * Whether startTlsServer() can run over bytes already read (unshift() before it): a

@@ -131,7 +131,7 @@ export class MailProxy {
         const holder: OpenBinding = { binding, socket: undefined as unknown as NetListener };
         const sockets = listenerSockets(
           binding.listen.address,
-          binding.entries.map((e) => ({ server: e.target.server, listen: e.listen })),
+          binding.entries.map((e) => ({ server: e.target.server, listen: e.listen, host: e.host })),
           (message) => this.logger.info(message),
         );
         holder.socket = await openBinding(binding, (socket) => this.accept(holder, socket), sockets, this.options);

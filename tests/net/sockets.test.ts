@@ -14,6 +14,7 @@ import { nodeSockets } from "../../src/net/node.ts";
 import { bunSockets } from "../../src/net/bun.ts";
 import type { NetListener, NetSocket, SocketOwner, Sockets } from "../../src/net/socket.ts";
 import { makeTestPki, type TestPki } from "../support/pki.ts";
+import { eventually } from "../support/resources.ts";
 
 const MiB = 1024 * 1024;
 
@@ -128,6 +129,21 @@ function adapterTests(name: string, sockets: Sockets): void {
       listener.close();
     });
 
+    test("a write the kernel takes only in part counts whole in queued until its last byte is written", async () => {
+      const { listener, port, next } = await listening(sockets);
+      const client = await connectPlain(port);
+      client.pause();
+      const server = await next();
+      server.owner = new Recorder();
+      const big = Buffer.alloc(8 * MiB, "abcdefgh");
+      assert.equal(server.write(big), false);
+      // Part of it is in the kernel already; a session's bound on unread replies counts all of it.
+      assert.equal(server.queued, big.length);
+      await readAll(client, big.length);
+      client.destroy();
+      listener.close();
+    });
+
     test("an accepted socket delivers nothing until resumed, and nothing while paused again", async () => {
       const { listener, port, next } = await listening(sockets);
       const client = await connectPlain(port);
@@ -168,6 +184,31 @@ function adapterTests(name: string, sockets: Sockets): void {
       client.end();
       await owner.until(() => owner.closed);
       assert.equal(server.closed, true);
+      listener.close();
+    });
+
+    test("end() is a half-close: the peer's bytes still arrive, and the close is told on a later turn, once the peer closed", async () => {
+      const { listener, port, next } = await listening(sockets);
+      // A client that may still send after our FIN.
+      const client = await new Promise<net.Socket>((resolve) => {
+        const c = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true }, () => resolve(c));
+      });
+      const server = await next();
+      const owner = new Recorder();
+      server.owner = owner;
+      server.resume();
+      const clientEnded = new Promise<void>((r) => client.on("end", () => r()));
+      const got = readAll(client, 5);
+      server.write(Buffer.from("bye\r\n"));
+      server.end();
+      assert.equal(owner.closed, false);
+      assert.equal((await got).toString(), "bye\r\n");
+      await clientEnded;
+      client.write("late\r\n");
+      await owner.until(() => owner.text() === "late\r\n");
+      assert.equal(owner.closed, false);
+      client.end();
+      await owner.until(() => owner.closed);
       listener.close();
     });
 
@@ -214,6 +255,22 @@ function adapterTests(name: string, sockets: Sockets): void {
       server.write(Buffer.from("a OK\r\n"));
       assert.equal((await reply).toString(), "a OK\r\n");
       secure.destroy();
+      listener.close();
+    });
+
+    test("STARTTLS as server: plaintext where the ClientHello belongs fails the upgrade with an error, and the socket is gone", async () => {
+      const { listener, port, next } = await listening(sockets);
+      const client = await connectPlain(port);
+      client.on("error", () => {});
+      const server = await next();
+      server.owner = new Recorder();
+      const config = { context: { cert: fs.readFileSync(pki.rsaCert, "latin1"), key: fs.readFileSync(pki.rsaKey, "latin1") }, alpn: ["imap"] };
+      const upgraded = server.startTlsServer({ configs: [config], pick: () => 0, requestCert: false, timeoutMs: 10_000 });
+      client.write("a1 LOGIN alice secret\r\n");
+      const result = await upgraded;
+      assert.ok("error" in result, JSON.stringify(result));
+      assert.ok(await eventually(() => server.closed));
+      client.destroy();
       listener.close();
     });
 

@@ -38,23 +38,45 @@ def stop(p: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 10) -> N
         p.wait()
 
 
+def ephemeral_hint(port: int) -> str:
+    """Why a bind may fail on a busy machine: the port is one the kernel gives outgoing
+    connections, and one in TIME_WAIT (made without SO_REUSEADDR) blocks it for a minute."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = map(int, f.read().split())
+    except (OSError, ValueError):
+        return ""
+    if not low <= port <= high:
+        return ""
+    return f" (port {port} is in the ephemeral range {low}-{high}: set BENCH_PORT_BASE outside it)"
+
+
 class SharedServices:
     """The scripted backend and the auth_http services (keep-alive and closing) every proxy uses."""
 
     def __init__(self, tools: dict[str, str], ports: config.Ports, work: str):
         self.procs = []
-        log = open(os.path.join(work, "services.log"), "ab")
+        self.log_path = os.path.join(work, "services.log")
+        log = open(self.log_path, "ab")
         be = subprocess.Popen([tools["backend"], str(ports.backend_imap), str(ports.backend_pop3),
                                str(ports.backend_smtp)], stdout=log, stderr=log)
         self.procs.append(be)
-        wait_ports([ports.backend_imap, ports.backend_pop3, ports.backend_smtp], be)
+        self.wait([ports.backend_imap, ports.backend_pop3, ports.backend_smtp], be)
         for auth in config.AUTH_MODES:
             port = config.auth_port(ports, auth)
             mode = ["closing"] if auth == "closing" else []
             au = subprocess.Popen([tools["auth"], str(port), str(ports.backend_imap), str(ports.backend_pop3),
                                    str(ports.backend_smtp), *mode], stdout=log, stderr=log)
             self.procs.append(au)
-            wait_ports([port], au)
+            self.wait([port], au)
+
+    def wait(self, ports: list[int], p: subprocess.Popen) -> None:
+        try:
+            wait_ports(ports, p)
+        except RuntimeError as e:
+            self.stop()
+            with open(self.log_path, errors="replace") as f:
+                raise RuntimeError(f"{e}: {f.read()[-300:].strip()}{ephemeral_hint(ports[0])}") from None
 
     def stop(self) -> None:
         for p in self.procs:
