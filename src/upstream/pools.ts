@@ -32,7 +32,7 @@ export type KickSessions = (login: string, backends: readonly string[]) => numbe
 
 /**
  * What the sessions of a process need of the pools: the process's own `Pools`, or in a
- * worker the link to its master's (the one placement authority of the host, director_link.ts).
+ * worker the link to its master's (the one placement authority of the host, server/process/pools_link.ts).
  */
 export interface PoolPlacement {
   has(name: string): boolean;
