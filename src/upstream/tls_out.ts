@@ -12,7 +12,8 @@ import type { EffectiveServer } from "../config/model.ts";
 import type { UpstreamTlsMode } from "../auth/types.ts";
 import { type TlsRuntime, tlsRuntime } from "../runtime.ts";
 import type { ClientTlsOptions, NetSocket } from "../net/socket.ts";
-import { ConfigError, ValueError } from "../config/errors.ts";
+import { ConfigError, type ConfigErrorCode, ValueError } from "../config/errors.ts";
+import { tlsConfigError } from "../tls/context.ts";
 
 /** What one backend connection needs for its handshake. */
 export interface UpstreamTlsSetup {
@@ -137,29 +138,26 @@ export async function handshakeUpstream(socket: NetSocket, setup: UpstreamTlsSet
  * server's place.
  */
 export function checkUpstreamTlsConfig(server: EffectiveServer, runtime: TlsRuntime = tlsRuntime()): ConfigError[] {
-  return upstreamTlsProblems(server, runtime).map((p) => new ConfigError(p.code, p.message, server.source));
-}
-
-function upstreamTlsProblems(server: EffectiveServer, runtime: TlsRuntime): ValueError[] {
-  const problems: ValueError[] = [];
+  const problems: ConfigError[] = [];
+  const problem = (code: ConfigErrorCode, reason: string) => problems.push(new ConfigError(code, reason, server.source));
   if (server.proxy_ssl_certificate_key && !server.proxy_ssl_certificate) {
-    problems.push(new ValueError("no_certificate", `no "proxy_ssl_certificate" for "proxy_ssl_certificate_key"`));
+    problem("no_certificate", `no "proxy_ssl_certificate" for "proxy_ssl_certificate_key"`);
   }
   try {
     filesOfServer.delete(server);
     fileOptions(server);
   } catch (err) {
-    problems.push(err instanceof ValueError ? err : new ValueError("tls_file", (err as Error).message));
+    problems.push(tlsConfigError(err, server));
   }
   if (server.proxy_ssl_ciphers !== "DEFAULT" && !runtime.cipherList) {
-    problems.push(new ValueError("tls_unsupported", `"proxy_ssl_ciphers ${server.proxy_ssl_ciphers}" is not supported on ${runtime.name} ` +
-      `(its node:tls runs on ${runtime.library}, which ignores cipher lists)`));
+    problem("tls_unsupported", `"proxy_ssl_ciphers ${server.proxy_ssl_ciphers}" is not supported on ${runtime.name} ` +
+      `(its node:tls runs on ${runtime.library}, which ignores cipher lists)`);
   }
   const legacy = server.proxy_ssl_protocols.filter((p) => p === "SSLv2" || p === "SSLv3" ||
     ((p === "TLSv1" || p === "TLSv1.1") && !runtime.legacyProtocols));
   if (legacy.length) {
-    problems.push(new ValueError("tls_unsupported", `"proxy_ssl_protocols ${legacy.join(" ")}" is not supported on ${runtime.name} ` +
-      `(its node:tls runs on ${runtime.library}, which has no such protocol versions)`));
+    problem("tls_unsupported", `"proxy_ssl_protocols ${legacy.join(" ")}" is not supported on ${runtime.name} ` +
+      `(its node:tls runs on ${runtime.library}, which has no such protocol versions)`);
   }
   return problems;
 }
