@@ -30,6 +30,14 @@ export type PoolSession = Pick<SessionContext, "login" | "upstream">;
 /** Closes the user's sessions on these backends with the protocol's goodbye; how many it closed. */
 export type KickSessions = (login: string, backends: readonly string[]) => number;
 
+/** What the pools tell the sessions of this process (or, in a master, its workers). */
+export interface PoolHooks {
+  /** A move: the user's sessions on these backends close (called at every move, even with none there). */
+  kick?: KickSessions;
+  /** A backend stopped taking users (drained, or down by health): who was placed there is placed anew. */
+  out?: (backend: string) => void;
+}
+
 /**
  * What the sessions of a process need of the pools: the process's own `Pools`, or in a
  * worker the link to its master's (the one placement authority of the host, server/process/pools_link.ts).
@@ -56,10 +64,9 @@ export class Pools implements PoolPlacement {
   /** Who made a move, in what the fleet hears of it: this instance's own are already done. */
   private readonly instance = randomUUID();
 
-  /** `kick`: how a move closes the user's sessions elsewhere (this process's, or every worker's). */
   constructor(
     private readonly logger: Logger,
-    private readonly kick: KickSessions = () => 0,
+    private readonly hooks: PoolHooks = {},
     private readonly now: () => number = Date.now,
   ) {
     this.checks = new HealthChecks((pool, id, ok, reason) => this.probed(pool, id, ok, reason));
@@ -131,7 +138,7 @@ export class Pools implements PoolPlacement {
     const { pool, user, id } = found;
     if (!ok) {
       // A refused login is an answer: the backend is alive.
-      if (!refused) pool.loginFailed(id, this.now());
+      if (!refused && pool.loginFailed(id, this.now())) this.hooks.out?.(id);
       return;
     }
     if (this.ended.has(session)) return;
@@ -154,11 +161,17 @@ export class Pools implements PoolPlacement {
     }
   }
 
-  /** The backend this session's user is held to now, when it is not the session's own. */
+  /**
+   * For a session a worker placed by itself: the backend its user is held to now, when
+   * it is not the session's own. A user held nowhere any more (a `ttl` shorter than the
+   * worker's memory of them) is held to the session's backend from now on.
+   */
   heldElsewhere(session: PoolSession): string | undefined {
     const found = this.poolOf(session);
-    const id = found?.pool.assigned(found.user, this.now());
-    return id !== undefined && id !== found!.id ? id : undefined;
+    if (!found) return undefined;
+    const id = found.pool.assigned(found.user, this.now());
+    if (id === undefined) found.pool.assign(found.user, found.id, this.now());
+    return id !== undefined && id !== found.id ? id : undefined;
   }
 
   status(): PoolStatus[] {
@@ -174,7 +187,9 @@ export class Pools implements PoolPlacement {
 
   /** POST /upstreams/NAME/SERVER/drain. */
   drain(name: string, server: string): boolean {
-    return this.pools.get(name)?.drain(server) ?? false;
+    const drained = this.pools.get(name)?.drain(server) ?? false;
+    if (drained) this.hooks.out?.(server);
+    return drained;
   }
 
   /**
@@ -191,7 +206,7 @@ export class Pools implements PoolPlacement {
       const answer = await store.move(pool.name, { user, to, origin: this.instance });
       this.reachable(store, answer.type === "ok" ? undefined : answer.reason);
     }
-    return { pool: pool.name, kicked: from.length > 0 ? this.kick(user, from) : 0 };
+    return { pool: pool.name, kicked: this.kick(user, from) };
   }
 
   /** The pool's store, watching the fleet's moves. */
@@ -211,8 +226,12 @@ export class Pools implements PoolPlacement {
     if (origin === this.instance || !pool?.has(to)) return;
     const from = pool.sessionsOf(user).filter((id) => id !== to);
     pool.assign(user, to, this.now());
-    const kicked = from.length > 0 ? this.kick(user, from) : 0;
+    const kicked = this.kick(user, from);
     this.logger.notice(`upstream "${name}": user "${user}" moved to ${to} by another instance, ${kicked} session(s) closed`);
+  }
+
+  private kick(user: string, backends: readonly string[]): number {
+    return this.hooks.kick?.(user, backends) ?? 0;
   }
 
   close(): void {
@@ -252,6 +271,9 @@ export class Pools implements PoolPlacement {
   private probed(pool: Pool, id: string, ok: boolean, reason: string): void {
     if (!pool.probed(id, ok)) return;
     if (ok) this.logger.notice(`upstream "${pool.name}" server ${id} is up again`);
-    else this.logger.warn(`upstream "${pool.name}" server ${id} is down: ${reason}`);
+    else {
+      this.logger.warn(`upstream "${pool.name}" server ${id} is down: ${reason}`);
+      this.hooks.out?.(id);
+    }
   }
 }

@@ -20,10 +20,11 @@ function upstreams(body: string) {
   return loadConfigText(text, "/cfg/m.conf").config.mail!.upstreams!;
 }
 
-/** A host and `n` workers; each worker's kicks are recorded. */
+/** A host and `n` workers on one clock (`clock.now`); each worker's kicks and backend_outs are recorded. */
 function host(body: string, n: number) {
   const h = new PoolsHost(new Logger([]));
   h.pools.apply(upstreams(body));
+  const clock = { now: 1_000_000 };
   const workers = Array.from({ length: n }, () => {
     const kicks: MasterMessage[] = [];
     // deliver: the master's lines to this worker
@@ -32,20 +33,23 @@ function host(body: string, n: number) {
       send: (m: MasterMessage) => {
         if (m.type === "placed") client.placed(m.id, m.target);
         else if (m.type === "sync") client.sync(m.id);
-        else {
+        else if (m.type === "backend_out") {
           kicks.push(m);
-          client.kicked(m.login, m.backends);
+          client.backendOut(m.backend);
+        } else {
+          kicks.push(m);
+          client.kicked(m.login);
         }
       },
     };
     const client: PoolsClient = new PoolsClient((m) => {
       requests.push(m);
       h.handle(link, m);
-    });
+    }, () => clock.now);
     client.apply(upstreams(body));
     return { client, link, kicks, requests };
   });
-  return { h, workers };
+  return { h, workers, clock };
 }
 
 /** A session logged in through `client` where the host placed it. */
@@ -121,6 +125,61 @@ describe("the master placing the logins of its workers", () => {
     assert.deepEqual(await h.pools.move("ida", to), { pool: "p", kicked: 2 });
     assert.equal((await session(one!.client, "ida")).upstream, to);
     assert.equal(asked(), 2);
+  });
+
+  test("a worker goes on placing a user by itself for two seconds after their last session ended, then asks the master", async () => {
+    const { workers: [one], clock } = host(`server ${A}; server ${B};`, 1);
+    const asked = () => one!.requests.filter((r) => r.type === "place").length;
+    const first = await session(one!.client, "una");
+    one!.client.sessionClosed(first);
+    clock.now += 1999;
+    const again = await session(one!.client, "una");
+    assert.equal(again.upstream, first.upstream);
+    assert.equal(asked(), 1);
+    one!.client.sessionClosed(again);
+    clock.now += 2000;
+    assert.equal((await session(one!.client, "una")).upstream, first.upstream);
+    assert.equal(asked(), 2);
+  });
+
+  test("a move, a drain and a backend going down reach the workers where a user lingers: the next login asks the master", async () => {
+    const { h, workers: [one, two] } = host(`server ${A} max_fails=1; server ${B};`, 2);
+    const asked = () => one!.requests.filter((r) => r.type === "place").length;
+    const s = await session(one!.client, "vic");
+    const other = s.upstream === A ? B : A;
+    one!.client.sessionClosed(s);
+    await h.pools.move("vic", other);
+    assert.deepEqual(one!.kicks, [{ type: "kick", login: "vic", backends: [] }]);
+    const moved = await session(one!.client, "vic");
+    assert.equal(moved.upstream, other);
+    assert.equal(asked(), 2);
+    one!.client.sessionClosed(moved);
+    assert.ok(h.pools.drain("p", other));
+    assert.deepEqual(one!.kicks.at(-1), { type: "backend_out", backend: other });
+    const drained = await session(one!.client, "vic");
+    assert.equal(drained.upstream, s.upstream);
+    assert.equal(asked(), 3);
+    one!.client.sessionClosed(drained);
+    // another worker's failed connect takes the backend out (max_fails=1)
+    two!.client.loginReported({ login: "wes", upstream: s.upstream }, false, false);
+    assert.deepEqual(one!.kicks.at(-1), { type: "backend_out", backend: s.upstream });
+    assert.equal(await one!.client.place("p", { login: "vic", remote_addr: "127.0.0.1", protocol: "imap" }), undefined);
+    assert.equal(asked(), 4);
+  });
+
+  test("a session a worker placed from a moment ago, on a backend drained meanwhile, keeps its user there: not split", async () => {
+    const { h, workers: [one, two] } = host(`server ${A}; server ${B};`, 2);
+    const first = await session(one!.client, "xan");
+    one!.client.sessionClosed(first);
+    // the drain's backend_out has not reached worker one yet
+    const deliver = one!.link.send;
+    one!.link.send = (m) => m.type === "placed" && deliver(m);
+    assert.ok(h.pools.drain("p", first.upstream!));
+    one!.link.send = deliver;
+    h.pools.status();
+    const late = await session(one!.client, "xan");
+    assert.equal(late.upstream, first.upstream);
+    assert.equal((await session(two!.client, "xan")).upstream, first.upstream);
   });
 
   test("after a failed connect to a backend the worker asks the master again for the users it held there", async () => {

@@ -21,7 +21,10 @@ export class PoolsHost {
   private readonly syncing = new Map<number, () => void>();
 
   constructor(private readonly logger: Logger) {
-    this.pools = new Pools(logger, (login, backends) => this.kick(login, backends));
+    this.pools = new Pools(logger, {
+      kick: (login, backends) => this.kick(login, backends),
+      out: (backend) => this.tellWorkers({ type: "backend_out", backend }),
+    });
   }
 
   handle(worker: PoolWorker, m: PoolRequest): void {
@@ -93,15 +96,21 @@ export class PoolsHost {
     this.pools.close();
   }
 
-  /** Every worker holding a session of `login` on one of `backends` kicks it. */
+  /**
+   * Every worker hears of a move, so that one still placing the user by itself from a
+   * moment ago forgets them; those holding sessions of `login` on `backends` close them.
+   */
   private kick(login: string, backends: readonly string[]): number {
     let kicked = 0;
-    for (const [worker, mine] of this.sessions) {
-      const n = [...mine.values()].filter((s) => s.login === login && backends.includes(s.upstream!)).length;
-      if (n === 0) continue;
-      kicked += n;
-      worker.send({ type: "kick", login, backends: [...backends] });
+    for (const mine of this.sessions.values()) {
+      for (const s of mine.values()) if (s.login === login && backends.includes(s.upstream!)) kicked++;
     }
+    this.tellWorkers({ type: "kick", login, backends: [...backends] });
     return kicked;
+  }
+
+  /** Every worker that ever reported a session (the only ones that may place by themselves). */
+  private tellWorkers(m: MasterMessage): void {
+    for (const worker of this.sessions.keys()) worker.send(m);
   }
 }

@@ -53,6 +53,9 @@ export type PoolRequest =
 /** What the master tells a worker, one JSON line each on its stdin after the envelope. */
 export type MasterMessage =
   | { type: "placed"; id: number; target?: { host: string; port: number } }
+  /** A move: close the user's sessions on `backends`, and place the user by the master again. */
   | { type: "kick"; login: string; backends: string[] }
+  /** Drained or down: place the users held there by the master again. */
+  | { type: "backend_out"; backend: string }
   /** Send every report not yet sent, then `synced`. */
   | { type: "sync"; id: number };

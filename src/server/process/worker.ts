@@ -83,8 +83,9 @@ export async function runWorker(): Promise<number> {
   const { config, errorLog } = await readStdin((m) => {
     if (m.type === "placed") pools.placed(m.id, m.target);
     else if (m.type === "sync") pools.sync(m.id);
+    else if (m.type === "backend_out") pools.backendOut(m.backend);
     else {
-      pools.kicked(m.login, m.backends);
+      pools.kicked(m.login);
       kick(m.login, m.backends);
     }
   }, () => pools.close());
