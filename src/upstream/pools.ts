@@ -155,9 +155,23 @@ export class Pools implements PoolPlacement {
     }
     this.live.delete(session);
     found.pool.sessionEnded(found.user, found.id, this.now());
-    const store = this.stores.get(found.pool.name);
-    if (store && found.pool.sessionsOf(found.user).length === 0) {
-      void store.touch(found.pool.name, found.user).then((a) => this.reachable(store, a.type === "ok" ? undefined : a.reason));
+    this.lastSessionEnded(found.pool, found.user);
+  }
+
+  /** A worker's sessions of `login` on `upstream` since its last report (server/process/pools_host.ts). */
+  sessionsCounted(login: string, upstream: string, started: number, ended: number): void {
+    const found = this.poolOf({ login, upstream });
+    if (!found) return;
+    for (let i = 0; i < started; i++) found.pool.sessionStarted(login, upstream);
+    for (let i = 0; i < ended; i++) found.pool.sessionEnded(login, upstream, this.now());
+    if (ended > 0) this.lastSessionEnded(found.pool, login);
+  }
+
+  /** The fleet's store keeps the user's assignment `ttl` from their last session's end. */
+  private lastSessionEnded(pool: Pool, user: string): void {
+    const store = this.stores.get(pool.name);
+    if (store && pool.sessionsOf(user).length === 0) {
+      void store.touch(pool.name, user).then((a) => this.reachable(store, a.type === "ok" ? undefined : a.reason));
     }
   }
 

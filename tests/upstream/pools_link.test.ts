@@ -45,7 +45,7 @@ function host(body: string, n: number) {
     const client: PoolsClient = new PoolsClient((m) => {
       requests.push(m);
       h.handle(link, m);
-    }, () => clock.now);
+    }, { now: () => clock.now });
     client.apply(upstreams(body));
     return { client, link, kicks, requests };
   });
@@ -207,22 +207,40 @@ describe("the master placing the logins of its workers", () => {
     assert.equal((await session(two!.client, "jo")).upstream, to);
   });
 
-  test("reports a worker holds back are all in once the master has synced with it", async () => {
+  test("a worker reports its sessions as counts per user and backend, held back until a placement or a sync takes them along", async () => {
     const h = new PoolsHost(new Logger([]));
     h.pools.apply(upstreams(`server ${A};`));
     const link: { send(m: MasterMessage): void } = { send: () => {} };
-    // reports wait (a minute here) for a placement or a sync to take them along
+    const lines: string[] = [];
     const send = batchedLines<PoolRequest>((text) => {
-      for (const line of text.split("\n").filter(Boolean)) h.handle(link, JSON.parse(line));
-    }, (m) => m.type === "place" || m.type === "synced", 60_000);
-    const client = new PoolsClient(send);
+      for (const line of text.split("\n").filter(Boolean)) {
+        lines.push(line);
+        h.handle(link, JSON.parse(line));
+      }
+    });
+    // reports wait a minute here
+    const client = new PoolsClient(send, { reportDelayMs: 60_000 });
     client.apply(upstreams(`server ${A};`));
     link.send = (m) => (m.type === "placed" ? client.placed(m.id, m.target) : m.type === "sync" ? client.sync(m.id) : undefined);
+    const first = await session(client, "kim");
     await session(client, "kim");
     await session(client, "kim");
+    client.sessionClosed(first);
     assert.deepEqual(sessionsOf(h), [`${A} 0`]);
-    await h.sync([link]);
+    // lea's placement takes kim's counts along
+    await session(client, "lea");
     assert.deepEqual(sessionsOf(h), [`${A} 2`]);
+    await h.sync([link]);
+    assert.deepEqual(sessionsOf(h), [`${A} 3`]);
+    const place = (login: string) => ({ type: "place", pool: "p", facts: { login, remote_addr: "127.0.0.1", protocol: "imap" } });
+    assert.deepEqual(lines.map((l) => JSON.parse(l)), [
+      { ...place("kim"), id: 1 },
+      { type: "sessions", counts: [["kim", A, 3, 1]] },
+      { ...place("lea"), id: 2 },
+      { type: "sessions", counts: [["lea", A, 1, 0]] },
+      { type: "synced", id: 1 },
+    ]);
+    client.close();
   });
 
   test("a client whose master is gone answers every waiting placement with no backend", async () => {

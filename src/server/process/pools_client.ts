@@ -6,7 +6,7 @@ import type { UpstreamBlock } from "../../config/model.ts";
 import type { PlacementFacts } from "../../upstream/pool.ts";
 import type { PoolPlacement, PoolSession } from "../../upstream/pools.ts";
 import { PassthroughAuth } from "../../auth/passthrough.ts";
-import type { PoolRequest } from "./pools_link.ts";
+import type { PoolRequest, SessionCounts } from "./pools_link.ts";
 
 type Target = { host: string; port: number } | undefined;
 
@@ -21,6 +21,11 @@ const LINGER_MS = 2000;
  * which reach this worker as a kick, a `backend_out` or a failed login here (the
  * master also closes the sessions of a placement made stale by one racing it,
  * PoolsHost). A storm of one user's logins costs no round trip.
+ *
+ * Sessions are reported as counts per user and backend (so many started, so many
+ * ended), sent `reportDelayMs` after the first change: a storm's reports wake the
+ * master a few times a second with a line per user, not twice per login. A
+ * placement and a sync take them along first. Without a delay each goes at once.
  */
 export class PoolsClient implements PoolPlacement {
   private names = new Set<string>();
@@ -28,7 +33,8 @@ export class PoolsClient implements PoolPlacement {
   private members = new Map<string, Set<string>>();
   private nextId = 1;
   private readonly waiting = new Map<number, (target: Target) => void>();
-  private readonly sids = new WeakMap<PoolSession, { sid: number; login: string; upstream: string }>();
+  /** Sessions whose start was reported, and where. */
+  private readonly started = new WeakMap<PoolSession, { login: string; upstream: string }>();
   /** Sessions that ended before their backend login was reported. */
   private readonly ended = new WeakSet<PoolSession>();
   /** user → backend → this worker's live sessions of the user there (0: none, but lingering). */
@@ -36,8 +42,18 @@ export class PoolsClient implements PoolPlacement {
   /** Users held here with no live session, until when; oldest first. */
   private readonly lingering = new Map<string, number>();
   private linger = LINGER_MS;
+  /** user → backend → sessions started and ended there since the last report. */
+  private readonly counts = new Map<string, Map<string, { started: number; ended: number }>>();
+  private reportTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly send: (m: PoolRequest) => void, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly send: (m: PoolRequest) => void,
+    private readonly options: { now?: () => number; reportDelayMs?: number } = {},
+  ) {}
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
 
   apply(upstreams: readonly UpstreamBlock[]): void {
     this.names = new Set(upstreams.map((u) => u.name));
@@ -54,6 +70,7 @@ export class PoolsClient implements PoolPlacement {
     const here = [...(this.held.get(facts.login)?.keys() ?? [])].filter((id) => this.members.get(pool)?.has(id));
     if (here.length === 1) return Promise.resolve(PassthroughAuth.parseTarget(here[0]!));
     const id = this.nextId++;
+    this.report();
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
       this.send({ type: "place", id, pool, facts });
@@ -100,23 +117,23 @@ export class PoolsClient implements PoolPlacement {
       if (!refused) this.backendOut(upstream);
       this.send({ type: "login_failed", login, upstream, refused });
     } else if (!this.ended.has(session)) {
-      const sid = this.nextId++;
-      this.sids.set(session, { sid, login, upstream });
+      this.started.set(session, { login, upstream });
       let mine = this.held.get(login);
       if (!mine) this.held.set(login, mine = new Map());
       if (this.lingering.delete(login)) mine.clear();
       mine.set(upstream, (mine.get(upstream) ?? 0) + 1);
-      this.send({ type: "session_started", sid, login, upstream });
+      this.count(login, upstream).started++;
+      this.reportSoon();
     }
   }
 
   sessionClosed(session: PoolSession): void {
-    const started = this.sids.get(session);
+    const started = this.started.get(session);
     if (!started) {
       if (session.upstream !== undefined) this.ended.add(session);
       return;
     }
-    this.sids.delete(session);
+    this.started.delete(session);
     const mine = this.held.get(started.login);
     const count = mine?.get(started.upstream);
     // (undefined: a kick already forgot them)
@@ -128,16 +145,49 @@ export class PoolsClient implements PoolPlacement {
       this.lingering.set(started.login, this.now() + this.linger);
     }
     this.expire();
-    this.send({ type: "session_ended", sid: started.sid });
+    this.count(started.login, started.upstream).ended++;
+    this.reportSoon();
   }
 
   /** The master's `sync`: the reports still waiting go out, then the answer. */
   sync(id: number): void {
+    this.report();
     this.send({ type: "synced", id });
+  }
+
+  private count(login: string, upstream: string): { started: number; ended: number } {
+    let mine = this.counts.get(login);
+    if (!mine) this.counts.set(login, mine = new Map());
+    let count = mine.get(upstream);
+    if (!count) mine.set(upstream, count = { started: 0, ended: 0 });
+    return count;
+  }
+
+  private reportSoon(): void {
+    const delay = this.options.reportDelayMs;
+    if (!delay) this.report();
+    else if (!this.reportTimer) {
+      this.reportTimer = setTimeout(() => this.report(), delay);
+      (this.reportTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** The counts since the last report go to the master. */
+  private report(): void {
+    clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
+    if (this.counts.size === 0) return;
+    const counts: SessionCounts[] = [];
+    for (const [login, mine] of this.counts) {
+      for (const [upstream, { started, ended }] of mine) counts.push([login, upstream, started, ended]);
+    }
+    this.counts.clear();
+    this.send({ type: "sessions", counts });
   }
 
   /** The master is gone: the logins waiting for it get no backend. */
   close(): void {
+    clearTimeout(this.reportTimer);
     for (const resolve of this.waiting.values()) resolve(undefined);
     this.waiting.clear();
   }

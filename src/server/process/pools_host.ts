@@ -2,7 +2,7 @@
  * The master's side of pools_link.ts: the host's pools, fed by every worker's sessions.
  */
 import type { Logger } from "../../log/logger.ts";
-import { Pools, type PoolSession } from "../../upstream/pools.ts";
+import { Pools } from "../../upstream/pools.ts";
 import type { MasterMessage, PoolRequest } from "./pools_link.ts";
 
 /** How long the master waits for a worker's held-back reports before answering without them. */
@@ -15,8 +15,8 @@ export interface PoolWorker {
 
 export class PoolsHost {
   readonly pools: Pools;
-  /** Each worker's sessions on pool backends, by the worker's session id. */
-  private readonly sessions = new Map<PoolWorker, Map<number, PoolSession>>();
+  /** Each worker's live sessions on pool backends: user → backend → how many. */
+  private readonly sessions = new Map<PoolWorker, Map<string, Map<string, number>>>();
   private nextSync = 1;
   private readonly syncing = new Map<number, () => void>();
 
@@ -34,20 +34,9 @@ export class PoolsHost {
           worker.send(target ? { type: "placed", id: m.id, target } : { type: "placed", id: m.id })
         );
         break;
-      case "session_started": {
-        const session = { login: m.login, upstream: m.upstream };
-        let mine = this.sessions.get(worker);
-        if (!mine) this.sessions.set(worker, mine = new Map());
-        mine.set(m.sid, session);
-        this.pools.loginReported(session, true, false);
-        // placed by a worker from its own sessions while a move or a failure held the user elsewhere
-        const held = this.pools.heldElsewhere(session);
-        if (held) {
-          const closed = this.kick(m.login, [m.upstream]);
-          this.logger.notice(`upstream: user "${m.login}" is held to ${held}, ${closed} session(s) on ${m.upstream} closed`);
-        }
+      case "sessions":
+        for (const [login, upstream, started, ended] of m.counts) this.counted(worker, login, upstream, started, ended);
         break;
-      }
       case "synced":
         this.syncing.get(m.id)?.();
         this.syncing.delete(m.id);
@@ -55,12 +44,25 @@ export class PoolsHost {
       case "login_failed":
         this.pools.loginReported({ login: m.login, upstream: m.upstream }, false, m.refused);
         break;
-      case "session_ended": {
-        const session = this.sessions.get(worker)?.get(m.sid);
-        if (!session) return;
-        this.sessions.get(worker)!.delete(m.sid);
-        this.pools.sessionClosed(session);
-      }
+    }
+  }
+
+  /** A worker's sessions of `login` on `upstream`: `started` more since its last report, `ended` of them over. */
+  private counted(worker: PoolWorker, login: string, upstream: string, started: number, ended: number): void {
+    let mine = this.sessions.get(worker);
+    if (!mine) this.sessions.set(worker, mine = new Map());
+    let backends = mine.get(login);
+    if (!backends) mine.set(login, backends = new Map());
+    const live = (backends.get(upstream) ?? 0) + started - ended;
+    if (live > 0) backends.set(upstream, live);
+    else backends.delete(upstream);
+    if (backends.size === 0) mine.delete(login);
+    this.pools.sessionsCounted(login, upstream, started, ended);
+    // placed by a worker by itself while a move or a failure held the user elsewhere
+    const held = started > 0 ? this.pools.heldElsewhere({ login, upstream }) : undefined;
+    if (held) {
+      const closed = this.kick(login, [upstream]);
+      this.logger.notice(`upstream: user "${login}" is held to ${held}, ${closed} session(s) on ${upstream} closed`);
     }
   }
 
@@ -88,7 +90,9 @@ export class PoolsHost {
 
   /** A worker exited: its sessions are over. */
   workerGone(worker: PoolWorker): void {
-    for (const session of this.sessions.get(worker)?.values() ?? []) this.pools.sessionClosed(session);
+    for (const [login, backends] of this.sessions.get(worker) ?? []) {
+      for (const [upstream, live] of backends) this.pools.sessionsCounted(login, upstream, 0, live);
+    }
     this.sessions.delete(worker);
   }
 
@@ -103,7 +107,7 @@ export class PoolsHost {
   private kick(login: string, backends: readonly string[]): number {
     let kicked = 0;
     for (const mine of this.sessions.values()) {
-      for (const s of mine.values()) if (s.login === login && backends.includes(s.upstream!)) kicked++;
+      for (const [upstream, live] of mine.get(login) ?? []) if (backends.includes(upstream)) kicked += live;
     }
     this.tellWorkers({ type: "kick", login, backends: [...backends] });
     return kicked;

@@ -34,9 +34,9 @@ export type WorkerMessage =
   | PoolRequest;
 
 /**
- * How long a report of a pooled session may wait for company on the way to the master:
- * a storm's reports wake it four times a second, not a hundred. Its API syncs first, a
- * placement takes this worker's waiting reports along, and a failed login goes at once.
+ * How long the counts of pooled sessions started and ended wait before going to the
+ * master (pools_client.ts): a storm wakes it four times a second, not a hundred. Its
+ * API syncs first, and a placement takes this worker's waiting counts along.
  */
 const REPORT_DELAY_MS = 250;
 
@@ -82,7 +82,7 @@ function readStdin(onMessage: (m: MasterMessage) => void, onEnd: () => void): Pr
 
 /** `SELF __worker`: serve until QUIT (graceful), TERM/INT (fast) or WINCH (retired). Resolves with the exit code. */
 export async function runWorker(): Promise<number> {
-  const pools = new PoolsClient(batchedLines<PoolRequest>(write, (m) => m.type !== "session_started" && m.type !== "session_ended", REPORT_DELAY_MS));
+  const pools = new PoolsClient(batchedLines<PoolRequest>(write), { reportDelayMs: REPORT_DELAY_MS });
   let kick = (_login: string, _backends: string[]) => {};
   const { config, errorLog } = await readStdin((m) => {
     if (m.type === "placed") pools.placed(m.id, m.target);
