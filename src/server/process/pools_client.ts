@@ -31,6 +31,8 @@ export class PoolsClient implements PoolPlacement {
   private names = new Set<string>();
   /** Each pool's backend addresses; only sessions on these concern the master. */
   private members = new Map<string, Set<string>>();
+  /** Every pool's backend addresses. */
+  private backends = new Set<string>();
   private nextId = 1;
   private readonly waiting = new Map<number, (target: Target) => void>();
   /** Sessions whose start was reported, and where. */
@@ -58,6 +60,7 @@ export class PoolsClient implements PoolPlacement {
   apply(upstreams: readonly UpstreamBlock[]): void {
     this.names = new Set(upstreams.map((u) => u.name));
     this.members = new Map(upstreams.map((u) => [u.name, new Set((u.settings.server ?? []).map((s) => s.address))]));
+    this.backends = new Set([...this.members.values()].flatMap((m) => [...m]));
     this.linger = Math.min(LINGER_MS, ...upstreams.map((u) => u.settings.sticky_store?.ttl ?? LINGER_MS));
   }
 
@@ -67,14 +70,26 @@ export class PoolsClient implements PoolPlacement {
 
   place(pool: string, facts: PlacementFacts): Promise<Target> {
     this.expire();
-    const here = [...(this.held.get(facts.login)?.keys() ?? [])].filter((id) => this.members.get(pool)?.has(id));
-    if (here.length === 1) return Promise.resolve(PassthroughAuth.parseTarget(here[0]!));
+    const here = this.heldIn(pool, facts.login);
+    if (here !== undefined) return Promise.resolve(PassthroughAuth.parseTarget(here));
     const id = this.nextId++;
     this.report();
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
       this.send({ type: "place", id, pool, facts });
     });
+  }
+
+  /** The one backend of `pool` this worker holds the user on, if it holds them on exactly one. */
+  private heldIn(pool: string, login: string): string | undefined {
+    const members = this.members.get(pool);
+    let found: string | undefined;
+    for (const id of this.held.get(login)?.keys() ?? []) {
+      if (!members?.has(id)) continue;
+      if (found !== undefined) return undefined;
+      found = id;
+    }
+    return found;
   }
 
   /** The master's answer to a `place`. */
@@ -111,7 +126,7 @@ export class PoolsClient implements PoolPlacement {
 
   loginReported(session: PoolSession, ok: boolean, refused: boolean): void {
     const { login, upstream } = session;
-    if (login === undefined || upstream === undefined || ![...this.members.values()].some((m) => m.has(upstream))) return;
+    if (login === undefined || upstream === undefined || !this.backends.has(upstream)) return;
     if (!ok) {
       // the master may take that backend out: its users are asked about again
       if (!refused) this.backendOut(upstream);
