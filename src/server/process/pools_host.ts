@@ -28,6 +28,8 @@ export class PoolsHost {
   }
 
   handle(worker: PoolWorker, m: PoolRequest): void {
+    // from its first request on, a worker hears every move, drain and failure
+    if (!this.sessions.has(worker)) this.sessions.set(worker, new Map());
     switch (m.type) {
       case "place":
         void this.pools.place(m.pool, m.facts).catch(() => undefined).then((target) =>
@@ -49,8 +51,7 @@ export class PoolsHost {
 
   /** A worker's sessions of `login` on `upstream`: `started` more since its last report, `ended` of them over. */
   private counted(worker: PoolWorker, login: string, upstream: string, started: number, ended: number): void {
-    let mine = this.sessions.get(worker);
-    if (!mine) this.sessions.set(worker, mine = new Map());
+    const mine = this.sessions.get(worker)!;
     let backends = mine.get(login);
     if (!backends) mine.set(login, backends = new Map());
     const live = (backends.get(upstream) ?? 0) + started - ended;
@@ -113,7 +114,7 @@ export class PoolsHost {
     return kicked;
   }
 
-  /** Every worker that ever reported a session (the only ones that may place by themselves). */
+  /** Every worker that has asked or told the master anything (the only ones that may place by themselves). */
   private tellWorkers(m: MasterMessage): void {
     for (const worker of this.sessions.keys()) worker.send(m);
   }
