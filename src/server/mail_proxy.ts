@@ -87,7 +87,7 @@ export class MailProxy {
     private readonly logger: Logger,
     private readonly options: { reusePort?: boolean; serverLogs?: boolean; pools?: PoolPlacement } = {},
   ) {
-    this.pools = options.pools ?? new Pools(logger, (login, backends) => this.kick(login, backends));
+    this.pools = options.pools ?? new Pools(logger, { kick: (login, backends) => this.kick(login, backends) });
   }
 
   /** A move: the user's sessions on these backends get the protocol's goodbye (relayed) or just end; how many. */

@@ -228,9 +228,13 @@ export class Pool {
     if (b.removed && b.sessions === 0) this.backends.delete(id);
   }
 
-  /** A connect that failed or a login that timed out (passive health). */
-  loginFailed(id: string, now: number): void {
-    this.backends.get(id)?.passive.failed(now);
+  /** A connect that failed or a login that timed out (passive health); true when it took the backend out. */
+  loginFailed(id: string, now: number): boolean {
+    const b = this.backends.get(id);
+    if (!b) return false;
+    const wasDead = b.dead(now);
+    b.passive.failed(now);
+    return !wasDead && b.dead(now);
   }
 
   /** One active probe; true when it changed the backend's health. */

@@ -30,6 +30,14 @@ export type PoolSession = Pick<SessionContext, "login" | "upstream">;
 /** Closes the user's sessions on these backends with the protocol's goodbye; how many it closed. */
 export type KickSessions = (login: string, backends: readonly string[]) => number;
 
+/** What the pools tell the sessions of this process (or, in a master, its workers). */
+export interface PoolHooks {
+  /** A move: the user's sessions on these backends close (called at every move, even with none there). */
+  kick?: KickSessions;
+  /** A backend stopped taking users (drained, or down by health): who was placed there is placed anew. */
+  out?: (backend: string) => void;
+}
+
 /**
  * What the sessions of a process need of the pools: the process's own `Pools`, or in a
  * worker the link to its master's (the one placement authority of the host, server/process/pools_link.ts).
@@ -56,10 +64,9 @@ export class Pools implements PoolPlacement {
   /** Who made a move, in what the fleet hears of it: this instance's own are already done. */
   private readonly instance = randomUUID();
 
-  /** `kick`: how a move closes the user's sessions elsewhere (this process's, or every worker's). */
   constructor(
     private readonly logger: Logger,
-    private readonly kick: KickSessions = () => 0,
+    private readonly hooks: PoolHooks = {},
     private readonly now: () => number = Date.now,
   ) {
     this.checks = new HealthChecks((pool, id, ok, reason) => this.probed(pool, id, ok, reason));
@@ -131,7 +138,7 @@ export class Pools implements PoolPlacement {
     const { pool, user, id } = found;
     if (!ok) {
       // A refused login is an answer: the backend is alive.
-      if (!refused) pool.loginFailed(id, this.now());
+      if (!refused && pool.loginFailed(id, this.now())) this.hooks.out?.(id);
       return;
     }
     if (this.ended.has(session)) return;
@@ -148,17 +155,37 @@ export class Pools implements PoolPlacement {
     }
     this.live.delete(session);
     found.pool.sessionEnded(found.user, found.id, this.now());
-    const store = this.stores.get(found.pool.name);
-    if (store && found.pool.sessionsOf(found.user).length === 0) {
-      void store.touch(found.pool.name, found.user).then((a) => this.reachable(store, a.type === "ok" ? undefined : a.reason));
+    this.lastSessionEnded(found.pool, found.user);
+  }
+
+  /** A worker's sessions of `login` on `upstream` since its last report (server/process/pools_host.ts). */
+  sessionsCounted(login: string, upstream: string, started: number, ended: number): void {
+    const found = this.poolOf({ login, upstream });
+    if (!found) return;
+    for (let i = 0; i < started; i++) found.pool.sessionStarted(login, upstream);
+    for (let i = 0; i < ended; i++) found.pool.sessionEnded(login, upstream, this.now());
+    if (ended > 0) this.lastSessionEnded(found.pool, login);
+  }
+
+  /** The fleet's store keeps the user's assignment `ttl` from their last session's end. */
+  private lastSessionEnded(pool: Pool, user: string): void {
+    const store = this.stores.get(pool.name);
+    if (store && pool.sessionsOf(user).length === 0) {
+      void store.touch(pool.name, user).then((a) => this.reachable(store, a.type === "ok" ? undefined : a.reason));
     }
   }
 
-  /** The backend this session's user is held to now, when it is not the session's own. */
+  /**
+   * For a session a worker placed by itself: the backend its user is held to now, when
+   * it is not the session's own. A user held nowhere any more (a `ttl` shorter than the
+   * worker's memory of them) is held to the session's backend from now on.
+   */
   heldElsewhere(session: PoolSession): string | undefined {
     const found = this.poolOf(session);
-    const id = found?.pool.assigned(found.user, this.now());
-    return id !== undefined && id !== found!.id ? id : undefined;
+    if (!found) return undefined;
+    const id = found.pool.assigned(found.user, this.now());
+    if (id === undefined) found.pool.assign(found.user, found.id, this.now());
+    return id !== undefined && id !== found.id ? id : undefined;
   }
 
   status(): PoolStatus[] {
@@ -174,7 +201,9 @@ export class Pools implements PoolPlacement {
 
   /** POST /upstreams/NAME/SERVER/drain. */
   drain(name: string, server: string): boolean {
-    return this.pools.get(name)?.drain(server) ?? false;
+    const drained = this.pools.get(name)?.drain(server) ?? false;
+    if (drained) this.hooks.out?.(server);
+    return drained;
   }
 
   /**
@@ -191,7 +220,7 @@ export class Pools implements PoolPlacement {
       const answer = await store.move(pool.name, { user, to, origin: this.instance });
       this.reachable(store, answer.type === "ok" ? undefined : answer.reason);
     }
-    return { pool: pool.name, kicked: from.length > 0 ? this.kick(user, from) : 0 };
+    return { pool: pool.name, kicked: this.kick(user, from) };
   }
 
   /** The pool's store, watching the fleet's moves. */
@@ -211,8 +240,12 @@ export class Pools implements PoolPlacement {
     if (origin === this.instance || !pool?.has(to)) return;
     const from = pool.sessionsOf(user).filter((id) => id !== to);
     pool.assign(user, to, this.now());
-    const kicked = from.length > 0 ? this.kick(user, from) : 0;
+    const kicked = this.kick(user, from);
     this.logger.notice(`upstream "${name}": user "${user}" moved to ${to} by another instance, ${kicked} session(s) closed`);
+  }
+
+  private kick(user: string, backends: readonly string[]): number {
+    return this.hooks.kick?.(user, backends) ?? 0;
   }
 
   close(): void {
@@ -252,6 +285,9 @@ export class Pools implements PoolPlacement {
   private probed(pool: Pool, id: string, ok: boolean, reason: string): void {
     if (!pool.probed(id, ok)) return;
     if (ok) this.logger.notice(`upstream "${pool.name}" server ${id} is up again`);
-    else this.logger.warn(`upstream "${pool.name}" server ${id} is down: ${reason}`);
+    else {
+      this.logger.warn(`upstream "${pool.name}" server ${id} is down: ${reason}`);
+      this.hooks.out?.(id);
+    }
   }
 }

@@ -20,10 +20,11 @@ function upstreams(body: string) {
   return loadConfigText(text, "/cfg/m.conf").config.mail!.upstreams!;
 }
 
-/** A host and `n` workers; each worker's kicks are recorded. */
+/** A host and `n` workers on one clock (`clock.now`); each worker's kicks and backend_outs are recorded. */
 function host(body: string, n: number) {
   const h = new PoolsHost(new Logger([]));
   h.pools.apply(upstreams(body));
+  const clock = { now: 1_000_000 };
   const workers = Array.from({ length: n }, () => {
     const kicks: MasterMessage[] = [];
     // deliver: the master's lines to this worker
@@ -32,20 +33,23 @@ function host(body: string, n: number) {
       send: (m: MasterMessage) => {
         if (m.type === "placed") client.placed(m.id, m.target);
         else if (m.type === "sync") client.sync(m.id);
-        else {
+        else if (m.type === "backend_out") {
           kicks.push(m);
-          client.kicked(m.login, m.backends);
+          client.backendOut(m.backend);
+        } else {
+          kicks.push(m);
+          client.kicked(m.login);
         }
       },
     };
     const client: PoolsClient = new PoolsClient((m) => {
       requests.push(m);
       h.handle(link, m);
-    });
+    }, { now: () => clock.now });
     client.apply(upstreams(body));
     return { client, link, kicks, requests };
   });
-  return { h, workers };
+  return { h, workers, clock };
 }
 
 /** A session logged in through `client` where the host placed it. */
@@ -123,6 +127,61 @@ describe("the master placing the logins of its workers", () => {
     assert.equal(asked(), 2);
   });
 
+  test("a worker goes on placing a user by itself for two seconds after their last session ended, then asks the master", async () => {
+    const { workers: [one], clock } = host(`server ${A}; server ${B};`, 1);
+    const asked = () => one!.requests.filter((r) => r.type === "place").length;
+    const first = await session(one!.client, "una");
+    one!.client.sessionClosed(first);
+    clock.now += 1999;
+    const again = await session(one!.client, "una");
+    assert.equal(again.upstream, first.upstream);
+    assert.equal(asked(), 1);
+    one!.client.sessionClosed(again);
+    clock.now += 2000;
+    assert.equal((await session(one!.client, "una")).upstream, first.upstream);
+    assert.equal(asked(), 2);
+  });
+
+  test("a move, a drain and a backend going down reach the workers where a user lingers: the next login asks the master", async () => {
+    const { h, workers: [one, two] } = host(`server ${A} max_fails=1; server ${B};`, 2);
+    const asked = () => one!.requests.filter((r) => r.type === "place").length;
+    const s = await session(one!.client, "vic");
+    const other = s.upstream === A ? B : A;
+    one!.client.sessionClosed(s);
+    await h.pools.move("vic", other);
+    assert.deepEqual(one!.kicks, [{ type: "kick", login: "vic", backends: [] }]);
+    const moved = await session(one!.client, "vic");
+    assert.equal(moved.upstream, other);
+    assert.equal(asked(), 2);
+    one!.client.sessionClosed(moved);
+    assert.ok(h.pools.drain("p", other));
+    assert.deepEqual(one!.kicks.at(-1), { type: "backend_out", backend: other });
+    const drained = await session(one!.client, "vic");
+    assert.equal(drained.upstream, s.upstream);
+    assert.equal(asked(), 3);
+    one!.client.sessionClosed(drained);
+    // another worker's failed connect takes the backend out (max_fails=1)
+    two!.client.loginReported({ login: "wes", upstream: s.upstream }, false, false);
+    assert.deepEqual(one!.kicks.at(-1), { type: "backend_out", backend: s.upstream });
+    assert.equal(await one!.client.place("p", { login: "vic", remote_addr: "127.0.0.1", protocol: "imap" }), undefined);
+    assert.equal(asked(), 4);
+  });
+
+  test("a session a worker placed from a moment ago, on a backend drained meanwhile, keeps its user there: not split", async () => {
+    const { h, workers: [one, two] } = host(`server ${A}; server ${B};`, 2);
+    const first = await session(one!.client, "xan");
+    one!.client.sessionClosed(first);
+    // the drain's backend_out has not reached worker one yet
+    const deliver = one!.link.send;
+    one!.link.send = (m) => m.type === "placed" && deliver(m);
+    assert.ok(h.pools.drain("p", first.upstream!));
+    one!.link.send = deliver;
+    h.pools.status();
+    const late = await session(one!.client, "xan");
+    assert.equal(late.upstream, first.upstream);
+    assert.equal((await session(two!.client, "xan")).upstream, first.upstream);
+  });
+
   test("after a failed connect to a backend the worker asks the master again for the users it held there", async () => {
     const { workers: [one] } = host(`server ${A} max_fails=1; server ${B};`, 1);
     const held = await session(one!.client, "lu");
@@ -148,22 +207,40 @@ describe("the master placing the logins of its workers", () => {
     assert.equal((await session(two!.client, "jo")).upstream, to);
   });
 
-  test("reports a worker holds back are all in once the master has synced with it", async () => {
+  test("a worker reports its sessions as counts per user and backend, held back until a placement or a sync takes them along", async () => {
     const h = new PoolsHost(new Logger([]));
     h.pools.apply(upstreams(`server ${A};`));
     const link: { send(m: MasterMessage): void } = { send: () => {} };
-    // reports wait (a minute here) for a placement or a sync to take them along
+    const lines: string[] = [];
     const send = batchedLines<PoolRequest>((text) => {
-      for (const line of text.split("\n").filter(Boolean)) h.handle(link, JSON.parse(line));
-    }, (m) => m.type === "place" || m.type === "synced", 60_000);
-    const client = new PoolsClient(send);
+      for (const line of text.split("\n").filter(Boolean)) {
+        lines.push(line);
+        h.handle(link, JSON.parse(line));
+      }
+    });
+    // reports wait a minute here
+    const client = new PoolsClient(send, { reportDelayMs: 60_000 });
     client.apply(upstreams(`server ${A};`));
     link.send = (m) => (m.type === "placed" ? client.placed(m.id, m.target) : m.type === "sync" ? client.sync(m.id) : undefined);
+    const first = await session(client, "kim");
     await session(client, "kim");
     await session(client, "kim");
+    client.sessionClosed(first);
     assert.deepEqual(sessionsOf(h), [`${A} 0`]);
-    await h.sync([link]);
+    // lea's placement takes kim's counts along
+    await session(client, "lea");
     assert.deepEqual(sessionsOf(h), [`${A} 2`]);
+    await h.sync([link]);
+    assert.deepEqual(sessionsOf(h), [`${A} 3`]);
+    const place = (login: string) => ({ type: "place", pool: "p", facts: { login, remote_addr: "127.0.0.1", protocol: "imap" } });
+    assert.deepEqual(lines.map((l) => JSON.parse(l)), [
+      { ...place("kim"), id: 1 },
+      { type: "sessions", counts: [["kim", A, 3, 1]] },
+      { ...place("lea"), id: 2 },
+      { type: "sessions", counts: [["lea", A, 1, 0]] },
+      { type: "synced", id: 1 },
+    ]);
+    client.close();
   });
 
   test("a client whose master is gone answers every waiting placement with no backend", async () => {

@@ -5,6 +5,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from . import proc
 from .services import Proxy
 
 GiB = 1 << 30
@@ -59,7 +60,9 @@ def _settled_cpu(proxy: Proxy) -> float:
 def storm(tools, proxy: Proxy, proto: str, port: int, prm: Params, tls: bool = False) -> dict:
     extra = ["tls"] if tls else []
     load(tools, ["storm", proto, port, prm.concurrency, prm.warm_secs, *extra], prm.warm_secs + 30)
-    c0 = proxy.cpu()
+    # the first process started (with workers, the master) on its own as well
+    first = [proxy.p.pid] if proxy.p else []
+    c0, f0 = proxy.cpu(), proc.cpu_seconds(first)
     r = load(tools, ["storm", proto, port, prm.concurrency, prm.storm_secs, *extra], prm.storm_secs + 30)
     cpu = _settled_cpu(proxy) - c0
     if not r["sessions"]:
@@ -67,6 +70,7 @@ def storm(tools, proxy: Proxy, proto: str, port: int, prm: Params, tls: bool = F
     return {
         "sessions_per_s": r["sessions"] / r["secs"],
         "cpu_us_per_session": cpu / r["sessions"] * 1e6,
+        "first_process_cpu_us_per_session": (proc.cpu_seconds(first) - f0) / r["sessions"] * 1e6,
         "loadgen_busy": r["lg_cpu"] / r["secs"],
     }
 

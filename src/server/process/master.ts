@@ -128,8 +128,7 @@ function launch(config: Config, errorLog: string | undefined, pools: PoolsHost):
 }
 
 function isPoolRequest(m: WorkerMessage): m is PoolRequest {
-  return m.type === "place" || m.type === "session_started" || m.type === "login_failed" || m.type === "session_ended" ||
-    m.type === "synced";
+  return m.type === "place" || m.type === "sessions" || m.type === "login_failed" || m.type === "synced";
 }
 
 function signal(w: Worker, sig: NodeJS.Signals): void {

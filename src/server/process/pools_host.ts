@@ -2,7 +2,7 @@
  * The master's side of pools_link.ts: the host's pools, fed by every worker's sessions.
  */
 import type { Logger } from "../../log/logger.ts";
-import { Pools, type PoolSession } from "../../upstream/pools.ts";
+import { Pools } from "../../upstream/pools.ts";
 import type { MasterMessage, PoolRequest } from "./pools_link.ts";
 
 /** How long the master waits for a worker's held-back reports before answering without them. */
@@ -15,36 +15,30 @@ export interface PoolWorker {
 
 export class PoolsHost {
   readonly pools: Pools;
-  /** Each worker's sessions on pool backends, by the worker's session id. */
-  private readonly sessions = new Map<PoolWorker, Map<number, PoolSession>>();
+  /** Each worker's live sessions on pool backends: user → backend → how many. */
+  private readonly sessions = new Map<PoolWorker, Map<string, Map<string, number>>>();
   private nextSync = 1;
   private readonly syncing = new Map<number, () => void>();
 
   constructor(private readonly logger: Logger) {
-    this.pools = new Pools(logger, (login, backends) => this.kick(login, backends));
+    this.pools = new Pools(logger, {
+      kick: (login, backends) => this.kick(login, backends),
+      out: (backend) => this.tellWorkers({ type: "backend_out", backend }),
+    });
   }
 
   handle(worker: PoolWorker, m: PoolRequest): void {
+    // from its first request on, a worker hears every move, drain and failure
+    if (!this.sessions.has(worker)) this.sessions.set(worker, new Map());
     switch (m.type) {
       case "place":
         void this.pools.place(m.pool, m.facts).catch(() => undefined).then((target) =>
           worker.send(target ? { type: "placed", id: m.id, target } : { type: "placed", id: m.id })
         );
         break;
-      case "session_started": {
-        const session = { login: m.login, upstream: m.upstream };
-        let mine = this.sessions.get(worker);
-        if (!mine) this.sessions.set(worker, mine = new Map());
-        mine.set(m.sid, session);
-        this.pools.loginReported(session, true, false);
-        // placed by a worker from its own sessions while a move or a failure held the user elsewhere
-        const held = this.pools.heldElsewhere(session);
-        if (held) {
-          const closed = this.kick(m.login, [m.upstream]);
-          this.logger.notice(`upstream: user "${m.login}" is held to ${held}, ${closed} session(s) on ${m.upstream} closed`);
-        }
+      case "sessions":
+        for (const [login, upstream, started, ended] of m.counts) this.counted(worker, login, upstream, started, ended);
         break;
-      }
       case "synced":
         this.syncing.get(m.id)?.();
         this.syncing.delete(m.id);
@@ -52,12 +46,24 @@ export class PoolsHost {
       case "login_failed":
         this.pools.loginReported({ login: m.login, upstream: m.upstream }, false, m.refused);
         break;
-      case "session_ended": {
-        const session = this.sessions.get(worker)?.get(m.sid);
-        if (!session) return;
-        this.sessions.get(worker)!.delete(m.sid);
-        this.pools.sessionClosed(session);
-      }
+    }
+  }
+
+  /** A worker's sessions of `login` on `upstream`: `started` more since its last report, `ended` of them over. */
+  private counted(worker: PoolWorker, login: string, upstream: string, started: number, ended: number): void {
+    const mine = this.sessions.get(worker)!;
+    let backends = mine.get(login);
+    if (!backends) mine.set(login, backends = new Map());
+    const live = (backends.get(upstream) ?? 0) + started - ended;
+    if (live > 0) backends.set(upstream, live);
+    else backends.delete(upstream);
+    if (backends.size === 0) mine.delete(login);
+    this.pools.sessionsCounted(login, upstream, started, ended);
+    // placed by a worker by itself while a move or a failure held the user elsewhere
+    const held = started > 0 ? this.pools.heldElsewhere({ login, upstream }) : undefined;
+    if (held) {
+      const closed = this.kick(login, [upstream]);
+      this.logger.notice(`upstream: user "${login}" is held to ${held}, ${closed} session(s) on ${upstream} closed`);
     }
   }
 
@@ -85,7 +91,9 @@ export class PoolsHost {
 
   /** A worker exited: its sessions are over. */
   workerGone(worker: PoolWorker): void {
-    for (const session of this.sessions.get(worker)?.values() ?? []) this.pools.sessionClosed(session);
+    for (const [login, backends] of this.sessions.get(worker) ?? []) {
+      for (const [upstream, live] of backends) this.pools.sessionsCounted(login, upstream, 0, live);
+    }
     this.sessions.delete(worker);
   }
 
@@ -93,15 +101,21 @@ export class PoolsHost {
     this.pools.close();
   }
 
-  /** Every worker holding a session of `login` on one of `backends` kicks it. */
+  /**
+   * Every worker hears of a move, so that one still placing the user by itself from a
+   * moment ago forgets them; those holding sessions of `login` on `backends` close them.
+   */
   private kick(login: string, backends: readonly string[]): number {
     let kicked = 0;
-    for (const [worker, mine] of this.sessions) {
-      const n = [...mine.values()].filter((s) => s.login === login && backends.includes(s.upstream!)).length;
-      if (n === 0) continue;
-      kicked += n;
-      worker.send({ type: "kick", login, backends: [...backends] });
+    for (const mine of this.sessions.values()) {
+      for (const [upstream, live] of mine.get(login) ?? []) if (backends.includes(upstream)) kicked += live;
     }
+    this.tellWorkers({ type: "kick", login, backends: [...backends] });
     return kicked;
+  }
+
+  /** Every worker that has asked or told the master anything (the only ones that may place by themselves). */
+  private tellWorkers(m: MasterMessage): void {
+    for (const worker of this.sessions.keys()) worker.send(m);
   }
 }

@@ -33,8 +33,12 @@ export type WorkerMessage =
   | { type: "draining" }
   | PoolRequest;
 
-/** How long a report of a pooled session may wait for company on the way to the master (its API syncs first). */
-const REPORT_DELAY_MS = 10;
+/**
+ * How long the counts of pooled sessions started and ended wait before going to the
+ * master (pools_client.ts): a storm wakes it four times a second, not a hundred. Its
+ * API syncs first, and a placement takes this worker's waiting counts along.
+ */
+const REPORT_DELAY_MS = 250;
 
 /** The fd a worker's messages go to. */
 const CHANNEL_FD = 3;
@@ -78,13 +82,14 @@ function readStdin(onMessage: (m: MasterMessage) => void, onEnd: () => void): Pr
 
 /** `SELF __worker`: serve until QUIT (graceful), TERM/INT (fast) or WINCH (retired). Resolves with the exit code. */
 export async function runWorker(): Promise<number> {
-  const pools = new PoolsClient(batchedLines<PoolRequest>(write, (m) => m.type === "place" || m.type === "synced", REPORT_DELAY_MS));
+  const pools = new PoolsClient(batchedLines<PoolRequest>(write), { reportDelayMs: REPORT_DELAY_MS });
   let kick = (_login: string, _backends: string[]) => {};
   const { config, errorLog } = await readStdin((m) => {
     if (m.type === "placed") pools.placed(m.id, m.target);
     else if (m.type === "sync") pools.sync(m.id);
+    else if (m.type === "backend_out") pools.backendOut(m.backend);
     else {
-      pools.kicked(m.login, m.backends);
+      pools.kicked(m.login);
       kick(m.login, m.backends);
     }
   }, () => pools.close());
