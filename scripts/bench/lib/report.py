@@ -44,6 +44,7 @@ ROWS = [
     Row("TLS relay IMAP", "tls-relay", "mib_per_s", "MiB/s", ("ge", 3.0)),
     Row("TLS relay IMAP", "tls-relay", "cpu_s_per_gib", "CPU s/GiB", ("le", 0.6)),
     Row("idle", "idle/0", "rss_kib_per_session", "RSS KiB/session", ("le", 1.0)),
+    Row("idle", "idle/0", "rss_kib_per_further_session", "RSS KiB per further session (info)", None),
     Row("idle", "idle/1", "rss_kib_per_session", "RSS KiB/session", ("le", 0.5)),
     Row("NOOP latency", "latency", "added_p50_us", "added p50 µs", ("le", 1.2)),
     Row("NOOP latency", "latency", "p99_us", "p99 µs (info)", None),

@@ -110,8 +110,12 @@ def latency(tools, proxy: Proxy, prm: Params) -> dict:
     }
 
 
-def idle(tools, proxy: Proxy, count: int, prm: Params) -> dict:
-    """Needs a freshly started proxy: memory a runtime has taken is rarely given back."""
+def idle(tools, proxy: Proxy, count: int, prm: Params, further: bool = False) -> dict:
+    """Needs a freshly started proxy: memory a runtime has taken is rarely given back.
+
+    `rss_kib_per_session`: what `count` idle sessions added over the proxy after 50 logins,
+    one-time growth included (a runtime's JIT and heap growing with the first burst of logins).
+    `further`: also what `count` more sessions add on top of those, each further session's cost."""
     port = proxy.ports.imap
     # warm-up: the code paths of a login (JIT, buffers) are paid once, not per session
     hold(tools, port, 50, prm.concurrency, lambda: None)
@@ -119,15 +123,22 @@ def idle(tools, proxy: Proxy, count: int, prm: Params) -> dict:
     before = proxy.rss()
     after = {}
 
+    def measure_more():
+        time.sleep(1.0)
+        after["more"] = proxy.rss()
+
     def measure():
         time.sleep(1.0)
         after["rss"] = proxy.rss()
+        if further:
+            hold(tools, port, count, prm.concurrency, measure_more)
 
     secs = hold(tools, port, count, prm.concurrency, measure)
     return {
         "rss_kib_per_session": (after["rss"] - before) / count / 1024,
         "rss_mib_total": after["rss"] / MiB,
         "login_secs": secs,
+        **({"rss_kib_per_further_session": (after["more"] - after["rss"]) / count / 1024} if further else {}),
     }
 
 
