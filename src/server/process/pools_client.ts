@@ -100,6 +100,10 @@ export class PoolsClient implements PoolPlacement {
 
   /** A move (the master kicks the user's sessions on some backends): the next login asks it again. */
   kicked(login: string): void {
+    this.forgetUser(login);
+  }
+
+  private forgetUser(login: string): void {
     this.held.delete(login);
     this.lingering.delete(login);
   }
@@ -112,7 +116,7 @@ export class PoolsClient implements PoolPlacement {
   private forget(login: string, backend: string): void {
     const mine = this.held.get(login);
     mine?.delete(backend);
-    if (mine?.size === 0) this.kicked(login);
+    if (mine?.size === 0) this.forgetUser(login);
   }
 
   /** Users whose linger is over are placed by the master again. */
@@ -120,7 +124,7 @@ export class PoolsClient implements PoolPlacement {
     const now = this.now();
     for (const [user, until] of this.lingering) {
       if (until > now) break;
-      this.kicked(user);
+      this.forgetUser(user);
     }
   }
 
@@ -152,12 +156,14 @@ export class PoolsClient implements PoolPlacement {
     const mine = this.held.get(started.login);
     const count = mine?.get(started.upstream);
     // (undefined: a kick already forgot them)
-    if (count !== undefined && count > 1) mine!.set(started.upstream, count - 1);
-    else if (count !== undefined && mine!.size > 1) mine!.delete(started.upstream);
-    else if (count !== undefined) {
-      // the last: the user lingers here a moment
-      mine!.set(started.upstream, 0);
-      this.lingering.set(started.login, this.now() + this.linger);
+    if (mine && count !== undefined) {
+      if (count > 1) mine.set(started.upstream, count - 1);
+      else if (mine.size > 1) mine.delete(started.upstream);
+      else {
+        // the last: the user lingers here a moment
+        mine.set(started.upstream, 0);
+        this.lingering.set(started.login, this.now() + this.linger);
+      }
     }
     this.expire();
     this.count(started.login, started.upstream).ended++;
