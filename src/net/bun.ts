@@ -66,6 +66,9 @@ interface BunApi {
 /** node:tls's version names as Bun's TLS options spell them. */
 const TLS_VERSION: Record<string, number> = { TLSv1: 0x301, "TLSv1.1": 0x302, "TLSv1.2": 0x303, "TLSv1.3": 0x304 };
 
+/** The local end of a listener's connections, when the listener has one address. */
+type LocalAddress = { address: string; port: number };
+
 type PendingTls = {
   resolve: (result: boolean) => void;
   timer?: ReturnType<typeof setTimeout>;
@@ -88,24 +91,37 @@ class BunSocket implements NetSocket {
   private gone = false;
   private ended = false;
   private tls?: PendingTls;
-  remoteAddress?: string;
-  remotePort?: number;
-  localAddress?: string;
-  localPort?: number;
+  // Each of Bun's address getters is a getpeername/getsockname call, not cached: read when
+  // first asked (a backend's never are), and a listener on one address knows its own.
+  private remoteAddressRead?: string;
+  private remotePortRead?: number;
+  private localAddressRead?: string;
+  private localPortRead?: number;
 
-  constructor(owner?: SocketOwner) {
+  constructor(owner?: SocketOwner, local?: LocalAddress) {
     this.owner = owner;
+    this.localAddressRead = local?.address;
+    this.localPortRead = local?.port;
   }
 
   opened(native: Native): void {
     this.native = native;
     if (this.gone) return native.terminate();
-    this.remoteAddress = native.remoteAddress;
-    this.remotePort = native.remotePort;
-    this.localAddress = native.localAddress;
-    this.localPort = native.localPort;
     if (this.paused) native.pause();
     this.flush();
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.remoteAddressRead ??= this.native?.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.remotePortRead ??= this.native?.remotePort;
+  }
+  get localAddress(): string | undefined {
+    return this.localAddressRead ??= this.native?.localAddress;
+  }
+  get localPort(): number | undefined {
+    return this.localPortRead ??= this.native?.localPort;
   }
 
   get closed(): boolean {
@@ -407,10 +423,11 @@ const TLS_HANDLERS: Handlers = {
 };
 
 function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): Promise<NetListener> {
+  let local: LocalAddress | undefined;
   const handlers: Handlers = {
     ...COMMON,
     open: (native) => {
-      const socket = new BunSocket();
+      const socket = new BunSocket(undefined, local);
       native.data = socket;
       socket.opened(native);
       onAccept(socket);
@@ -423,6 +440,8 @@ function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): 
       ...(request.ipv6Only ? { ipv6Only: true } : {}),
       socket: handlers,
     });
+    // One IPv4 address (not the wildcard): every connection's local end is the listener's.
+    if (!request.unix && IPV4.test(request.host) && request.host !== "0.0.0.0") local = { address: request.host, port: listener.port };
     return Promise.resolve({
       close: () => listener.stop(false),
       address: () => request.unix ? request.host : { address: listener.hostname, port: listener.port, family: listener.hostname.includes(":") ? "IPv6" : "IPv4" },
@@ -431,6 +450,8 @@ function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): 
     return Promise.reject(err);
   }
 }
+
+const IPV4 = /^(?:(?:0|[1-9]\d{0,2})\.){3}(?:0|[1-9]\d{0,2})$/;
 
 function connect(host: string, port: number, owner: SocketOwner): NetSocket {
   const socket = new BunSocket(owner);
