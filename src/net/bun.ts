@@ -60,7 +60,7 @@ interface NativeListener {
 }
 interface BunApi {
   listen(options: object): NativeListener;
-  connect(options: { hostname: string; port: number; socket: Handlers; data: BunSocket }): Promise<Native>;
+  connect(options: { hostname: string; port: number; allowHalfOpen: boolean; socket: Handlers; data: BunSocket }): Promise<Native>;
 }
 
 /** node:tls's version names as Bun's TLS options spell them. */
@@ -85,7 +85,12 @@ class BunSocket implements NetSocket {
   private headWritten = 0;
   /** Data that came while paused; delivered on resume. */
   private held?: Buffer[];
+  /** The peer's FIN came while paused or behind held data: told on resume, after the data. */
+  private finHeld = false;
+  /** Whether the owner hears of data (see pause()). */
   private paused = true;
+  /** Whether Bun reads from the kernel. */
+  private nativePaused = false;
   private ending = false;
   private waitingDrain = false;
   private gone = false;
@@ -107,7 +112,6 @@ class BunSocket implements NetSocket {
   opened(native: Native): void {
     this.native = native;
     if (this.gone) return native.terminate();
-    if (this.paused) native.pause();
     this.flush();
   }
 
@@ -183,14 +187,25 @@ class BunSocket implements NetSocket {
     }
   }
 
+  /**
+   * Only delivery stops here. Bun's pause() and resume() each cost an epoll_ctl, a
+   * writable wake-up with a TCP_CORK setsockopt and a drain call, then another epoll_ctl,
+   * and most pauses (around each command, a login, the relay's short back-pressure) end
+   * before the peer sends more: the first chunk that comes while paused stops Bun from
+   * reading (received()), so one chunk at most waits here.
+   */
   pause(): void {
     this.paused = true;
-    this.native?.pause();
   }
   resume(): void {
     this.paused = false;
-    if (this.held) setImmediate(deliverHeld, this);
-    else this.native?.resume();
+    if (this.held || this.finHeld) setImmediate(deliverHeld, this);
+    else this.readAgain();
+  }
+  private readAgain(): void {
+    if (!this.nativePaused || this.gone) return;
+    this.nativePaused = false;
+    this.native?.resume();
   }
   unshift(bytes: Buffer): void {
     (this.held ??= []).unshift(bytes);
@@ -223,8 +238,12 @@ class BunSocket implements NetSocket {
   /** @internal */
   received(chunk: Buffer): void {
     if (this.tls) return;
-    if (this.paused || this.held) (this.held ??= []).push(chunk);
-    else this.owner?.socketData(this, chunk);
+    if (!this.paused && !this.held) return this.owner?.socketData(this, chunk);
+    (this.held ??= []).push(chunk);
+    if (this.paused && !this.nativePaused) {
+      this.nativePaused = true;
+      this.native?.pause();
+    }
   }
   /** @internal */
   deliverHeld(): void {
@@ -233,12 +252,23 @@ class BunSocket implements NetSocket {
       if (this.held.length === 0) this.held = undefined;
       if (chunk) this.owner?.socketData(this, chunk);
     }
-    if (!this.paused && !this.gone) this.native?.resume();
+    if (this.paused || this.gone) return;
+    if (!this.finHeld) return this.readAgain();
+    this.finHeld = false;
+    this.peerFin();
   }
   /** @internal the peer's FIN: end this side too, as node:net does without allowHalfOpen */
   peerFin(): void {
+    if (this.tls) {
+      this.ended = true;
+      return;
+    }
+    // Not before the data that came ahead of it, nor while the owner does not read.
+    if (this.paused || this.held) {
+      this.finHeld = true;
+      return;
+    }
     this.ended = true;
-    if (this.tls) return;
     this.owner?.socketEnd(this);
     this.end();
   }
@@ -320,6 +350,7 @@ class BunSocket implements NetSocket {
         const [, secure] = native.upgradeTLS({ ...(isServer ? { isServer } : {}), tls: options, socket: TLS_HANDLERS, data: this });
         this.native = secure;
         secure.resume();
+        this.nativePaused = false;
       } catch (err) {
         this.tlsError = (err as Error).message;
         this.handshakeDone(false);
@@ -346,7 +377,7 @@ class BunSocket implements NetSocket {
     clearTimeout(pending.timer);
     this.verifyError = (verifyError as { code?: string } | null | undefined)?.code ?? verifyError?.message;
     if (ok) {
-      this.native!.pause();
+      // paused for the owner; Bun reads on (pause())
       this.paused = true;
       this.flush();
     } else {
@@ -438,6 +469,8 @@ function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): 
       ...(request.unix ? { unix: request.host } : { hostname: request.host, port: request.port }),
       ...(request.reusePort ? { reusePort: true } : {}),
       ...(request.ipv6Only ? { ipv6Only: true } : {}),
+      // Bun would close a socket right after its peer's FIN; peerFin() ends it as node:net does.
+      allowHalfOpen: true,
       socket: handlers,
     });
     // One IPv4 address (not the wildcard): every connection's local end is the listener's.
@@ -455,7 +488,7 @@ const IPV4 = /^(?:(?:0|[1-9]\d{0,2})\.){3}(?:0|[1-9]\d{0,2})$/;
 
 function connect(host: string, port: number, owner: SocketOwner): NetSocket {
   const socket = new BunSocket(owner);
-  runtimeNamespace<BunApi>().connect({ hostname: host, port, socket: CLIENT_HANDLERS, data: socket }).catch((err: Error) => {
+  runtimeNamespace<BunApi>().connect({ hostname: host, port, allowHalfOpen: true, socket: CLIENT_HANDLERS, data: socket }).catch((err: Error) => {
     if (socket.closed) return;
     socket.failed(err);
     socket.closedNow();
