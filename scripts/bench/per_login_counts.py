@@ -50,6 +50,8 @@ def say(msg: str) -> None:
 
 CLIENTS = int(os.environ.get("COUNT_CLIENTS", "50"))
 SECS = float(os.environ.get("COUNT_SECS", "2"))
+# Under valgrind a JIT needs many logins before its code settles (tiers count executions).
+WARM_VALGRIND = float(os.environ.get("COUNT_WARM_VALGRIND", "30"))
 
 
 def storm(tools, port: int, proto: str, secs: float) -> int:
@@ -112,6 +114,11 @@ def callgrind_pids(proxy: Proxy) -> list[int]:
     return pids[1:] if len(pids) > 1 else pids
 
 
+def control(*args) -> None:
+    """callgrind_control on a process (it reaches one asleep in epoll_wait through ptrace)."""
+    subprocess.run(["callgrind_control", *map(str, args)], capture_output=True, check=True, timeout=60)
+
+
 def callgrind_total(path: str) -> int:
     total = 0
     with open(path) as f:
@@ -124,26 +131,40 @@ def callgrind_total(path: str) -> int:
 def count_instructions(tools, proxy: Proxy, port: int, proto: str, work: str) -> dict:
     pids = callgrind_pids(proxy)
     for pid in pids:
-        subprocess.run(["callgrind_control", "-z", str(pid)], capture_output=True, check=True)
-        subprocess.run(["callgrind_control", "-i", "on", str(pid)], capture_output=True, check=True)
+        control("-z", pid)
+        control("-i", "on", pid)
     sessions = storm(tools, port, proto, SECS)
     time.sleep(0.5)
-    total = 0
+    main = others = 0
     for pid in pids:
-        subprocess.run(["callgrind_control", "-i", "off", str(pid)], capture_output=True, check=True)
+        control("-i", "off", pid)
         before = set(os.listdir(work))
-        subprocess.run(["callgrind_control", "-d", f"{proto}", str(pid)], capture_output=True, check=True)
-        dumps = [n for n in set(os.listdir(work)) - before if n.startswith(f"callgrind.{pid}")]
-        for name in dumps:
-            total += callgrind_total(os.path.join(work, name))
-    return {"sessions": sessions, "per_login": {"instructions:u": total / sessions}}
+        control("-d", proto, pid)
+        for name in set(os.listdir(work)) - before:
+            m = re.fullmatch(rf"callgrind\.{pid}\.\d+-(\d+)", name)
+            if not m:
+                continue
+            n = callgrind_total(os.path.join(work, name))
+            # thread 1 runs the event loop: the login's own work; the others are the JIT's
+            # compiler threads and the GC's helpers, whose share per login follows the window
+            if int(m.group(1)) == 1:
+                main += n
+            else:
+                others += n
+    return {"sessions": sessions, "per_login": {"instructions:u": main / sessions, "instructions:u other threads": others / sessions}}
 
 
 def valgrind_proxy(proxy: Proxy, work: str) -> None:
-    """Run the proxy under callgrind, instrumentation off until a window turns it on."""
+    """Run the proxy under callgrind, instrumentation off until a window turns it on. Its
+    worker stays root (`user root`), so that it can write its counts where the master does
+    and callgrind_control (root) can reach it."""
+    with open(proxy.conf) as f:
+        conf = f.read()
+    with open(proxy.conf, "w") as f:
+        f.write("user root;\n" + conf)
     out = os.path.join(work, "callgrind.%p")
     proxy.argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes",
-                  "--smc-check=all-non-file", "--error-limit=no", f"--callgrind-out-file={out}", *proxy.argv]
+                  "--smc-check=all-non-file", "--error-limit=no", "--separate-threads=yes", f"--callgrind-out-file={out}", *proxy.argv]
 
 
 def main() -> int:
@@ -173,7 +194,7 @@ def main() -> int:
                         for proto in protos:
                             port = getattr(ports, proto)
                             # warm-up: JIT tiers count executions, so under valgrind it needs longer
-                            storm(tools, port, proto, 4 if kind == "instructions" else 1)
+                            storm(tools, port, proto, WARM_VALGRIND if kind == "instructions" else 1)
                             fn = {"syscalls": count_syscalls, "perf": perf_stat, "instructions": count_instructions}[kind]
                             r = fn(tools, proxy, port, proto, work)
                             results.setdefault(auth, {}).setdefault(runtime, {}).setdefault(proto, {})[kind] = r
@@ -203,7 +224,9 @@ def print_table(results: dict) -> None:
             for rt in rts:
                 got = by_rt[rt][proto]
                 if "instructions" in got:
-                    rows.setdefault("user instructions (callgrind)", {})[rt] = got["instructions"]["per_login"]["instructions:u"]
+                    per = got["instructions"]["per_login"]
+                    rows.setdefault("user instructions, event loop thread (callgrind)", {})[rt] = per["instructions:u"]
+                    rows.setdefault("user instructions, other threads (JIT, GC helpers)", {})[rt] = per.get("instructions:u other threads", 0)
                 if "perf" in got:
                     for ev, v in got["perf"]["per_login"].items():
                         if v is not None:
