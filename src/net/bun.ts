@@ -32,7 +32,14 @@ interface Native {
   write(data: Uint8Array): number;
   /** Without an argument: shutdown(SHUT_WR), a FIN; end() would close(2) at once. */
   shutdown(): void;
+  /** close(2) with SO_LINGER 0: a reset. */
   terminate(): void;
+  /**
+   * close(2) at once, as node:net's destroy() (Bun's node:net uses it; not in Bun's
+   * documented API): a FIN, no setsockopt. end() would uncork first (TCP_CORK),
+   * terminate() set SO_LINGER 0 (a reset).
+   */
+  close(): void;
   pause(): void;
   resume(): void;
   setKeepAlive(enable: boolean, initialDelay?: number): boolean;
@@ -92,6 +99,8 @@ class BunSocket implements NetSocket {
   /** Whether Bun reads from the kernel. */
   private nativePaused = false;
   private ending = false;
+  /** Upgraded to TLS (or upgrading). */
+  private secure = false;
   private waitingDrain = false;
   private gone = false;
   private ended = false;
@@ -221,7 +230,11 @@ class BunSocket implements NetSocket {
     if (this.gone) return;
     this.gone = true;
     this.dropPending();
-    this.native?.terminate();
+    // A plain socket closes as node:net's destroy() does, with a FIN (a reset only when
+    // unread bytes wait, the kernel's rule), not terminate()'s reset: the peer (an auth
+    // service, a backend) sees a close, not an error, and it costs no setsockopt.
+    if (this.tls || this.secure) this.native?.terminate();
+    else this.native?.close();
     if (this.tls) return this.handshakeDone(false);
     // As node:net does, the owner hears of it on a later turn, not inside its own call.
     setImmediate(tellClosed, this);
@@ -349,6 +362,7 @@ class BunSocket implements NetSocket {
       try {
         const [, secure] = native.upgradeTLS({ ...(isServer ? { isServer } : {}), tls: options, socket: TLS_HANDLERS, data: this });
         this.native = secure;
+        this.secure = true;
         secure.resume();
         this.nativePaused = false;
       } catch (err) {
