@@ -43,6 +43,8 @@ interface Native {
   pause(): void;
   resume(): void;
   setKeepAlive(enable: boolean, initialDelay?: number): boolean;
+  ref(): void;
+  unref(): void;
   getTLSVersion(): string | null;
   getCipher(): { name: string } | null;
   getServername(): string | undefined;
@@ -67,7 +69,7 @@ interface NativeListener {
 }
 interface BunApi {
   listen(options: object): NativeListener;
-  connect(options: { hostname: string; port: number; allowHalfOpen: boolean; socket: Handlers; data: BunSocket }): Promise<Native>;
+  connect(options: ({ hostname: string; port: number } | { unix: string }) & { allowHalfOpen: boolean; socket: Handlers; data: BunSocket }): Promise<Native>;
 }
 
 /** node:tls's version names as Bun's TLS options spell them. */
@@ -99,6 +101,7 @@ class BunSocket implements NetSocket {
   /** Whether Bun reads from the kernel. */
   private nativePaused = false;
   private ending = false;
+  private unrefed = false;
   /** Upgraded to TLS (or upgrading). */
   private secure = false;
   private waitingDrain = false;
@@ -121,6 +124,7 @@ class BunSocket implements NetSocket {
   opened(native: Native): void {
     this.native = native;
     if (this.gone) return native.terminate();
+    if (this.unrefed) native.unref();
     this.flush();
   }
 
@@ -246,6 +250,14 @@ class BunSocket implements NetSocket {
   }
   setKeepAlive(enable: boolean, initialDelayMs?: number): void {
     this.native?.setKeepAlive(enable, initialDelayMs);
+  }
+  ref(): void {
+    this.unrefed = false;
+    this.native?.ref();
+  }
+  unref(): void {
+    this.unrefed = true;
+    this.native?.unref();
   }
 
   /** @internal */
@@ -501,8 +513,16 @@ function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): 
 const IPV4 = /^(?:(?:0|[1-9]\d{0,2})\.){3}(?:0|[1-9]\d{0,2})$/;
 
 function connect(host: string, port: number, owner: SocketOwner): NetSocket {
+  return connectTo({ hostname: host, port }, owner);
+}
+
+function connectUnix(path: string, owner: SocketOwner): NetSocket {
+  return connectTo({ unix: path }, owner);
+}
+
+function connectTo(to: { hostname: string; port: number } | { unix: string }, owner: SocketOwner): NetSocket {
   const socket = new BunSocket(owner);
-  runtimeNamespace<BunApi>().connect({ hostname: host, port, allowHalfOpen: true, socket: CLIENT_HANDLERS, data: socket }).catch((err: Error) => {
+  runtimeNamespace<BunApi>().connect({ ...to, allowHalfOpen: true, socket: CLIENT_HANDLERS, data: socket }).catch((err: Error) => {
     if (socket.closed) return;
     socket.failed(err);
     socket.closedNow();
@@ -511,4 +531,4 @@ function connect(host: string, port: number, owner: SocketOwner): NetSocket {
 }
 
 /** Bun's native socket layer; only on Bun. */
-export const bunSockets: Sockets = { name: "native", listen, connect };
+export const bunSockets: Sockets = { name: "native", listen, connect, connectUnix };
