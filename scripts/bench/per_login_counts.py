@@ -13,22 +13,28 @@ What is counted (COUNT_WHAT, comma list, default syscalls,instructions):
                 load generator completed. Timing-dependent calls (epoll_wait, a read that
                 finds nothing) move a little with load; the others are per-login work.
   instructions  user-space instructions per login under valgrind's callgrind, counted
-                only over the storm window (`callgrind_control -i on/off`): the machine has
-                no hardware counters (a VM: perf stat's instructions:u/k are "not
+                only over the storm window (`callgrind_control -i on/off`, after
+                COUNT_WARM_VALGRIND seconds of warm-up, default 30): the machine has no
+                hardware counters (a VM: perf stat's instructions:u/k are "not
                 supported"), so this is the count that does not depend on load. The
-                kernel's share is not in it (see syscalls).
+                event loop thread is reported apart from the JIT's and GC's threads
+                (whose share varies between identical runs); windows with few sessions
+                (under ~1,500) read high. The kernel's share is not in it (see syscalls).
+                The proxies run with `user root` so that callgrind_control reaches the worker.
   perf          `perf stat` over the window: task-clock (CPU time, noisy), context
                 switches, page faults, and instructions:u/k where the machine has them.
 
 One worker per proxy, 50 clients (COUNT_CLIENTS), COUNT_SECS seconds per storm (default 2;
 under callgrind the proxy is ~50x slower, so fewer sessions, same counts per login).
-Prints a table and writes JSON to scripts/bench/.results/per_login_counts-TIME.json.
+Prints a table and writes JSON to scripts/bench/.results/per_login_counts-TIME.json; the
+work directory (strace output, callgrind dumps) is removed unless COUNT_KEEP=1.
 BENCH_PORT_BASE as for run.py (default 27100; pick one below the ephemeral range).
 """
 import datetime
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,6 +110,8 @@ def perf_stat(tools, proxy: Proxy, port: int, proto: str, work: str) -> dict:
             if len(parts) < 3 or line.startswith("#"):
                 continue
             value, event = parts[0], parts[2]
+            if event == "task-clock":  # perf gives ms
+                event, value = "task-clock µs", str(float(value) * 1000) if not value.startswith("<") else value
             res[event] = None if value.startswith("<not") else float(value) / sessions
     return {"sessions": sessions, "per_login": res}
 
@@ -209,7 +217,11 @@ def main() -> int:
     path = os.path.join(out_dir, f"per_login_counts-{datetime.datetime.now():%Y%m%d-%H%M%S}.json")
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
-    say(f"results: {path}  (work dir {work})")
+    if os.environ.get("COUNT_KEEP") == "1":
+        say(f"results: {path}  (work dir {work})")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        say(f"results: {path}")
     return 0
 
 
