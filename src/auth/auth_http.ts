@@ -10,22 +10,14 @@
  */
 import net from "node:net";
 import dns from "node:dns";
-import { setTimeout } from "node:timers";
 import type { AuthHttpUrl } from "../config/model.ts";
 import type { Logger, SessionContext } from "../log/logger.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "./types.ts";
 import { buildAuthRequest } from "./request.ts";
 import type { Wire } from "../wire/wire.ts";
-import {
-  type AuthDecision,
-  connectionReuse,
-  decideAuthResponse,
-  headErrorReason,
-  type ResponseHead,
-  ResponseHeadParser,
-} from "./response.ts";
-import { BodyDrain } from "./body_drain.ts";
-import { describeSocketError, failedCall } from "./socket_errors.ts";
+import { type AuthDecision, decideAuthResponse, type ResponseHead } from "./response.ts";
+import { defaultSockets } from "../net/choose.ts";
+import { AuthConnection, CLIENT_GONE, type ConnectionPool, internal, type Target, unreachable } from "./auth_connection.ts";
 import { waitUnlessAborted } from "./wait.ts";
 
 export interface AuthHttpClientOptions {
@@ -49,32 +41,6 @@ export interface AuthHttpClientOptions {
   connectionHeaders?: boolean;
 }
 
-/** Where the auth service listens, resolved once. `name` is how nginx names it in logs. */
-type Target =
-  | { kind: "tcp"; address: string; port: number; name: string }
-  | { kind: "unix"; path: string; name: string };
-
-/** One request/response exchange on one connection. */
-type Exchange =
-  | { type: "decision"; decision: AuthDecision }
-  /** A pooled connection died before answering: try once more on a fresh one. */
-  | { type: "stale" };
-
-/** Node timers overflow above this many ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function internal(reason: string): AuthResult {
-  return { type: "internal", reason };
-}
-
-/** No answer at all: another auth_http URL may be tried (multi_url.ts). */
-function unreachable(reason: string): AuthResult {
-  return { type: "internal", reason, unreachable: true };
-}
-
-/** The client left while its login was being decided; nobody reads this answer. */
-const CLIENT_GONE: AuthResult = internal("client closed connection while in http auth state");
-
 /**
  * The least delay before a WAIT is asked again. nginx re-queries at once when Auth-Wait is
  * 0 or absent (a hot loop against the auth service); the smallest delay an Auth-Wait can
@@ -82,12 +48,11 @@ const CLIENT_GONE: AuthResult = internal("client closed connection while in http
  */
 const MIN_WAIT_SECONDS = 1;
 
-export class AuthHttpClient implements AuthSource {
+export class AuthHttpClient implements AuthSource, ConnectionPool {
   private readonly opts: AuthHttpClientOptions;
   private target: Target | null = null;
-  private readonly idle: net.Socket[] = [];
-  /** The listeners that watch an idle socket, removed when it is taken for a request. */
-  private readonly idleWatchers = new Map<net.Socket, () => void>();
+  /** Idle connections, each its socket's owner and watching it (AuthConnection). */
+  private readonly idle: AuthConnection[] = [];
   private closed = false;
 
   constructor(opts: AuthHttpClientOptions) {
@@ -122,7 +87,28 @@ export class AuthHttpClient implements AuthSource {
   /** Drop every idle connection; requests in flight finish and then close theirs. */
   close(): void {
     this.closed = true;
-    for (const socket of this.idle.splice(0)) this.discard(socket);
+    for (const connection of this.idle.splice(0)) connection.discard();
+  }
+
+  // ---- the pool, for its connections (ConnectionPool) ----
+  get reusing(): boolean {
+    return this.opts.keepalive > 0 && !this.closed;
+  }
+  get drainMs(): number {
+    return this.opts.timeoutMs;
+  }
+
+  /** Keep an idle connection for the next request, if there is room. */
+  park(connection: AuthConnection): void {
+    if (this.closed || connection.socket.closed || this.idle.length >= this.opts.keepalive) return connection.discard();
+    connection.idle();
+    this.idle.push(connection);
+  }
+
+  dropIdle(connection: AuthConnection): void {
+    const i = this.idle.indexOf(connection);
+    if (i >= 0) this.idle.splice(i, 1);
+    connection.discard();
   }
 
   private async run(request: AuthRequest): Promise<AuthResult> {
@@ -208,191 +194,35 @@ export class AuthHttpClient implements AuthSource {
     decide: (head: ResponseHead) => AuthDecision,
     signal?: AbortSignal,
   ): Promise<AuthDecision> {
-    const deadline = Date.now() + this.opts.timeoutMs;
+    // The client left: its request is not started.
+    if (signal?.aborted) return CLIENT_GONE;
+    const job = { target, text, deadline: Date.now() + this.opts.timeoutMs, decide, signal };
     const pooled = this.takeIdle();
     if (pooled) {
-      const outcome = await this.exchange(pooled, true, target, text, deadline, decide, signal);
+      const outcome = await pooled.exchange(job, true);
       if (outcome.type === "decision") return outcome.decision;
       if (signal?.aborted) return CLIENT_GONE;
     }
-    const outcome = await this.exchange(this.connect(target), false, target, text, deadline, decide, signal);
+    const outcome = await this.connect(target).exchange(job, false);
     // A fresh connection is never "stale"; the type says otherwise only for pooled ones.
     return outcome.type === "decision" ? outcome.decision : unreachable(`auth http server ${target.name} prematurely closed connection`);
   }
 
-  private connect(target: Target): net.Socket {
-    const socket = target.kind === "unix"
-      ? net.connect({ path: target.path })
-      : net.connect({ host: target.address, port: target.port });
-    // Errors are read through the exchange's listener; this one only guarantees
-    // that a late error on a socket nobody watches can never crash the process.
-    socket.on("error", () => {});
-    return socket;
+  private connect(target: Target): AuthConnection {
+    const connection = new AuthConnection(this);
+    const sockets = defaultSockets();
+    connection.socket = target.kind === "unix"
+      ? sockets.connectUnix(target.path, connection)
+      : sockets.connect(target.address, target.port, connection);
+    return connection;
   }
 
-  private exchange(
-    socket: net.Socket,
-    reused: boolean,
-    target: Target,
-    text: Wire<"http">,
-    deadline: number,
-    decide: (head: ResponseHead) => AuthDecision,
-    signal?: AbortSignal,
-  ): Promise<Exchange> {
-    // The client left: its request is not started, or abandoned with its connection.
-    if (signal?.aborted) return Promise.resolve({ type: "decision", decision: CLIENT_GONE });
-    return new Promise<Exchange>((resolve) => {
-      const parser = new ResponseHeadParser();
-      let connected = reused;
-      let answered = false;
-      let settled = false;
-
-      const finish = (outcome: Exchange, keepSocket = false) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        socket.off("connect", onConnect);
-        socket.off("data", onData);
-        socket.off("error", onError);
-        socket.off("close", onClose);
-        signal?.removeEventListener("abort", onAbort);
-        if (!keepSocket) this.discard(socket);
-        resolve(outcome);
-      };
-      const onAbort = () => finish({ type: "decision", decision: CLIENT_GONE });
-      const fail = (reason: string) => finish({ type: "decision", decision: internal(reason) });
-      const down = (reason: string) => finish({ type: "decision", decision: unreachable(reason) });
-
-      const onConnect = () => {
-        connected = true;
-      };
-      const onData = (chunk: Buffer) => {
-        answered = true;
-        let step;
-        try {
-          step = parser.feed(chunk.toString("latin1"));
-        } catch (err) {
-          fail(`auth http server ${target.name} sent invalid response (${String(err)})`);
-          return;
-        }
-        if (step.type === "more") return;
-        if (step.type === "error") {
-          fail(headErrorReason(step.error, target.name));
-          return;
-        }
-        const decision = decide(step.head);
-        const reusable = this.opts.keepalive > 0 && !this.closed;
-        finish({ type: "decision", decision }, reusable);
-        if (reusable) this.afterHeaders(socket, step.head, step.rest);
-      };
-      const onError = (err: unknown) => {
-        if (reused && !answered) return finish({ type: "stale" });
-        const call = failedCall(err, connected);
-        const where = call === "connect()" && target.kind === "unix" ? `connect() to ${target.name}` : call;
-        down(`${where} failed ${describeSocketError(err)} while in http auth state`);
-      };
-      const onClose = () => {
-        if (reused && !answered) return finish({ type: "stale" });
-        down(`auth http server ${target.name} prematurely closed connection`);
-      };
-
-      const timer = setTimeout(
-        () => down(`auth http server ${target.name} timed out`),
-        Math.min(Math.max(deadline - Date.now(), 0), MAX_TIMER_MS),
-      );
-      socket.on("connect", onConnect);
-      socket.on("data", onData);
-      socket.on("error", onError);
-      socket.on("close", onClose);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      if (reused) socket.ref();
-      try {
-        socket.write(Buffer.from(text, "latin1"));
-      } catch (err) {
-        onError(err);
-      }
-    });
-  }
-
-  /**
-   * Pooling only: skip the body, then keep the connection if the server
-   * allows it and the body's end is known; otherwise close it.
-   */
-  private afterHeaders(socket: net.Socket, head: ResponseHead, rest: string): void {
-    const reuse = connectionReuse(head);
-    if (!reuse.keepAlive || reuse.framing.kind === "unknown") return this.discard(socket);
-    const drain = new BodyDrain(reuse.framing);
-    const state = rest.length > 0 ? drain.feed(rest) : drain.current;
-    if (state === "done") return this.park(socket);
-    if (state === "unusable") return this.discard(socket);
-
-    const stop = () => {
-      clearTimeout(timer);
-      socket.off("data", onData);
-      socket.off("close", onEnd);
-      socket.off("end", onEnd);
-      socket.off("error", onEnd);
-    };
-    const onData = (chunk: Buffer) => {
-      const next = drain.feed(chunk.toString("latin1"));
-      if (next === "more") return;
-      stop();
-      if (next === "done") this.park(socket);
-      else this.discard(socket);
-    };
-    const onEnd = () => {
-      stop();
-      this.discard(socket);
-    };
-    // Draining is housekeeping: it must not keep the process alive.
-    const timer = setTimeout(onEnd, Math.min(this.opts.timeoutMs, MAX_TIMER_MS));
-    timer.unref();
-    socket.unref();
-    socket.on("data", onData);
-    socket.on("close", onEnd);
-    socket.on("end", onEnd);
-    socket.on("error", onEnd);
-  }
-
-  /** Keep an idle connection for the next request, if there is room. */
-  private park(socket: net.Socket): void {
-    if (this.closed || socket.destroyed || this.idle.length >= this.opts.keepalive) return this.discard(socket);
-    // An idle connection must neither keep the process alive nor linger once the server drops it.
-    socket.unref();
-    const drop = () => {
-      unwatch();
-      const i = this.idle.indexOf(socket);
-      if (i >= 0) this.idle.splice(i, 1);
-      this.discard(socket);
-    };
-    const unwatch = () => {
-      socket.off("data", drop);
-      socket.off("end", drop);
-      socket.off("close", drop);
-      socket.off("error", drop);
-      this.idleWatchers.delete(socket);
-    };
-    // Bytes from an idle server are an answer to nothing: the connection is out of step.
-    socket.on("data", drop);
-    socket.on("end", drop);
-    socket.on("close", drop);
-    socket.on("error", drop);
-    this.idleWatchers.set(socket, unwatch);
-    this.idle.push(socket);
-  }
-
-  /** The most recently used idle connection, no longer watched as idle. */
-  private takeIdle(): net.Socket | null {
+  /** The most recently used idle connection that is still open. */
+  private takeIdle(): AuthConnection | null {
     while (this.idle.length > 0) {
-      const socket = this.idle.pop()!;
-      this.idleWatchers.get(socket)?.();
-      if (!socket.destroyed) return socket;
+      const connection = this.idle.pop()!;
+      if (!connection.socket.closed) return connection;
     }
     return null;
-  }
-
-  private discard(socket: net.Socket): void {
-    this.idleWatchers.get(socket)?.();
-    socket.destroy();
   }
 }

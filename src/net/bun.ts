@@ -32,10 +32,19 @@ interface Native {
   write(data: Uint8Array): number;
   /** Without an argument: shutdown(SHUT_WR), a FIN; end() would close(2) at once. */
   shutdown(): void;
+  /** close(2) with SO_LINGER 0: a reset. */
   terminate(): void;
+  /**
+   * close(2) at once, as node:net's destroy() (Bun's node:net uses it; not in Bun's
+   * documented API): a FIN, no setsockopt. end() would uncork first (TCP_CORK),
+   * terminate() set SO_LINGER 0 (a reset).
+   */
+  close(): void;
   pause(): void;
   resume(): void;
   setKeepAlive(enable: boolean, initialDelay?: number): boolean;
+  ref(): void;
+  unref(): void;
   getTLSVersion(): string | null;
   getCipher(): { name: string } | null;
   getServername(): string | undefined;
@@ -60,11 +69,14 @@ interface NativeListener {
 }
 interface BunApi {
   listen(options: object): NativeListener;
-  connect(options: { hostname: string; port: number; socket: Handlers; data: BunSocket }): Promise<Native>;
+  connect(options: ({ hostname: string; port: number } | { unix: string }) & { allowHalfOpen: boolean; socket: Handlers; data: BunSocket }): Promise<Native>;
 }
 
 /** node:tls's version names as Bun's TLS options spell them. */
 const TLS_VERSION: Record<string, number> = { TLSv1: 0x301, "TLSv1.1": 0x302, "TLSv1.2": 0x303, "TLSv1.3": 0x304 };
+
+/** The local end of a listener's connections, when the listener has one address. */
+type LocalAddress = { address: string; port: number };
 
 type PendingTls = {
   resolve: (result: boolean) => void;
@@ -82,30 +94,51 @@ class BunSocket implements NetSocket {
   private headWritten = 0;
   /** Data that came while paused; delivered on resume. */
   private held?: Buffer[];
+  /** The peer's FIN came while paused or behind held data: told on resume, after the data. */
+  private finHeld = false;
+  /** Whether the owner hears of data (see pause()). */
   private paused = true;
+  /** Whether Bun reads from the kernel. */
+  private nativePaused = false;
   private ending = false;
+  private unrefed = false;
+  /** Upgraded to TLS (or upgrading). */
+  private secure = false;
   private waitingDrain = false;
   private gone = false;
   private ended = false;
   private tls?: PendingTls;
-  remoteAddress?: string;
-  remotePort?: number;
-  localAddress?: string;
-  localPort?: number;
+  // Each of Bun's address getters is a getpeername/getsockname call, not cached: read when
+  // first asked (a backend's never are), and a listener on one address knows its own.
+  private remoteAddressRead?: string;
+  private remotePortRead?: number;
+  private localAddressRead?: string;
+  private localPortRead?: number;
 
-  constructor(owner?: SocketOwner) {
+  constructor(owner?: SocketOwner, local?: LocalAddress) {
     this.owner = owner;
+    this.localAddressRead = local?.address;
+    this.localPortRead = local?.port;
   }
 
   opened(native: Native): void {
     this.native = native;
     if (this.gone) return native.terminate();
-    this.remoteAddress = native.remoteAddress;
-    this.remotePort = native.remotePort;
-    this.localAddress = native.localAddress;
-    this.localPort = native.localPort;
-    if (this.paused) native.pause();
+    if (this.unrefed) native.unref();
     this.flush();
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.remoteAddressRead ??= this.native?.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.remotePortRead ??= this.native?.remotePort;
+  }
+  get localAddress(): string | undefined {
+    return this.localAddressRead ??= this.native?.localAddress;
+  }
+  get localPort(): number | undefined {
+    return this.localPortRead ??= this.native?.localPort;
   }
 
   get closed(): boolean {
@@ -167,14 +200,25 @@ class BunSocket implements NetSocket {
     }
   }
 
+  /**
+   * Only delivery stops here. Bun's pause() and resume() each cost an epoll_ctl, a
+   * writable wake-up with a TCP_CORK setsockopt and a drain call, then another epoll_ctl,
+   * and most pauses (around each command, a login, the relay's short back-pressure) end
+   * before the peer sends more: the first chunk that comes while paused stops Bun from
+   * reading (received()), so one chunk at most waits here.
+   */
   pause(): void {
     this.paused = true;
-    this.native?.pause();
   }
   resume(): void {
     this.paused = false;
-    if (this.held) setImmediate(deliverHeld, this);
-    else this.native?.resume();
+    if (this.held || this.finHeld) setImmediate(deliverHeld, this);
+    else this.readAgain();
+  }
+  private readAgain(): void {
+    if (!this.nativePaused || this.gone) return;
+    this.nativePaused = false;
+    this.native?.resume();
   }
   unshift(bytes: Buffer): void {
     (this.held ??= []).unshift(bytes);
@@ -190,7 +234,11 @@ class BunSocket implements NetSocket {
     if (this.gone) return;
     this.gone = true;
     this.dropPending();
-    this.native?.terminate();
+    // A plain socket closes as node:net's destroy() does, with a FIN (a reset only when
+    // unread bytes wait, the kernel's rule), not terminate()'s reset: the peer (an auth
+    // service, a backend) sees a close, not an error, and it costs no setsockopt.
+    if (this.tls || this.secure) this.native?.terminate();
+    else this.native?.close();
     if (this.tls) return this.handshakeDone(false);
     // As node:net does, the owner hears of it on a later turn, not inside its own call.
     setImmediate(tellClosed, this);
@@ -203,12 +251,24 @@ class BunSocket implements NetSocket {
   setKeepAlive(enable: boolean, initialDelayMs?: number): void {
     this.native?.setKeepAlive(enable, initialDelayMs);
   }
+  ref(): void {
+    this.unrefed = false;
+    this.native?.ref();
+  }
+  unref(): void {
+    this.unrefed = true;
+    this.native?.unref();
+  }
 
   /** @internal */
   received(chunk: Buffer): void {
     if (this.tls) return;
-    if (this.paused || this.held) (this.held ??= []).push(chunk);
-    else this.owner?.socketData(this, chunk);
+    if (!this.paused && !this.held) return this.owner?.socketData(this, chunk);
+    (this.held ??= []).push(chunk);
+    if (this.paused && !this.nativePaused) {
+      this.nativePaused = true;
+      this.native?.pause();
+    }
   }
   /** @internal */
   deliverHeld(): void {
@@ -217,12 +277,23 @@ class BunSocket implements NetSocket {
       if (this.held.length === 0) this.held = undefined;
       if (chunk) this.owner?.socketData(this, chunk);
     }
-    if (!this.paused && !this.gone) this.native?.resume();
+    if (this.paused || this.gone) return;
+    if (!this.finHeld) return this.readAgain();
+    this.finHeld = false;
+    this.peerFin();
   }
   /** @internal the peer's FIN: end this side too, as node:net does without allowHalfOpen */
   peerFin(): void {
+    if (this.tls) {
+      this.ended = true;
+      return;
+    }
+    // Not before the data that came ahead of it, nor while the owner does not read.
+    if (this.paused || this.held) {
+      this.finHeld = true;
+      return;
+    }
     this.ended = true;
-    if (this.tls) return;
     this.owner?.socketEnd(this);
     this.end();
   }
@@ -303,7 +374,9 @@ class BunSocket implements NetSocket {
       try {
         const [, secure] = native.upgradeTLS({ ...(isServer ? { isServer } : {}), tls: options, socket: TLS_HANDLERS, data: this });
         this.native = secure;
+        this.secure = true;
         secure.resume();
+        this.nativePaused = false;
       } catch (err) {
         this.tlsError = (err as Error).message;
         this.handshakeDone(false);
@@ -330,7 +403,7 @@ class BunSocket implements NetSocket {
     clearTimeout(pending.timer);
     this.verifyError = (verifyError as { code?: string } | null | undefined)?.code ?? verifyError?.message;
     if (ok) {
-      this.native!.pause();
+      // paused for the owner; Bun reads on (pause())
       this.paused = true;
       this.flush();
     } else {
@@ -407,10 +480,11 @@ const TLS_HANDLERS: Handlers = {
 };
 
 function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): Promise<NetListener> {
+  let local: LocalAddress | undefined;
   const handlers: Handlers = {
     ...COMMON,
     open: (native) => {
-      const socket = new BunSocket();
+      const socket = new BunSocket(undefined, local);
       native.data = socket;
       socket.opened(native);
       onAccept(socket);
@@ -421,8 +495,12 @@ function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): 
       ...(request.unix ? { unix: request.host } : { hostname: request.host, port: request.port }),
       ...(request.reusePort ? { reusePort: true } : {}),
       ...(request.ipv6Only ? { ipv6Only: true } : {}),
+      // Bun would close a socket right after its peer's FIN; peerFin() ends it as node:net does.
+      allowHalfOpen: true,
       socket: handlers,
     });
+    // One IPv4 address (not the wildcard): every connection's local end is the listener's.
+    if (!request.unix && IPV4.test(request.host) && request.host !== "0.0.0.0") local = { address: request.host, port: listener.port };
     return Promise.resolve({
       close: () => listener.stop(false),
       address: () => request.unix ? request.host : { address: listener.hostname, port: listener.port, family: listener.hostname.includes(":") ? "IPv6" : "IPv4" },
@@ -432,9 +510,19 @@ function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): 
   }
 }
 
+const IPV4 = /^(?:(?:0|[1-9]\d{0,2})\.){3}(?:0|[1-9]\d{0,2})$/;
+
 function connect(host: string, port: number, owner: SocketOwner): NetSocket {
+  return connectTo({ hostname: host, port }, owner);
+}
+
+function connectUnix(path: string, owner: SocketOwner): NetSocket {
+  return connectTo({ unix: path }, owner);
+}
+
+function connectTo(to: { hostname: string; port: number } | { unix: string }, owner: SocketOwner): NetSocket {
   const socket = new BunSocket(owner);
-  runtimeNamespace<BunApi>().connect({ hostname: host, port, socket: CLIENT_HANDLERS, data: socket }).catch((err: Error) => {
+  runtimeNamespace<BunApi>().connect({ ...to, allowHalfOpen: true, socket: CLIENT_HANDLERS, data: socket }).catch((err: Error) => {
     if (socket.closed) return;
     socket.failed(err);
     socket.closedNow();
@@ -443,4 +531,4 @@ function connect(host: string, port: number, owner: SocketOwner): NetSocket {
 }
 
 /** Bun's native socket layer; only on Bun. */
-export const bunSockets: Sockets = { name: "native", listen, connect };
+export const bunSockets: Sockets = { name: "native", listen, connect, connectUnix };

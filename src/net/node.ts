@@ -94,6 +94,12 @@ class NodeSocket implements NetSocket {
   setKeepAlive(enable: boolean, initialDelayMs?: number): void {
     this.tcp.setKeepAlive(enable, initialDelayMs);
   }
+  ref(): void {
+    this.tcp.ref();
+  }
+  unref(): void {
+    this.tcp.unref();
+  }
 
   /** @internal events of the streams */
   event(kind: "data" | "drain" | "end" | "error" | "close" | "connect", arg?: unknown): void {
@@ -389,5 +395,11 @@ function connect(host: string, port: number, owner: SocketOwner): NetSocket {
   return new NodeSocket(tcp, owner);
 }
 
+function connectUnix(path: string, owner: SocketOwner): NetSocket {
+  const stream = net.connect({ path });
+  stream.pause();
+  return new NodeSocket(stream, owner);
+}
+
 /** The node:net / node:tls socket layer. */
-export const nodeSockets: Sockets = { name: "node", listen, connect };
+export const nodeSockets: Sockets = { name: "node", listen, connect, connectUnix };

@@ -57,6 +57,9 @@ export interface NetSocket {
   /** Close now, dropping what is queued. */
   destroy(): void;
   setKeepAlive(enable: boolean, initialDelayMs?: number): void;
+  /** Whether this socket keeps the process alive (node:net's ref/unref); it does until unref(). */
+  ref(): void;
+  unref(): void;
   /**
    * Become the server side of TLS (implicit TLS, STARTTLS): plaintext already read and
    * not delivered is dropped (the CVE-2011-0411 family). Resolves once, never rejects; on
@@ -133,4 +136,6 @@ export interface Sockets {
   listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): Promise<NetListener>;
   /** Connecting starts at once; `owner` hears socketConnect, or socketError and socketClose. */
   connect(host: string, port: number, owner: SocketOwner): NetSocket;
+  /** As connect(), to a unix socket. */
+  connectUnix(path: string, owner: SocketOwner): NetSocket;
 }

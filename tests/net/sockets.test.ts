@@ -104,6 +104,8 @@ function readAll(c: net.Socket | tls.TLSSocket, bytes: number): Promise<Buffer> 
 
 function adapterTests(name: string, sockets: Sockets): void {
   describe(`${name} sockets`, () => {
+    /** A test of what Bun's native layer (and node:net on Bun) does, but Deno's node:net does not. */
+    const nativeOnly = sockets.name === "native" ? test : () => {};
     let pki: TestPki;
     before(() => {
       pki = makeTestPki();
@@ -165,6 +167,60 @@ function adapterTests(name: string, sockets: Sockets): void {
       server.resume();
       await owner.until(() => owner.text() === "first\r\nsecond\r\n");
       client.destroy();
+      listener.close();
+    });
+
+    test("a FIN that comes while paused is told after the bytes before it, on resume (native: not before)", async () => {
+      const { listener, port, next } = await listening(sockets);
+      const client = await new Promise<net.Socket>((resolve) => {
+        const c = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true }, () => resolve(c));
+      });
+      const server = await next();
+      const owner = new Recorder();
+      let textAtEnd: string | undefined;
+      owner.socketEnd = () => {
+        textAtEnd = owner.text();
+        owner.ended = true;
+      };
+      server.owner = owner;
+      server.resume();
+      client.write("first\r\n");
+      await owner.until(() => owner.text() === "first\r\n");
+      server.pause();
+      const clientEnded = new Promise<void>((r) => client.on("end", () => r()));
+      await new Promise<void>((r) => client.end(() => r()));
+      // The FIN is on the server's side of the connection and read: a round trip proves it.
+      server.write(Buffer.from("ping"));
+      await readAll(client, 4);
+      // node:net tells the end of a paused stream with nothing buffered at once
+      if (sockets.name === "native") assert.equal(owner.ended, false);
+      server.resume();
+      await owner.until(() => owner.closed);
+      assert.equal(textAtEnd, "first\r\n");
+      await clientEnded;
+      listener.close();
+    });
+
+    // Deno's node:net fails the write with EPIPE instead (a peer's FIN there ends the writes too).
+    nativeOnly("the peer's FIN while a large write is still queued: the write arrives whole before this side's FIN", async () => {
+      const { listener, port, next } = await listening(sockets);
+      const client = await new Promise<net.Socket>((resolve) => {
+        const c = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true }, () => resolve(c));
+      });
+      client.pause();
+      const server = await next();
+      const owner = new Recorder();
+      server.owner = owner;
+      server.resume();
+      const big = Buffer.alloc(8 * MiB, "abcdefgh");
+      assert.equal(server.write(big), false);
+      client.end();
+      await owner.until(() => owner.ended);
+      const clientEnded = new Promise<void>((r) => client.on("end", () => r()));
+      const got = await readAll(client, big.length);
+      await clientEnded;
+      assert.ok(got.equals(big));
+      await owner.until(() => owner.closed);
       listener.close();
     });
 

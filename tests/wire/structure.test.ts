@@ -33,6 +33,9 @@ describe("the wire encoders are the only way to make Wire text", () => {
     assert.match(backend, /const write = \(data: BackendWire\) =>/);
     assert.match(backend, /proxyHeader\?: Wire<"proxy">/);
     const auth = fs.readFileSync(path.join(SRC, "auth", "auth_http.ts"), "utf8");
-    assert.equal(auth.match(/text: Wire<"http">/g)?.length, 2, "query() and exchange() take the encoded request");
+    assert.equal(auth.match(/text: Wire<"http">/g)?.length, 1, "query() takes the encoded request");
+    const connection = fs.readFileSync(path.join(SRC, "auth", "auth_connection.ts"), "utf8");
+    assert.equal(connection.match(/text: Wire<"http">/g)?.length, 1, "an exchange's job holds the encoded request");
+    assert.deepEqual(connection.match(/\.write\([^)]*\)/g), ['.write(Buffer.from(job.text, "latin1")'], "the one write is the job's request");
   });
 });
