@@ -2,7 +2,6 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import dns from "node:dns";
 import { AuthHttpClient, type AuthHttpClientOptions } from "../../src/auth/auth_http.ts";
@@ -11,6 +10,7 @@ import type { AuthRequest } from "../../src/auth/types.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { type AuthHandler, type AuthReply, type AuthServer, defaultAuthHandler, startAuthServer } from "../support/auth_server.ts";
 import { freePort } from "../support/ports.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
 const BACKEND = { host: "10.0.0.5", port: 143 };
 const USERS = {
@@ -52,7 +52,7 @@ async function withAuth(
 }
 
 function tempPath(name: string): string {
-  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-auth-")), name);
+  return path.join(tempDir("mailproxy-auth-"), name);
 }
 
 describe("auth_http client answers", () => {

@@ -6,11 +6,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { shaCrypt } from "../../src/auth/sha_crypt.ts";
 import { parseStoredPassword, verifyApop, verifyCramMd5, verifyPassword } from "../../src/auth/password_hash.ts";
 import { loadUserTable, parsePasswdTable, parseTomlTable } from "../../src/auth/user_table.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
 /** `sécret` as the client sends it: UTF-8 bytes in a binary string. */
 const SECRET = Buffer.from("sécret", "utf8").toString("latin1");
@@ -20,7 +20,7 @@ const DOVEADM_SHA512 =
   "{SHA512-CRYPT}$6$y5SYEg6GXPbEhI.r$qp1sWEENQFtLm/DUrhlOHJKh3O7PM2dIH7J4L/i5R7UYOrzj2LVnOVqc1lxsHkqfoF5pWmrGXGAC2lZ6cqowb0";
 
 function tempFile(name: string, text: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-users-"));
+  const dir = tempDir("mailproxy-users-");
   const file = path.join(dir, name);
   fs.writeFileSync(file, text);
   return file;

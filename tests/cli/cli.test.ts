@@ -5,16 +5,16 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 import { spawn, spawnSync } from "node:child_process";
 import { ensureBinary, waitForPort } from "../support/binary.ts";
 import { makeTestCertificate } from "../support/backends.ts";
 import { freePort } from "../support/ports.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
 let bin = "";
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-cli-"));
+const dir = tempDir("mailproxy-cli-");
 
 function write(name: string, text: string): string {
   const file = path.join(dir, name);

@@ -7,13 +7,13 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { type AdhocFlags, loadFileAndFlags } from "../../src/config/adhoc.ts";
 import { effectiveServers } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/config/errors.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-adhoc-"));
+const dir = tempDir("mailproxy-adhoc-");
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function write(name: string, text: string): string {

@@ -10,7 +10,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -18,6 +17,7 @@ import { ensureBinary, waitForPort } from "../support/binary.ts";
 import { makeTestCertificate, type TestCertificate } from "../support/backends.ts";
 import { freePort } from "../support/ports.ts";
 import { type DnsServer, startDnsServer } from "../support/dns_server.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
 const CORPUS = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "corpus");
 const ENTRIES = fs.readdirSync(CORPUS).filter((f) => f.endsWith(".conf")).sort();
@@ -39,7 +39,7 @@ const FILE_DIRECTIVE = /\b(ssl_certificate|ssl_certificate_key|ssl_trusted_certi
 
 /** The corpus copied to a fresh folder, with every file its entries name generated there. */
 function stageCorpus(cert: TestCertificate, dhparam: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-corpus-"));
+  const dir = tempDir("mailproxy-corpus-");
   fs.cpSync(CORPUS, dir, { recursive: true });
   const texts = fs.readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith(".conf"))
     .map((f) => fs.readFileSync(path.join(dir, f), "utf8"));

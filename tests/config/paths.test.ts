@@ -7,13 +7,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { DIRECTIVES } from "../../src/config/directives.ts";
 import { effectiveServers, loadConfigText } from "../../src/config/load.ts";
 import { testConfig } from "../../src/cli/main.ts";
 import { makeTestCertificate, type TestCertificate } from "../support/backends.ts";
 import { FILE, oneServer } from "../support/config.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
 /** Runs `fn` with `/` as the working directory, as a service manager starts a daemon. */
 function fromRoot<T>(fn: () => T): T {
@@ -77,7 +77,7 @@ describe("relative paths in directives", () => {
   });
 
   test("auth_file in an included file is relative to the main file's folder, not the including file's", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-paths-"));
+    const dir = tempDir("mailproxy-paths-");
     fs.mkdirSync(path.join(dir, "conf.d"));
     fs.writeFileSync(path.join(dir, "users"), "alice:{plain}secret:imap=127.0.0.1:1143\n");
     fs.writeFileSync(path.join(dir, "conf.d", "imap.conf"), "server { listen 143; auth_file users; proxy_pass 127.0.0.1:143; }\n");

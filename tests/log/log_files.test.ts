@@ -7,19 +7,19 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { ensureBinary, waitForPort } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
-function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-logs-"));
+function logDir(): string {
+  return tempDir("mailproxy-logs-");
 }
 
 describe("log files that cannot be opened", () => {
   test("at start: nginx's open() message and exit status 1, nothing else", async () => {
-    const dir = tempDir();
+    const dir = logDir();
     const file = path.join(dir, "mail.conf");
     fs.writeFileSync(file, `error_log ${dir}/missing/error.log;\nmail { server { listen 127.0.0.1:${await freePort()}; protocol imap; proxy_pass 127.0.0.1:1; } }\n`);
     const r = spawnSync(ensureBinary(), ["-c", file], { encoding: "utf8", timeout: 10_000 });
@@ -29,7 +29,7 @@ describe("log files that cannot be opened", () => {
   });
 
   test("on USR1: an [alert] in the log still open, and the proxy keeps serving", async () => {
-    const dir = tempDir();
+    const dir = logDir();
     const port = await freePort();
     const file = path.join(dir, "mail.conf");
     fs.mkdirSync(path.join(dir, "logs"));
@@ -56,7 +56,7 @@ describe("log files that cannot be opened", () => {
   });
 
   test("error_log /dev/stderr writes to a stderr that is a socket", async () => {
-    const dir = tempDir();
+    const dir = logDir();
     const port = await freePort();
     const file = path.join(dir, "mail.conf");
     fs.writeFileSync(file, `error_log /dev/stderr info;\nmail { server { listen 127.0.0.1:${port}; protocol imap; proxy_pass 127.0.0.1:1; } }\n`);

@@ -6,7 +6,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { type AuthServer, routeTo, startAuthServer } from "../support/auth_server.ts";
 import type { ScriptedBackend } from "../support/scripted_backend.ts";
@@ -14,6 +13,7 @@ import { startProxy } from "../support/proxy.ts";
 import { WireClient } from "../support/wire.ts";
 import { freePort } from "../support/ports.ts";
 import { imapBackend } from "../support/child_proxy.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
 function read(file: string): string {
   return fs.existsSync(file) ? fs.readFileSync(file, "latin1") : "";
@@ -38,7 +38,7 @@ describe("error_log in mail and server blocks", () => {
     deadAuth = await startAuthServer(() => ({
       headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(deadPort) },
     }));
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-server-log-"));
+    dir = tempDir("mailproxy-server-log-");
   });
 
   after(async () => {

@@ -18,6 +18,7 @@ import { freePort } from "../support/ports.ts";
 import { imapBackend } from "../support/child_proxy.ts";
 import { errorOf } from "../support/config.ts";
 import { parseSyslogTarget, type SyslogTarget } from "../../src/config/values/syslog_target.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
 /** A UDP syslog server on 127.0.0.1: every datagram received, as text. */
 async function udpListener(): Promise<{ port: number; received: string[]; next(match: RegExp): Promise<string>; close(): void }> {
@@ -145,7 +146,7 @@ mail { auth_http ${auth.url}; server { listen 127.0.0.1:${port}; protocol imap; 
   });
 
   test("error_log syslog:server=unix:PATH sends datagrams to a UNIX datagram socket", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-syslog-"));
+    const dir = tempDir("mailproxy-syslog-");
     const socketPath = path.join(dir, "log");
     // the receiving end: python, since neither runtime's node:dgram has unix sockets
     const receiver = spawn("python3", [

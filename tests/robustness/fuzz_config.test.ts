@@ -7,16 +7,16 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
 import { ConfigError } from "../../src/config/errors.ts";
 import { loadConfigText } from "../../src/config/load.ts";
 import { parseNginx } from "../../src/config/nginx/parser.ts";
 import { binary, hostileInput, runs } from "../support/fuzz.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
 // An empty folder: `include` patterns a mutation makes up find nothing there.
-const DIR = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-fuzz-config-"));
+const DIR = tempDir("mailproxy-fuzz-config-");
 after(() => fs.rmSync(DIR, { recursive: true, force: true }));
 
 const NGINX = [

@@ -7,7 +7,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { effectiveServers, loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
@@ -15,6 +14,7 @@ import { Session, type SessionDeps } from "../../src/server/session.ts";
 import { eventually } from "../support/resources.ts";
 import { defaultSockets } from "../../src/net/choose.ts";
 import type { NetListener, NetSocket } from "../../src/net/socket.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
 /** The proxy's end of a connection as the test sees it: bytes the session read, whether it reads. */
 interface ProxyEnd {
@@ -59,7 +59,7 @@ function imapSessions(extra = ""): { listen: () => Promise<NetListener>; accepte
     "/test/mailproxy.conf",
   );
   const server = effectiveServers(config)[0]!;
-  const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-session-")), "error.log");
+  const logFile = path.join(tempDir("mailproxy-session-"), "error.log");
   const deps: SessionDeps = {
     server,
     listen: server.listen[0]!,

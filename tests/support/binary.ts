@@ -4,10 +4,10 @@
  */
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { REPO_ROOT } from "./repo.ts";
+import { tempDir } from "./temp_dir.ts";
 
 export const BINARY = path.join(REPO_ROOT, "dist/mailproxy");
 
@@ -56,7 +56,7 @@ export async function runBinary(
   opts: { fileName?: string; args?: string[] } = {},
 ): Promise<RunningBinary> {
   ensureBinary();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-bin-"));
+  const dir = tempDir("mailproxy-bin-");
   const logFile = path.join(dir, "error.log");
   const file = path.join(dir, opts.fileName ?? "mailproxy.conf");
   fs.writeFileSync(file, configText.replaceAll("%LOG%", logFile));

@@ -7,8 +7,8 @@
 import { execFileSync, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
+import { tempDir } from "./temp_dir.ts";
 
 /** X.509v3 extension lines (openssl config syntax) per kind of certificate. */
 export const EXT = {
@@ -49,7 +49,7 @@ function stamp(hours: number): string {
 }
 
 export class ChainFactory {
-  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-chains-"));
+  readonly dir = tempDir("mailproxy-chains-");
 
   file(name: string, ext: string): string {
     return path.join(this.dir, `${name}.${ext}`);

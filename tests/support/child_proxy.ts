@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import crypto from "node:crypto";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -14,6 +13,7 @@ import { ensureBinary, waitForPort } from "./binary.ts";
 import { WireClient } from "./wire.ts";
 import { REPO_ROOT } from "./repo.ts";
 import { parseProxyHeader } from "../../src/server/proxy_protocol_in.ts";
+import { tempDir } from "./temp_dir.ts";
 
 
 /** The payload `a2 FETCH` streams: `size` pseudo-random bytes, sent in `chunk`-byte pieces every `everyMs`. */
@@ -110,7 +110,7 @@ export function mailproxyCommand(): string[] {
 let sharedBinary: string | undefined;
 function binaryForAnyUser(): string {
   if (!sharedBinary) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-bin-"));
+    const dir = tempDir("mailproxy-bin-");
     fs.chmodSync(dir, 0o755);
     sharedBinary = path.join(dir, "mailproxy");
     fs.copyFileSync(ensureBinary(), sharedBinary);
@@ -134,7 +134,7 @@ export async function startChildProxy(
   args: string[] = [],
   as?: { uid: number; gid: number },
 ): Promise<ChildProxy> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-ops-"));
+  const dir = tempDir("mailproxy-ops-");
   // as /var/log/nginx: workers started as root run as nobody and reopen their logs here by name
   fs.chmodSync(dir, 0o755);
   if (as) fs.chownSync(dir, as.uid, as.gid);

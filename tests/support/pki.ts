@@ -7,8 +7,8 @@
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
+import { tempDir } from "./temp_dir.ts";
 
 export interface TestPki {
   dir: string;
@@ -55,7 +55,7 @@ export interface TestPki {
 export const NASTY_CN = "eve\nAuth-SSL-Verify: SUCCESS\r, admin";
 
 export function makeTestPki(): TestPki {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-tls-test-"));
+  const dir = tempDir("mailproxy-tls-test-");
   const p = (name: string) => path.join(dir, name);
   const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe", cwd: dir });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];

@@ -3,7 +3,6 @@
  * a debug-level log file the test can read (and search for leaked secrets).
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { loadConfigText } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
@@ -11,6 +10,7 @@ import { MailProxy } from "../../src/server/mail_proxy.ts";
 import type { Protocol } from "../../src/config/model.ts";
 import { freePort } from "./ports.ts";
 import type { Pools, PoolStatus } from "../../src/upstream/pools.ts";
+import { tempDir } from "./temp_dir.ts";
 
 export interface RunningProxy {
   proxy: MailProxy;
@@ -26,7 +26,7 @@ export interface RunningProxy {
 }
 
 export async function startProxy(mailBlock: string): Promise<RunningProxy> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-test-"));
+  const dir = tempDir("mailproxy-test-");
   const logFile = path.join(dir, "error.log");
   const file = path.join(dir, "mailproxy.conf");
   const text = `error_log ${logFile} debug;\n${mailBlock}\n`;

@@ -1,10 +1,10 @@
 /** A real redis-server for the tests that share state through it. */
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { RespClient } from "../../src/auth/redis.ts";
 import { freePort } from "./ports.ts";
+import { tempDir } from "./temp_dir.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -16,7 +16,7 @@ export interface RedisServer {
 
 /** redis-server as a child process: temp dir, free loopback port, no persistence; stopped by PID. */
 export async function startRedis(): Promise<RedisServer> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-redis-"));
+  const dir = tempDir("mailproxy-redis-");
   const port = await freePort();
   const child: ChildProcess = spawn(
     "redis-server",

@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { parseCertificate } from "../../src/tls/x509.ts";
 import { commonName, rfc2253 } from "../../src/tls/x509_name.ts";
+import { tempDir } from "../support/temp_dir.ts";
 
 /** `-subj` arguments (OpenSSL syntax: "/" between RDNs, "+" within one, "\" escapes). */
 const SUBJECTS: Array<[string, string]> = [
@@ -61,7 +61,7 @@ describe("certificate names in RFC 2253 form from the DER", () => {
   }
 
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-names-"));
+    dir = tempDir("mailproxy-names-");
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key());
     // testAttribute is known to req only: the printing side sees a bare OID.
     for (const [file, mask] of [["utf8.cnf", "utf8only"], ["legacy.cnf", "default"]]) {

@@ -6,7 +6,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { type DemoImapServer, startDemoImap } from "../../../scripts/demo/imap_backend.ts";
 import { WireClient } from "../../support/wire.ts";
@@ -16,6 +15,7 @@ import { checkHost, SYSTEM } from "../../../src/cli/host_check.ts";
 import type { ConfigError } from "../../../src/config/errors.ts";
 import { Logger } from "../../../src/log/logger.ts";
 import { MailProxy } from "../../../src/server/mail_proxy.ts";
+import { tempDir } from "../../support/temp_dir.ts";
 
 const MESSAGE = "Subject: hello\r\n\r\nbody\r\n";
 // openssl passwd -6 -salt Qx1 'alice pw'
@@ -53,7 +53,7 @@ mail {
       "bob@example.org": { password: "org pw", messages: [MESSAGE] },
     });
     other = await startDemoImap({ carol: { password: "carol pw", messages: [MESSAGE] } });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-ut-"));
+    dir = tempDir("mailproxy-ut-");
     usersFile = path.join(dir, "users");
     confFile = path.join(dir, "mailproxy.conf");
     fs.writeFileSync(usersFile, [

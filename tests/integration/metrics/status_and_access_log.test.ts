@@ -5,7 +5,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { type AuthReply, type AuthServer, startAuthServer } from "../../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../../support/proxy.ts";
@@ -13,6 +12,7 @@ import { WireClient } from "../../support/wire.ts";
 import type { ScriptedBackend } from "../../support/scripted_backend.ts";
 import { freePort } from "../../support/ports.ts";
 import { imapBackend } from "../../support/child_proxy.ts";
+import { tempDir } from "../../support/temp_dir.ts";
 
 async function scrape(port: number, what = "/metrics"): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}${what}`);
@@ -43,7 +43,7 @@ describe("metrics and access log", () => {
         ? { headers: { "Auth-Status": "OK", "Auth-Server": "127.0.0.1", "Auth-Port": String(backend.port) } }
         : { headers: { "Auth-Status": "Invalid login or password" } }
     );
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-metrics-"));
+    dir = tempDir("mailproxy-metrics-");
     accessFile = path.join(dir, "access.log");
     [port, statusPort] = [await freePort(), await freePort()];
     proxy = await startProxy(`status_listen 127.0.0.1:${statusPort};

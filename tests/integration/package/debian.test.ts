@@ -6,10 +6,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { REPO_ROOT } from "../../support/repo.ts";
+import { tempDir } from "../../support/temp_dir.ts";
 
 
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
@@ -44,7 +44,7 @@ describe("the Debian package", () => {
     const arch = run("dpkg", ["--print-architecture"]).stdout.trim();
     deb = path.join(REPO_ROOT, `dist/mailproxy_${version()}_${arch}.deb`);
     assert.ok(fs.existsSync(deb), built.out);
-    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-deb-"));
+    scratch = tempDir("mailproxy-deb-");
     const x = run("dpkg-deb", ["-x", deb, scratch]);
     assert.equal(x.status, 0, x.out);
   });
@@ -59,7 +59,7 @@ describe("the Debian package", () => {
     assert.match(info.out, /^ Section: mail$/m);
     const field = run("dpkg-deb", ["-f", deb, "Package"]);
     assert.equal(field.stdout, "mailproxy\n");
-    const ctl = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-ctl-"));
+    const ctl = tempDir("mailproxy-ctl-");
     try {
       assert.equal(run("dpkg-deb", ["-e", deb, ctl]).status, 0);
       assert.equal(fs.readFileSync(path.join(ctl, "conffiles"), "utf8"), "/etc/mailproxy/mailproxy.conf\n");

@@ -6,7 +6,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { type AuthServer, routeTo, startAuthServer } from "../../support/auth_server.ts";
@@ -15,6 +14,7 @@ import { WireClient } from "../../support/wire.ts";
 import { waitForPort } from "../../support/binary.ts";
 import { freePort } from "../../support/ports.ts";
 import { imapBackend, mailproxyCommand } from "../../support/child_proxy.ts";
+import { tempDir } from "../../support/temp_dir.ts";
 
 function alive(pid: number): boolean {
   try {
@@ -49,7 +49,7 @@ describe("daemon on", () => {
   for (const workers of [1, 2]) {
     test(`with worker_processes ${workers} the command exits 0, a detached process serves logins, and -s stop ends it`, async () => {
       const port = await freePort();
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-daemon-"));
+      const dir = tempDir("mailproxy-daemon-");
       const logFile = path.join(dir, "error.log");
       const pidFile = path.join(dir, "mailproxy.pid");
       const confFile = path.join(dir, "mailproxy.conf");

@@ -8,7 +8,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import http from "node:http";
 import { spawn } from "node:child_process";
@@ -18,6 +17,7 @@ import { WireClient } from "../../support/wire.ts";
 import { ensureBinary } from "../../support/binary.ts";
 import { freePort } from "../../support/ports.ts";
 import { capability, imapBackend, loggedIn, mailproxyCommand, payload, sha256, startChildProxy } from "../../support/child_proxy.ts";
+import { tempDir } from "../../support/temp_dir.ts";
 
 const SIZE = 1 << 20;
 
@@ -331,7 +331,7 @@ describe("worker processes", () => {
     } finally {
       await p.cleanup();
     }
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-user-"));
+    const dir = tempDir("mailproxy-user-");
     try {
       const confFile = path.join(dir, "mailproxy.conf");
       const logFile = path.join(dir, "error.log");
@@ -349,7 +349,7 @@ describe("worker processes", () => {
   test("the compiled binary runs two workers that both serve logins and stop on QUIT", async () => {
     const binary = ensureBinary();
     const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-workers-"));
+    const dir = tempDir("mailproxy-workers-");
     const logFile = path.join(dir, "error.log");
     const confFile = path.join(dir, "mailproxy.conf");
     fs.writeFileSync(

@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { type AuthServer, defaultAuthHandler, startAuthServer } from "../../support/auth_server.ts";
 import { startProxy, type RunningProxy } from "../../support/proxy.ts";
@@ -16,6 +15,7 @@ import { type DovecotBackend, type PostfixBackend, startDovecot, startPostfix } 
 import { freePort } from "../../support/ports.ts";
 import { curl, pythonPop3Retr, pythonSmtpSend, swaks } from "../../support/mail_clients.ts";
 import { ensureBinary } from "../../support/binary.ts";
+import { tempDir } from "../../support/temp_dir.ts";
 
 /** A second loopback address for clients, so the backend can tell the client from the proxy. */
 const CLIENT_IP = "127.0.0.5";
@@ -267,7 +267,7 @@ describe("real clients through the compiled binary dist/mailproxy", () => {
     ]);
     auth = await startAuthFor(dovecot, postfix);
     [pop3Port, smtpPort] = [await freePort(), await freePort()];
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-binary-"));
+    dir = tempDir("mailproxy-binary-");
     const conf = path.join(dir, "mailproxy.conf");
     fs.writeFileSync(conf, `daemon off;\nerror_log ${path.join(dir, "error.log")} info;\n` +
       serverBlocks(auth.url, pop3Port, smtpPort) + "\n");

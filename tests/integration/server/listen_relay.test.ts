@@ -6,13 +6,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { type AuthServer, routeTo, startAuthServer } from "../../support/auth_server.ts";
 import { startProxy } from "../../support/proxy.ts";
 import { WireClient } from "../../support/wire.ts";
 import { type ScriptedBackend, type ScriptedConnection, startScriptedBackend } from "../../support/scripted_backend.ts";
 import { freePort, freePortPair } from "../../support/ports.ts";
+import { tempDir } from "../../support/temp_dir.ts";
 
 /** A backend that accepts the proxy's LOGIN and then runs `after` on the connection. */
 function loginBackend(after: (b: ScriptedConnection) => void = () => {}): Promise<ScriptedBackend> {
@@ -113,7 +113,7 @@ describe("listen forms", () => {
   });
 
   test("a unix socket listener serves clients and reports unix: as the client address", async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mailproxy-unix-")), "imap.sock");
+    const file = path.join(tempDir("mailproxy-unix-"), "imap.sock");
     const proxy = await startProxy(`mail { auth_http ${auth.url}; server { listen unix:${file}; protocol imap; } }`);
     const before = auth.requests.length;
     const socket = await connectUnix(file);
