@@ -30,7 +30,7 @@ def target_table(runs: dict, rows: list[report.Row], runtimes: list[str], unit: 
     floors = [f for f in Proxy.FLOORS if f in runtimes]
     before = "ref" if "ref" in runtimes else "bun"
     head = ["scenario", "workers", f"nginx {unit}", f"mailproxy before {unit}", "before/nginx", "target",
-            "after/nginx", *(f"{Proxy.LABELS[f]} /nginx" for f in floors)]
+            *([f"after {unit}"] if before == "ref" else []), "after/nginx", *(f"{Proxy.LABELS[f]} /nginx" for f in floors)]
     if "deno" in runtimes:
         head.insert(5, "Deno /nginx")
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -43,8 +43,12 @@ def target_table(runs: dict, rows: list[report.Row], runtimes: list[str], unit: 
             cells = [row.scenario, workers, report.fmt(base), report.fmt(mine), report.verdict(row, mine, base)]
             if "deno" in runtimes:
                 cells.append(ratio(report.value(results, "deno", row), base))
-            after = report.verdict(row, report.value(results, "bun", row), base) if before == "ref" else PENDING
-            cells += [report.target_text(row), after]
+            cells.append(report.target_text(row))
+            if before == "ref":
+                after = report.value(results, "bun", row)
+                cells += [report.fmt(after), report.verdict(row, after, base)]
+            else:
+                cells.append(PENDING)
             cells += [ratio(report.value(results, f, row), base) for f in floors]
             out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
