@@ -68,13 +68,15 @@ function labelSet(labels: ObserverLabels): LabelSet {
   let set = labelSets.get(id);
   if (!set) {
     const l = { server: labels.server, protocol: labels.protocol };
-    const derived = new Map<string, Record<string, string>>();
+    // by name, then value: no key string built per update
+    const derived = new Map<string, Map<string, Record<string, string>>>();
     set = {
       l,
       with(name, value) {
-        const k = `${name}=${value}`;
-        let d = derived.get(k);
-        if (!d) derived.set(k, d = { ...l, [name]: value });
+        let byValue = derived.get(name);
+        if (!byValue) derived.set(name, byValue = new Map());
+        let d = byValue.get(value);
+        if (!d) byValue.set(value, d = { ...l, [name]: value });
         return d;
       },
     };

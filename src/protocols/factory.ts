@@ -21,9 +21,12 @@ import { smtpBackendStarttls } from "./smtp/backend_starttls.ts";
 import { sieveBackendStarttls } from "./sieve/backend_starttls.ts";
 import { isPassthroughOnly, offeredMethods } from "./mechanisms.ts";
 
+/** Built once, not per session. */
+const LINES: Record<Protocol, ProtocolLines> = { imap: IMAP_LINES, pop3: POP3_LINES, smtp: SMTP_LINES, sieve: SIEVE_LINES };
+
 /** The lines the session sends on its own for `protocol`, before or without a machine. */
 export function protocolLines(protocol: Protocol): ProtocolLines {
-  return { imap: IMAP_LINES, pop3: POP3_LINES, smtp: SMTP_LINES, sieve: SIEVE_LINES }[protocol];
+  return LINES[protocol];
 }
 
 /**
