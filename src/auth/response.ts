@@ -374,43 +374,44 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
   }
   if (wait) return { type: "wait", seconds: sleep };
 
-  const name = `auth http server ${ctx.peer}`;
   if (!server && !port && statusOk && ctx.defaultBackend) {
     server = ctx.defaultBackend.host;
     port = String(ctx.defaultBackend.port);
   }
   const pool = server !== undefined && ctx.upstreams?.has(server) === true;
-  if (!server || (!port && !pool)) return { type: "internal", reason: `${name} did not send server or port` };
+  if (!server || (!port && !pool)) return { type: "internal", reason: `auth http server ${ctx.peer} did not send server or port` };
   if (ctx.protocol !== "smtp" && pass === undefined && yieldOf(ctx.method) !== "password") {
-    return { type: "internal", reason: `${name} did not send password` };
+    return { type: "internal", reason: `auth http server ${ctx.peer} did not send password` };
   }
   const literal = pool || isIpLiteral(server);
   if (!literal && !isHostName(server)) {
-    return { type: "internal", reason: `${name} sent invalid server address:"${server}"` };
+    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid server address:"${server}"` };
   }
   // A pool's backend has its own port: Auth-Port is ignored (0 here).
   const portNumber = pool ? 0 : parseDecimal(port!);
   if (!pool && (portNumber === null || portNumber < 1 || portNumber > 65535)) {
-    return { type: "internal", reason: `${name} sent invalid server port:"${port}"` };
+    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid server port:"${port}"` };
   }
 
   const switchSmtpAuth = smtpAuth?.toLowerCase();
   if (switchSmtpAuth !== undefined && switchSmtpAuth !== "on" && switchSmtpAuth !== "off") {
-    return { type: "internal", reason: `${name} sent invalid SMTP auth switch:"${smtpAuth}"` };
+    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid SMTP auth switch:"${smtpAuth}"` };
   }
 
   const upstreamTls = sslUpstream?.toLowerCase();
   if (upstreamTls !== undefined && upstreamTls !== "on" && upstreamTls !== "starttls" && upstreamTls !== "off") {
-    return { type: "internal", reason: `${name} sent invalid SSL upstream switch:"${sslUpstream}"` };
+    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid SSL upstream switch:"${sslUpstream}"` };
   }
 
-  const extra: { user?: string; pass?: string; proxySmtpAuth?: boolean; sslUpstream?: UpstreamTlsMode } = {};
-  if (user !== undefined) extra.user = user;
-  if (pass !== undefined) extra.pass = pass;
-  if (switchSmtpAuth !== undefined) extra.proxySmtpAuth = switchSmtpAuth === "on";
-  if (upstreamTls !== undefined) extra.sslUpstream = upstreamTls as UpstreamTlsMode;
-  if (!literal) return { type: "resolve", host: server, port: portNumber!, ...extra };
-  return { type: "ok", server, port: portNumber!, ...extra };
+  // Fields set one by one: an object spread per login is a copy.
+  const decision: Extract<AuthDecision, { type: "ok" | "resolve" }> = literal
+    ? { type: "ok", server, port: portNumber! }
+    : { type: "resolve", host: server, port: portNumber! };
+  if (user !== undefined) decision.user = user;
+  if (pass !== undefined) decision.pass = pass;
+  if (switchSmtpAuth !== undefined) decision.proxySmtpAuth = switchSmtpAuth === "on";
+  if (upstreamTls !== undefined) decision.sslUpstream = upstreamTls as UpstreamTlsMode;
+  return decision;
 }
 
 /** The nginx log wording for a header-block error. */
