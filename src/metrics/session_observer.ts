@@ -33,6 +33,9 @@ export function sessionObserver(
   pools?: BackendLoginListener,
 ): SessionObserver {
   const { l, with: w } = labelSet(labels);
+  // the label sets every session's end uses, looked up once
+  const up = w("direction", "up");
+  const down = w("direction", "down");
   return {
     tlsHandshake: (ok) => metrics.tlsHandshakes.inc(w("result", ok ? "ok" : "failed")),
     auth: (seconds, result) => {
@@ -46,8 +49,8 @@ export function sessionObserver(
       if (session) pools?.loginReported(session, ok, refused === true);
     },
     finished: (record) => {
-      metrics.bytes.inc(w("direction", "up"), record.bytesUp);
-      metrics.bytes.inc(w("direction", "down"), record.bytesDown);
+      metrics.bytes.inc(up, record.bytesUp);
+      metrics.bytes.inc(down, record.bytesDown);
       metrics.sessionsClosed.inc(w("reason", record.result));
       accessLog()?.write(record);
     },
