@@ -6,6 +6,7 @@ benchmark's login storm, nginx against mailproxy.
   python3 scripts/bench/per_login_counts.py                 # nginx,bun; imap,pop3,smtp; both auth modes
   COUNT_RUNTIMES=nginx,bun,ref BENCH_REF_BINARY=/tmp/mailproxy-before python3 scripts/bench/per_login_counts.py
   COUNT_PROTOCOLS=imap COUNT_AUTH=closing COUNT_WHAT=syscalls python3 scripts/bench/per_login_counts.py
+  COUNT_PROTOCOLS=imaps ...                                 # the IMAP storm over implicit TLS (port 993's listener)
 
 What is counted (COUNT_WHAT, comma list, default syscalls,instructions):
   syscalls      `strace -f -c` attached to every process of the proxy during one storm
@@ -61,7 +62,10 @@ WARM_VALGRIND = float(os.environ.get("COUNT_WARM_VALGRIND", "30"))
 
 
 def storm(tools, port: int, proto: str, secs: float) -> int:
-    r = scenarios.load(tools, ["storm", proto, port, CLIENTS, secs], secs + 60)
+    # "imaps": the IMAP storm over implicit TLS (the benchmark's `tls` scenario)
+    tls = proto == "imaps"
+    args = ["storm", "imap" if tls else proto, port, CLIENTS, secs] + (["tls"] if tls else [])
+    r = scenarios.load(tools, args, secs + 60)
     return int(r["sessions"])
 
 

@@ -9,9 +9,18 @@ import { setTimeout } from "node:timers";
 import type { NetSocket, SocketOwner } from "../net/socket.ts";
 import type { AuthResult } from "./types.ts";
 import type { Wire } from "../wire/wire.ts";
-import { type AuthDecision, connectionReuse, headErrorReason, type ResponseHead, ResponseHeadParser } from "./response.ts";
+import {
+  type AuthDecision,
+  connectionReuse,
+  decideAuthResponse,
+  type DecisionContext,
+  headErrorReason,
+  type ResponseHead,
+  ResponseHeadParser,
+} from "./response.ts";
 import { BodyDrain } from "./body_drain.ts";
 import { describeSocketError, failedCall } from "./socket_errors.ts";
+import type { LeaveSignal } from "./client_left.ts";
 
 /** Where the auth service listens, resolved once. `name` is how nginx names it in logs. */
 export type Target =
@@ -30,8 +39,9 @@ export interface ExchangeJob {
   text: Wire<"http">;
   /** Date.now() by which the response head must be complete. */
   deadline: number;
-  decide: (head: ResponseHead) => AuthDecision;
-  signal?: AbortSignal;
+  /** What the answer is judged against (decideAuthResponse). */
+  context: DecisionContext;
+  signal?: LeaveSignal;
 }
 
 /** The pool a connection returns to (AuthHttpClient). */
@@ -162,7 +172,7 @@ export class AuthConnection implements SocketOwner {
     }
     if (step.type === "more") return;
     if (step.type === "error") return this.fail(headErrorReason(step.error, target.name));
-    const decision = this.job!.decide(step.head);
+    const decision = decideAuthResponse(step.head, this.job!.context);
     const reusable = this.pool.reusing;
     this.finish({ type: "decision", decision }, reusable);
     if (reusable) this.afterHeaders(step.head, step.rest);

@@ -15,10 +15,11 @@ import type { Logger, SessionContext } from "../log/logger.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "./types.ts";
 import { buildAuthRequest } from "./request.ts";
 import type { Wire } from "../wire/wire.ts";
-import { type AuthDecision, decideAuthResponse, type ResponseHead } from "./response.ts";
+import type { AuthDecision, DecisionContext } from "./response.ts";
 import { defaultSockets } from "../net/choose.ts";
-import { AuthConnection, CLIENT_GONE, type ConnectionPool, internal, type Target, unreachable } from "./auth_connection.ts";
+import { AuthConnection, CLIENT_GONE, type ConnectionPool, type ExchangeJob, internal, type Target, unreachable } from "./auth_connection.ts";
 import { waitUnlessAborted } from "./wait.ts";
+import type { LeaveSignal } from "./client_left.ts";
 
 export interface AuthHttpClientOptions {
   url: AuthHttpUrl;
@@ -112,7 +113,8 @@ export class AuthHttpClient implements AuthSource, ConnectionPool {
   }
 
   private async run(request: AuthRequest): Promise<AuthResult> {
-    const target = await this.resolveTarget();
+    // Resolved once: later logins skip the await (a promise and a microtask turn each).
+    const target = this.target ?? await this.resolveTarget();
     if (typeof target === "string") return unreachable(target);
     const sent = this.opts.passClientCert || !request.tls?.certPem
       ? request
@@ -120,7 +122,7 @@ export class AuthHttpClient implements AuthSource, ConnectionPool {
     const text = buildAuthRequest(this.opts.url, sent, this.opts.headers, this.opts.keepalive > 0 ? "1.1" : "1.0", {
       connectionHeaders: this.opts.connectionHeaders,
     });
-    const context = {
+    const context: DecisionContext = {
       protocol: request.protocol,
       method: request.credentials.method,
       peer: target.name,
@@ -130,7 +132,7 @@ export class AuthHttpClient implements AuthSource, ConnectionPool {
 
     for (;;) {
       if (request.signal?.aborted) return CLIENT_GONE;
-      const decision = await this.query(target, text, (head) => decideAuthResponse(head, context), request.signal);
+      const decision = await this.query(target, text, context, request.signal);
       if (decision.type === "wait") {
         // Each WAIT answer earns exactly one new query (nginx would loop forever on a zero wait).
         if (!(await waitUnlessAborted(Math.max(decision.seconds, MIN_WAIT_SECONDS) * 1000, request.signal))) return CLIENT_GONE;
@@ -191,12 +193,12 @@ export class AuthHttpClient implements AuthSource, ConnectionPool {
   private async query(
     target: Target,
     text: Wire<"http">,
-    decide: (head: ResponseHead) => AuthDecision,
-    signal?: AbortSignal,
+    context: DecisionContext,
+    signal?: LeaveSignal,
   ): Promise<AuthDecision> {
     // The client left: its request is not started.
     if (signal?.aborted) return CLIENT_GONE;
-    const job = { target, text, deadline: Date.now() + this.opts.timeoutMs, decide, signal };
+    const job: ExchangeJob = { target, text, deadline: Date.now() + this.opts.timeoutMs, context, signal };
     const pooled = this.takeIdle();
     if (pooled) {
       const outcome = await pooled.exchange(job, true);

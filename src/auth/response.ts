@@ -188,14 +188,6 @@ export class ResponseHeadParser {
   }
 }
 
-/** Case-insensitive lookup of the last header with this name. */
-function lastHeader(head: ResponseHead, name: string): string | undefined {
-  const wanted = name.toLowerCase();
-  let found: string | undefined;
-  for (const [n, v] of head.headers) if (n.toLowerCase() === wanted) found = v;
-  return found;
-}
-
 // ---------------------------------------------------------------------------
 // Pooling facts (beyond nginx)
 
@@ -211,28 +203,39 @@ interface ConnectionReuse {
   framing: BodyFraming;
 }
 
-/** Whether the connection could carry another request once the body is read. */
+/**
+ * Whether the connection could carry another request once the body is read. Every
+ * pooled login asks: one pass over the headers, each name lowered once.
+ */
 export function connectionReuse(head: ResponseHead): ConnectionReuse {
   const version = head.statusLine?.match(/^HTTP\/(\d+)\.(\d+)(?:[ \t]+(\d{3}))?/);
   const major = version ? Number(version[1]) : 0;
   const minor = version ? Number(version[2]) : 0;
   const status = version?.[3] ? Number(version[3]) : 200;
-  const connection = (lastHeader(head, "Connection") ?? "").toLowerCase().split(",").map((t) => t.trim());
-  const keepAlive = (major > 1 || (major === 1 && minor >= 1)) && !connection.includes("close");
-  return { keepAlive, framing: bodyFraming(head, status) };
+  let connection: string | undefined;
+  let lengths: string[] | undefined;
+  let encodings: string[] | undefined;
+  for (const [n, v] of head.headers) {
+    const name = n.toLowerCase();
+    if (name === "connection") connection = v;
+    else if (name === "content-length") (lengths ??= []).push(v);
+    else if (name === "transfer-encoding") (encodings ??= []).push(v);
+  }
+  const close = connection !== undefined && connection.toLowerCase().split(",").some((t) => t.trim() === "close");
+  const keepAlive = (major > 1 || (major === 1 && minor >= 1)) && !close;
+  return { keepAlive, framing: bodyFraming(status, lengths, encodings) };
 }
 
-function bodyFraming(head: ResponseHead, status: number): BodyFraming {
+/** `lengths`, `encodings`: the Content-Length and Transfer-Encoding values in order, if any. */
+function bodyFraming(status: number, lengths: string[] | undefined, encodings: string[] | undefined): BodyFraming {
   if (status === 204 || status === 304 || (status >= 100 && status < 200)) return { kind: "length", length: 0 };
-  const lengths = head.headers.filter(([n]) => n.toLowerCase() === "content-length").map(([, v]) => v);
-  const encodings = head.headers.filter(([n]) => n.toLowerCase() === "transfer-encoding").map(([, v]) => v);
-  if (encodings.length > 0) {
+  if (encodings) {
     // Both kinds of framing at once is how request smuggling starts: do not reuse.
-    if (lengths.length > 0) return { kind: "unknown" };
+    if (lengths) return { kind: "unknown" };
     const codings = encodings.join(",").toLowerCase().split(",").map((t) => t.trim()).filter((t) => t);
     return codings.length === 1 && codings[0] === "chunked" ? { kind: "chunked" } : { kind: "unknown" };
   }
-  if (lengths.length === 0) return { kind: "unknown" };
+  if (!lengths) return { kind: "unknown" };
   if (!lengths.every((v) => /^\d{1,15}$/.test(v) && Number(v) === Number(lengths[0]))) return { kind: "unknown" };
   return { kind: "length", length: Number(lengths[0]) };
 }
@@ -288,9 +291,13 @@ export function isHostName(text: string): boolean {
   return !/^\d+$/.test(labels[labels.length - 1]);
 }
 
+/** A dotted quad, each part 0-255 without leading zeros: what net.isIP takes as IPv4. */
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 /** IPv4 dotted quad or IPv6 without brackets, as nginx's ngx_parse_addr accepts. */
 function isIpLiteral(text: string): boolean {
-  return net.isIP(text) !== 0 && !text.includes("%");
+  // The usual answer is an IPv4 address: net.isIP's larger IPv6 pattern only for the others.
+  return IPV4.test(text) || (net.isIP(text) !== 0 && !text.includes("%"));
 }
 
 
@@ -367,43 +374,44 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
   }
   if (wait) return { type: "wait", seconds: sleep };
 
-  const name = `auth http server ${ctx.peer}`;
   if (!server && !port && statusOk && ctx.defaultBackend) {
     server = ctx.defaultBackend.host;
     port = String(ctx.defaultBackend.port);
   }
   const pool = server !== undefined && ctx.upstreams?.has(server) === true;
-  if (!server || (!port && !pool)) return { type: "internal", reason: `${name} did not send server or port` };
+  if (!server || (!port && !pool)) return { type: "internal", reason: `auth http server ${ctx.peer} did not send server or port` };
   if (ctx.protocol !== "smtp" && pass === undefined && yieldOf(ctx.method) !== "password") {
-    return { type: "internal", reason: `${name} did not send password` };
+    return { type: "internal", reason: `auth http server ${ctx.peer} did not send password` };
   }
   const literal = pool || isIpLiteral(server);
   if (!literal && !isHostName(server)) {
-    return { type: "internal", reason: `${name} sent invalid server address:"${server}"` };
+    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid server address:"${server}"` };
   }
   // A pool's backend has its own port: Auth-Port is ignored (0 here).
   const portNumber = pool ? 0 : parseDecimal(port!);
   if (!pool && (portNumber === null || portNumber < 1 || portNumber > 65535)) {
-    return { type: "internal", reason: `${name} sent invalid server port:"${port}"` };
+    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid server port:"${port}"` };
   }
 
   const switchSmtpAuth = smtpAuth?.toLowerCase();
   if (switchSmtpAuth !== undefined && switchSmtpAuth !== "on" && switchSmtpAuth !== "off") {
-    return { type: "internal", reason: `${name} sent invalid SMTP auth switch:"${smtpAuth}"` };
+    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid SMTP auth switch:"${smtpAuth}"` };
   }
 
   const upstreamTls = sslUpstream?.toLowerCase();
   if (upstreamTls !== undefined && upstreamTls !== "on" && upstreamTls !== "starttls" && upstreamTls !== "off") {
-    return { type: "internal", reason: `${name} sent invalid SSL upstream switch:"${sslUpstream}"` };
+    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid SSL upstream switch:"${sslUpstream}"` };
   }
 
-  const extra: { user?: string; pass?: string; proxySmtpAuth?: boolean; sslUpstream?: UpstreamTlsMode } = {};
-  if (user !== undefined) extra.user = user;
-  if (pass !== undefined) extra.pass = pass;
-  if (switchSmtpAuth !== undefined) extra.proxySmtpAuth = switchSmtpAuth === "on";
-  if (upstreamTls !== undefined) extra.sslUpstream = upstreamTls as UpstreamTlsMode;
-  if (!literal) return { type: "resolve", host: server, port: portNumber!, ...extra };
-  return { type: "ok", server, port: portNumber!, ...extra };
+  // Fields set one by one: an object spread per login is a copy.
+  const decision: Extract<AuthDecision, { type: "ok" | "resolve" }> = literal
+    ? { type: "ok", server, port: portNumber! }
+    : { type: "resolve", host: server, port: portNumber! };
+  if (user !== undefined) decision.user = user;
+  if (pass !== undefined) decision.pass = pass;
+  if (switchSmtpAuth !== undefined) decision.proxySmtpAuth = switchSmtpAuth === "on";
+  if (upstreamTls !== undefined) decision.sslUpstream = upstreamTls as UpstreamTlsMode;
+  return decision;
 }
 
 /** The nginx log wording for a header-block error. */

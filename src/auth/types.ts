@@ -6,6 +6,7 @@ import type { Protocol } from "../config/model.ts";
 import type { Credentials } from "../protocols/types.ts";
 import type { SessionContext } from "../log/logger.ts";
 import type { ClientTlsInfo } from "../tls/client_info.ts";
+import type { LeaveSignal } from "./client_left.ts";
 
 export type { ClientTlsInfo };
 
@@ -35,7 +36,7 @@ export interface AuthRequest {
   /** The session's log context, so that an auth source's error lines name the client. */
   log?: SessionContext;
   /** Aborted when the client goes: a WAIT loop, its delay and a request in flight end with it. */
-  signal?: AbortSignal;
+  signal?: LeaveSignal;
 }
 
 /** How the proxy talks to a backend: implicit TLS, STARTTLS/STLS, or plaintext. */

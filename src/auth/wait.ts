@@ -3,6 +3,7 @@
  * not keep a closed session (and its timer) alive, nor lead to another request.
  */
 import { setTimeout } from "node:timers";
+import type { LeaveSignal } from "./client_left.ts";
 
 /** Node timers overflow above this many ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -11,7 +12,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * Resolves true after `ms`, or false as soon as `signal` aborts (at once if it already has).
  * @example if (!(await waitUnlessAborted(1000, request.signal))) return; // the client left
  */
-export function waitUnlessAborted(ms: number, signal?: AbortSignal): Promise<boolean> {
+export function waitUnlessAborted(ms: number, signal?: LeaveSignal): Promise<boolean> {
   if (signal?.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = (completed: boolean) => {

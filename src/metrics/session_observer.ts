@@ -33,6 +33,9 @@ export function sessionObserver(
   pools?: BackendLoginListener,
 ): SessionObserver {
   const { l, with: w } = labelSet(labels);
+  // the label sets every session's end uses, looked up once
+  const up = w("direction", "up");
+  const down = w("direction", "down");
   return {
     tlsHandshake: (ok) => metrics.tlsHandshakes.inc(w("result", ok ? "ok" : "failed")),
     auth: (seconds, result) => {
@@ -46,8 +49,8 @@ export function sessionObserver(
       if (session) pools?.loginReported(session, ok, refused === true);
     },
     finished: (record) => {
-      metrics.bytes.inc(w("direction", "up"), record.bytesUp);
-      metrics.bytes.inc(w("direction", "down"), record.bytesDown);
+      metrics.bytes.inc(up, record.bytesUp);
+      metrics.bytes.inc(down, record.bytesDown);
       metrics.sessionsClosed.inc(w("reason", record.result));
       accessLog()?.write(record);
     },
@@ -68,13 +71,15 @@ function labelSet(labels: ObserverLabels): LabelSet {
   let set = labelSets.get(id);
   if (!set) {
     const l = { server: labels.server, protocol: labels.protocol };
-    const derived = new Map<string, Record<string, string>>();
+    // by name, then value: no key string built per update
+    const derived = new Map<string, Map<string, Record<string, string>>>();
     set = {
       l,
       with(name, value) {
-        const k = `${name}=${value}`;
-        let d = derived.get(k);
-        if (!d) derived.set(k, d = { ...l, [name]: value });
+        let byValue = derived.get(name);
+        if (!byValue) derived.set(name, byValue = new Map());
+        let d = byValue.get(value);
+        if (!d) byValue.set(value, d = { ...l, [name]: value });
         return d;
       },
     };

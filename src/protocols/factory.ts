@@ -21,23 +21,43 @@ import { smtpBackendStarttls } from "./smtp/backend_starttls.ts";
 import { sieveBackendStarttls } from "./sieve/backend_starttls.ts";
 import { isPassthroughOnly, offeredMethods } from "./mechanisms.ts";
 
+/** Built once, not per session. */
+const LINES: Record<Protocol, ProtocolLines> = { imap: IMAP_LINES, pop3: POP3_LINES, smtp: SMTP_LINES, sieve: SIEVE_LINES };
+
 /** The lines the session sends on its own for `protocol`, before or without a machine. */
 export function protocolLines(protocol: Protocol): ProtocolLines {
-  return { imap: IMAP_LINES, pop3: POP3_LINES, smtp: SMTP_LINES, sieve: SIEVE_LINES }[protocol];
+  return LINES[protocol];
 }
 
-/** The machines see only the methods the server's auth source can check (mechanisms.ts). */
+/**
+ * The machines see only the methods the server's auth source can check (mechanisms.ts).
+ * Their options are the server's settings with those methods: built once per server
+ * and TLS flavour (a copy of every setting per connection was most of a greeting's work).
+ */
 export function createPreauth(server: EffectiveServer, implicitTls: boolean): PreauthMachine {
   switch (server.protocol) {
     case "imap":
-      return new ImapPreauth({ ...server, imap_auth: offeredMethods(server, server.imap_auth), implicitTls });
+      return new ImapPreauth(preauthOptions(server, implicitTls));
     case "pop3":
-      return new Pop3Preauth({ ...server, pop3_auth: offeredMethods(server, server.pop3_auth), implicitTls });
+      return new Pop3Preauth(preauthOptions(server, implicitTls));
     case "smtp":
-      return new SmtpPreauth({ ...server, smtp_auth: offeredMethods(server, server.smtp_auth), implicitTls });
+      return new SmtpPreauth(preauthOptions(server, implicitTls));
     case "sieve":
-      return new SievePreauth({ ...server, sieve_auth: offeredMethods(server, server.sieve_auth), implicitTls });
+      return new SievePreauth(preauthOptions(server, implicitTls));
   }
+}
+
+/** Per server (a configuration generation's objects, never changed): [plain, implicit TLS]. */
+const preauthCache = new WeakMap<EffectiveServer, [object?, object?]>();
+
+/** The server's settings, its protocol's `*_auth` cut to what the auth source checks, and `implicitTls`. */
+// deno-lint-ignore no-explicit-any
+function preauthOptions(server: EffectiveServer, implicitTls: boolean): any {
+  let cached = preauthCache.get(server);
+  if (!cached) preauthCache.set(server, cached = []);
+  const slot = implicitTls ? 1 : 0;
+  const methods = `${server.protocol}_auth` as "imap_auth" | "pop3_auth" | "smtp_auth" | "sieve_auth";
+  return cached[slot] ??= Object.freeze({ ...server, [methods]: offeredMethods(server, server[methods]), implicitTls });
 }
 
 interface BackendLoginParams {

@@ -42,7 +42,9 @@ export async function backendStep(server: EffectiveServer, target: BackendTarget
     clientIp: client.clientAddr,
     clientHost: client.clientHost,
     clientPort: client.clientPort,
-    ...(client.localAddr ? { localIp: unmapped(client.localAddr), localPort: client.localPort } : {}),
+    // only when proxy_imap_id sends it: no address string per login otherwise
+    localIp: client.localAddr && server.proxy_imap_id ? unmapped(client.localAddr) : undefined,
+    localPort: client.localAddr ? client.localPort : undefined,
     proxySmtpAuth: target.proxySmtpAuth,
   });
   const proxyHeader = server.proxy_protocol === "on"
@@ -58,7 +60,7 @@ export async function backendStep(server: EffectiveServer, target: BackendTarget
     return { type: "fail", reason: (err as Error).message, refused: false };
   }
   const outcome = await loginToBackend({
-    target: { host: target.host, port: target.port },
+    target,
     protocol: server.protocol,
     login,
     replyLimit: server.proxy_buffer,
@@ -66,7 +68,8 @@ export async function backendStep(server: EffectiveServer, target: BackendTarget
     proxyHeader,
     // Bun's native client TLS has every feature backends use (README, TLS table).
     sockets: defaultSockets(),
-    ...(tls ? { tls, starttls: createBackendStarttls(server.protocol, server.server_name) } : {}),
+    tls,
+    starttls: tls ? createBackendStarttls(server.protocol, server.server_name) : undefined,
   });
   if (outcome.type === "ok") return outcome;
   const refused = login.refusal !== undefined;

@@ -18,6 +18,7 @@ import { RUNTIME } from "../runtime.ts";
 import { type BackendTarget, SessionCore, type SessionIo, type SessionTimer } from "./session_core.ts";
 import { ClientLink } from "./client_link.ts";
 import { backendStep, type BackendStepResult } from "./backend_step.ts";
+import { ClientLeft } from "../auth/client_left.ts";
 
 export type { ServerDeps, SessionDeps } from "./session_deps.ts";
 
@@ -28,7 +29,7 @@ export class Session extends ClientLink implements SessionIo {
   readonly ctx: SessionContext;
   private readonly core: SessionCore;
   /** Aborted when the client goes, ending the auth request and its WAIT loop. */
-  private clientLeft?: AbortController;
+  private clientLeft?: ClientLeft;
   private authRequest?: AuthRequest;
   private backend?: NetSocket;
   private tlsInfo?: ClientTlsInfo;
@@ -68,7 +69,8 @@ export class Session extends ClientLink implements SessionIo {
 
   /** Open the connection and greet; never throws. */
   async start(): Promise<void> {
-    this.log("info", `client connected to ${this.ctx.server}`);
+    // A line built only when it is written (the usual error_log level drops it).
+    if (this.logs("info")) this.log("info", `client connected to ${this.ctx.server}`);
     try {
       if (this.deps.listen.proxy_protocol && !(await this.readProxyHeader())) return;
       if (this.deps.listen.ssl && !(await this.handshake(true))) return;
@@ -139,27 +141,33 @@ export class Session extends ClientLink implements SessionIo {
 
   /** Called by the relay once both sockets are closed. */
   relayEnded(end: RelayEnd): void {
-    const { up, down } = this.relayHandle!.stats;
-    const seconds = ((Date.now() - this.started) / 1000).toFixed(3);
-    this.log("info", `proxied session done (${end}), bytes from client: ${up}, to client: ${down}, duration: ${seconds}s`);
+    if (this.logs("info")) {
+      const { up, down } = this.relayHandle!.stats;
+      const seconds = ((Date.now() - this.started) / 1000).toFixed(3);
+      this.log("info", `proxied session done (${end}), bytes from client: ${up}, to client: ${down}, duration: ${seconds}s`);
+    }
     this.core.relayEnded(end);
   }
 
   // ---- the actions (SessionIo) beyond bytes and timers ----
   askAuth(credentials: Credentials, attempt: number): void {
     const { server } = this.deps;
+    // Assigned field by field: spreads of conditional objects cost a copy each, every login.
     const request: AuthRequest = {
       protocol: server.protocol,
       credentials,
       attempt,
       clientIp: this.clientIp,
-      ...(server.protocol === "smtp" ? { clientHost: this.clientHost } : {}),
-      ...(this.clientPort !== undefined ? { clientPort: this.clientPort } : {}),
-      ...(this.localAddr ? { serverAddr: unmapped(this.localAddr), serverPort: this.localPort } : {}),
-      ...(this.proxyInfo ? { proxyProtocol: this.proxyInfo } : {}),
-      ...(this.tlsInfo ? { tls: this.tlsInfo } : {}),
-      signal: (this.clientLeft ??= new AbortController()).signal,
+      signal: this.clientLeft ??= new ClientLeft(),
     };
+    if (server.protocol === "smtp") request.clientHost = this.clientHost;
+    if (this.clientPort !== undefined) request.clientPort = this.clientPort;
+    if (this.localAddr) {
+      request.serverAddr = unmapped(this.localAddr);
+      request.serverPort = this.localPort;
+    }
+    if (this.proxyInfo) request.proxyProtocol = this.proxyInfo;
+    if (this.tlsInfo) request.tls = this.tlsInfo;
     this.authRequest = request;
     const asked = Date.now();
     this.deps.auth.authenticate(request).then((result: AuthResult) => {
@@ -228,6 +236,11 @@ export class Session extends ClientLink implements SessionIo {
       tls: this.tlsInfo?.protocol,
       result: this.core.result,
     });
+  }
+
+  /** Whether a line of `level` would be written anywhere. */
+  private logs(level: "info" | "warn" | "error"): boolean {
+    return this.deps.logger.enabled(level);
   }
 
   log(level: "info" | "warn" | "error", message: string): void {

@@ -49,107 +49,132 @@ export function hostPort(host: string, port: number): string {
 }
 
 export function loginToBackend(opts: BackendLoginOptions): Promise<BackendOutcome> {
-  return new Promise((resolve) => {
-    const name = hostPort(opts.target.host, opts.target.port);
-    let framer = new ReplyFramer(opts.protocol, opts.replyLimit);
-    const preamble = opts.tls?.mode === "starttls" ? opts.starttls : undefined;
-    let inPreamble = preamble !== undefined;
-    let settled = false;
+  return new Promise((resolve) => new BackendLoginRun(opts, resolve));
+}
 
-    const finish = (outcome: BackendOutcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(deadline);
-      socket.owner = undefined;
-      if (outcome.type === "fail") socket.destroy();
-      else socket.pause();
-      resolve(outcome);
-    };
-    /** The only write toward the backend before the relay: encoded text only. */
-    const write = (data: BackendWire) => socket.write(Buffer.from(data, "latin1"));
-    /** A login step; a value its wire format cannot carry ends the login instead of reaching the backend. */
-    const step = <T>(next: () => T): T | undefined => {
-      try {
-        return next();
-      } catch (err) {
-        if (!(err instanceof UnsafeValueError)) throw err;
-        finish({ type: "fail", reason: err.message });
-        return undefined;
-      }
-    };
+/**
+ * One login at a backend and, until it ends, the owner of its connection: its state in
+ * fields and its socket events as methods, no closures per login.
+ */
+class BackendLoginRun implements SocketOwner {
+  private readonly name: string;
+  private framer: ReplyFramer;
+  private readonly preamble?: BackendStarttls;
+  private inPreamble: boolean;
+  private settled = false;
+  private readonly deadline: ReturnType<typeof setTimeout>;
+  private readonly socket: NetSocket;
 
-    /** TLS over the connection; then `next` runs on it. */
-    const startTls = async (next: () => void) => {
-      // Whatever the backend sent behind its TLS go-ahead is dropped, never read as a reply.
-      framer = new ReplyFramer(opts.protocol, opts.replyLimit);
-      const shaken = await handshakeUpstream(socket, opts.tls!);
-      if (settled) return;
-      if (shaken.type === "fail") {
-        finish({ type: "fail", reason: shaken.reason });
-        return;
-      }
-      socket.owner = owner;
-      socket.resume();
-      next();
-    };
+  constructor(private readonly opts: BackendLoginOptions, private readonly resolve: (outcome: BackendOutcome) => void) {
+    this.name = hostPort(opts.target.host, opts.target.port);
+    this.framer = new ReplyFramer(opts.protocol, opts.replyLimit);
+    this.preamble = opts.tls?.mode === "starttls" ? opts.starttls : undefined;
+    this.inPreamble = this.preamble !== undefined;
+    this.deadline = setTimeout(loginTimedOut, opts.deadlineMs, this);
+    this.socket = opts.sockets.connect(opts.target.host, opts.target.port, this);
+  }
 
-    const loginReply = (text: string) => {
-      const next = step(() => opts.login.onReply(text));
-      if (next === undefined || next.type === "wait") return;
-      if (next.type === "send") write(next.data);
-      else if (next.type === "done") finish({ type: "ok", socket, toClient: next.toClient });
-      else {
-        finish({
-          type: "fail",
-          reason: `${next.reason}: "${printable(firstLine(next.reply))}" while reading response from ${name}`,
-          reply: next.reply,
-        });
-      }
-    };
+  finish(outcome: BackendOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.deadline);
+    const socket = this.socket;
+    socket.owner = undefined;
+    if (outcome.type === "fail") socket.destroy();
+    else socket.pause();
+    this.resolve(outcome);
+  }
 
-    const onData = (chunk: Buffer) => {
-      const framed = framer.push(chunk.toString("latin1"));
-      if (framed.type === "incomplete") return;
-      if (framed.type === "too-long") {
-        finish({ type: "fail", reason: "upstream sent too long response line" });
-        return;
-      }
-      if (!inPreamble) return loginReply(framed.text);
-      const next = step(() => preamble!.onReply(framed.text));
-      if (next === undefined) return;
-      if (next.type === "send") write(next.data);
-      else if (next.type === "upgrade") {
-        inPreamble = false;
-        socket.pause();
-        void startTls(() => loginReply(next.greeting));
-      } else if (next.type === "fail") {
-        finish({
-          type: "fail",
-          reason: `${next.reason}: "${printable(firstLine(next.reply))}" while reading response from ${name}`,
-        });
-      }
-    };
+  /** The only write toward the backend before the relay: encoded text only. */
+  private write(data: BackendWire): void {
+    this.socket.write(Buffer.from(data, "latin1"));
+  }
 
-    // The login's owner of the connection: one per login, gone with it.
-    const owner: SocketOwner = {
-      socketData: (_s, chunk) => onData(chunk),
-      socketError: (_s, err) => finish({ type: "fail", reason: `${describeSocketError(err)} while connecting to upstream` }),
-      socketClose: () => finish({ type: "fail", reason: "upstream prematurely closed connection" }),
-      socketEnd() {},
-      socketDrain() {},
-      socketConnect: (s) => {
-        if (opts.proxyHeader) s.write(Buffer.from(opts.proxyHeader, "latin1"));
-        if (opts.tls?.mode === "ssl") void startTls(() => {});
-        else s.resume();
-      },
-    };
+  /** A value its wire format cannot carry ends the login instead of reaching the backend. */
+  private unsafe(err: unknown): void {
+    if (!(err instanceof UnsafeValueError)) throw err;
+    this.finish({ type: "fail", reason: err.message });
+  }
 
-    const deadline = setTimeout(
-      () => finish({ type: "fail", reason: "upstream timed out (110: Connection timed out)" }),
-      opts.deadlineMs,
-    );
-    const socket: NetSocket = opts.sockets.connect(opts.target.host, opts.target.port, owner);
-  });
+  /** TLS over the connection; then the login goes on with `greeting` (none after implicit TLS). */
+  private async startTls(greeting: string | undefined): Promise<void> {
+    // Whatever the backend sent behind its TLS go-ahead is dropped, never read as a reply.
+    this.framer = new ReplyFramer(this.opts.protocol, this.opts.replyLimit);
+    const shaken = await handshakeUpstream(this.socket, this.opts.tls!);
+    if (this.settled) return;
+    if (shaken.type === "fail") {
+      this.finish({ type: "fail", reason: shaken.reason });
+      return;
+    }
+    this.socket.owner = this;
+    this.socket.resume();
+    if (greeting !== undefined) this.loginReply(greeting);
+  }
+
+  private loginReply(text: string): void {
+    let next;
+    try {
+      next = this.opts.login.onReply(text);
+    } catch (err) {
+      return this.unsafe(err);
+    }
+    if (next.type === "wait") return;
+    if (next.type === "send") this.write(next.data);
+    else if (next.type === "done") this.finish({ type: "ok", socket: this.socket, toClient: next.toClient });
+    else {
+      this.finish({
+        type: "fail",
+        reason: `${next.reason}: "${printable(firstLine(next.reply))}" while reading response from ${this.name}`,
+        reply: next.reply,
+      });
+    }
+  }
+
+  private preambleReply(text: string): void {
+    let next;
+    try {
+      next = this.preamble!.onReply(text);
+    } catch (err) {
+      return this.unsafe(err);
+    }
+    if (next.type === "send") this.write(next.data);
+    else if (next.type === "upgrade") {
+      this.inPreamble = false;
+      this.socket.pause();
+      void this.startTls(next.greeting);
+    } else if (next.type === "fail") {
+      this.finish({
+        type: "fail",
+        reason: `${next.reason}: "${printable(firstLine(next.reply))}" while reading response from ${this.name}`,
+      });
+    }
+  }
+
+  // ---- the connection's events (SocketOwner) ----
+  socketData(_s: NetSocket, chunk: Buffer): void {
+    const framed = this.framer.push(chunk.toString("latin1"));
+    if (framed.type === "incomplete") return;
+    if (framed.type === "too-long") return this.finish({ type: "fail", reason: "upstream sent too long response line" });
+    if (this.inPreamble) this.preambleReply(framed.text);
+    else this.loginReply(framed.text);
+  }
+  socketError(_s: NetSocket, err: Error): void {
+    this.finish({ type: "fail", reason: `${describeSocketError(err)} while connecting to upstream` });
+  }
+  socketClose(): void {
+    this.finish({ type: "fail", reason: "upstream prematurely closed connection" });
+  }
+  socketEnd(): void {}
+  socketDrain(): void {}
+  socketConnect(s: NetSocket): void {
+    if (this.opts.proxyHeader) s.write(Buffer.from(this.opts.proxyHeader, "latin1"));
+    if (this.opts.tls?.mode === "ssl") void this.startTls(undefined);
+    else s.resume();
+  }
+}
+
+function loginTimedOut(run: BackendLoginRun): void {
+  run.finish({ type: "fail", reason: "upstream timed out (110: Connection timed out)" });
 }
 
 function firstLine(text: string): string {

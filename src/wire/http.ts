@@ -27,28 +27,36 @@ const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
  *   // "GET /auth HTTP/1.0\r\nAuth-User: alice\r\n\r\n"
  */
 export class HttpRequestHead {
-  private readonly lines: string[];
+  private text: string;
 
   constructor(method: "GET", target: string, version: "1.0" | "1.1") {
     if (!TARGET.test(target)) throw new UnsafeValueError("the request target", "http");
-    this.lines = [`${method} ${target} HTTP/${version}\r\n`];
+    this.text = `${method} ${target} HTTP/${version}\r\n`;
   }
 
   /** One `Name: value` line; UnsafeValueError for a name that is no token or a value with a control byte. */
   header(name: string, value: string): this {
-    if (!isHeaderName(name)) throw new UnsafeValueError("a header name", "http");
+    // The names are mostly the same few constants: each is checked once per process.
+    if (!TOKENS.has(name)) {
+      if (!isHeaderName(name)) throw new UnsafeValueError("a header name", "http");
+      if (TOKENS.size < 256) TOKENS.add(name);
+    }
     if (!isHeaderValue(value)) throw new UnsafeValueError(`the ${name} header`, "http");
-    this.lines.push(`${name}: ${value}\r\n`);
+    this.text += `${name}: ${value}\r\n`;
     return this;
   }
 
   /** The head with its closing empty line. */
   end(): Wire<"http"> {
-    return wireText(this.lines.join("") + "\r\n", "http");
+    return wireText(this.text + "\r\n", "http");
   }
 }
 
+/** Header names already found to be tokens (bounded: configured names are few). */
+const TOKENS = new Set<string>();
+
 const HEX = "0123456789ABCDEF";
+const NEEDS_ESCAPE = /[\x00-\x20%]/;
 
 /**
  * nginx's mail auth escaping (auth-http.md §2.3): control bytes, space and `%` become
@@ -56,6 +64,8 @@ const HEX = "0123456789ABCDEF";
  * @example escapeAuthValue("john doe") // "john%20doe"
  */
 export function escapeAuthValue(binary: string): string {
+  // Most user names and passwords need no escape: no copy, char by char, for them.
+  if (!NEEDS_ESCAPE.test(binary)) return binary;
   let out = "";
   for (let i = 0; i < binary.length; i++) {
     const code = binary.charCodeAt(i);

@@ -30,7 +30,7 @@ describe("the wire encoders are the only way to make Wire text", () => {
 
   test("the sockets toward the auth service and the backends are written only with Wire text", () => {
     const backend = fs.readFileSync(path.join(SRC, "upstream", "backend.ts"), "utf8");
-    assert.match(backend, /const write = \(data: BackendWire\) =>/);
+    assert.match(backend, /private write\(data: BackendWire\): void \{/);
     assert.match(backend, /proxyHeader\?: Wire<"proxy">/);
     const auth = fs.readFileSync(path.join(SRC, "auth", "auth_http.ts"), "utf8");
     assert.equal(auth.match(/text: Wire<"http">/g)?.length, 1, "query() takes the encoded request");

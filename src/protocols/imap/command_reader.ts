@@ -103,6 +103,8 @@ export class ImapCommandReader {
   private literalLength = 0;
   private literalDigits = 0;
   private literalSync = true;
+  /** Where the command word or the atom being read starts in `buf` (taken as one slice, not char by char). */
+  private tokenStart = 0;
   private lineMode = false;
   private rawStart = 0;
 
@@ -180,15 +182,13 @@ export class ImapCommandReader {
       case "before-command":
         if (c === SP) return null;
         if (!isLetter(c)) return this.invalid(c);
-        this.word = String.fromCharCode(c);
+        this.tokenStart = this.pos - 1;
         this.state = "command";
         return null;
 
       case "command":
-        if (isLetter(c)) {
-          this.word += String.fromCharCode(c);
-          return null;
-        }
+        if (isLetter(c)) return null;
+        this.word = this.buf.slice(this.tokenStart, this.pos - 1);
         if (c !== SP && c !== CR && c !== LF) return this.invalid(c);
         if (this.options.id && this.word.toUpperCase() === "ID") {
           if (c !== SP) return this.invalid(c);
@@ -212,17 +212,16 @@ export class ImapCommandReader {
           this.literalSync = true;
           this.state = "literal-length";
         } else {
-          this.value = String.fromCharCode(c);
+          this.tokenStart = this.pos - 1;
           this.state = "atom";
         }
         return null;
 
       case "atom":
         if (c === SP || c === CR || c === LF) {
-          this.args.push(this.value);
+          this.args.push(this.buf.slice(this.tokenStart, this.pos - 1));
           return this.endOfToken(c);
         }
-        this.value += String.fromCharCode(c);
         return null;
 
       case "quoted":

@@ -205,8 +205,11 @@ export class SmtpPreauth implements PreauthMachine {
     return this.salt;
   }
 
+  /** The EHLO reply depends on the options and TLS only: built once per options object (one per server). */
   private ehlo(): string {
-    return ehloReply({
+    let replies = EHLO_REPLIES.get(this.opts);
+    if (!replies) EHLO_REPLIES.set(this.opts, replies = []);
+    return replies[this.tls ? 1 : 0] ??= ehloReply({
       serverName: this.opts.server_name,
       capabilities: this.opts.smtp_capabilities,
       auth: this.opts.smtp_auth,
@@ -215,6 +218,9 @@ export class SmtpPreauth implements PreauthMachine {
     });
   }
 }
+
+/** Options object → [plaintext, TLS] EHLO replies. */
+const EHLO_REPLIES = new WeakMap<SmtpPreauthOptions, [string?, string?]>();
 
 /** MAIL/RCPT are stored as the whole command line without trailing spaces, like nginx. */
 function commandText(line: string): string {

@@ -149,7 +149,9 @@ export class PoolsClient implements PoolPlacement {
   sessionClosed(session: PoolSession): void {
     const started = this.started.get(session);
     if (!started) {
-      if (session.upstream !== undefined) this.ended.add(session);
+      // Only a pool backend's session can still be reported (loginReported's own test):
+      // one WeakSet entry per login otherwise, for nothing.
+      if (session.upstream !== undefined && this.backends.has(session.upstream)) this.ended.add(session);
       return;
     }
     this.started.delete(session);
