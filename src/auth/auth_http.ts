@@ -9,7 +9,7 @@
  * nginx) it speaks HTTP/1.1 and keeps up to that many idle connections.
  */
 import net from "node:net";
-import dns from "node:dns";
+import { lookupFirst } from "../net/resolve.ts";
 import type { AuthHttpUrl } from "../config/model.ts";
 import type { Logger, SessionContext } from "../log/logger.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "./types.ts";
@@ -155,7 +155,7 @@ export class AuthHttpClient implements AuthSource, ConnectionPool {
     let address = host;
     if (net.isIP(host) === 0) {
       try {
-        address = (await dns.promises.lookup(host)).address;
+        address = (await lookupFirst(host)).address;
       } catch {
         return `host not found in auth_http "${url.url}"`;
       }
@@ -172,7 +172,7 @@ export class AuthHttpClient implements AuthSource, ConnectionPool {
   ): Promise<AuthResult> {
     let address: string;
     try {
-      address = (await dns.promises.lookup(decision.host)).address;
+      address = (await lookupFirst(decision.host)).address;
     } catch {
       return internal(`auth http server ${peer} sent invalid server address:"${decision.host}" (host not found)`);
     }

@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import net from "node:net";
-import dns from "node:dns/promises";
+import { lookupAll } from "../net/resolve.ts";
 import { ConfigError, formatAt, type Loc } from "../config/errors.ts";
 import type { Config, ListenSpec } from "../config/model.ts";
 import type { Places } from "../config/places.ts";
@@ -38,7 +38,7 @@ function namesIn(file: string): Set<string> {
 }
 
 export const SYSTEM: HostFacilities = {
-  resolves: (host) => dns.lookup(host, { all: true }).then((found) => found.length > 0, () => false),
+  resolves: (host) => lookupAll(host).then((found) => found.length > 0, () => false),
   bind: async (host, port) => {
     const code = await bindError(host, port);
     return code === "EADDRINUSE" ? undefined : code;

@@ -6,7 +6,7 @@
  * defaults to "nginx", as nginx's does: existing syslog filters match on it.
  */
 import dgram from "node:dgram";
-import dns from "node:dns";
+import { lookupFirst } from "../net/resolve.ts";
 import net from "node:net";
 import os from "node:os";
 import { LOG_LEVELS, type LogLevel } from "../config/model.ts";
@@ -71,7 +71,7 @@ export class SyslogSender {
     // resolved once, as nginx resolves it when it reads the configuration
     const address = net.isIP(server.host)
       ? { address: server.host, family: net.isIP(server.host) }
-      : await dns.promises.lookup(server.host);
+      : await lookupFirst(server.host);
     const socket = dgram.createSocket(address.family === 6 ? "udp6" : "udp4");
     socket.on("error", () => {});
     socket.unref();

@@ -8,7 +8,7 @@
 import dgram from "node:dgram";
 import crypto from "node:crypto";
 import net from "node:net";
-import dns from "node:dns/promises";
+import { lookupAll } from "../net/resolve.ts";
 import { splitHostPort } from "../config/values/address.ts";
 
 export const DNS_A = 1;
@@ -56,7 +56,7 @@ export async function resolveNameServers(addresses: readonly string[]): Promise<
     }
     let found: Array<{ address: string }>;
     try {
-      found = await dns.lookup(server.host, { all: true });
+      found = await lookupAll(server.host);
     } catch {
       throw new Error(`host not found in resolver "${text}"`);
     }

@@ -6,7 +6,7 @@
 import net from "node:net";
 import fs from "node:fs";
 import type { NetListener, NetSocket, Sockets } from "../net/socket.ts";
-import dns from "node:dns/promises";
+import { lookupAll } from "../net/resolve.ts";
 import type { ListenSpec } from "../config/model.ts";
 import { unmapped } from "../wire/proxy_header.ts";
 
@@ -39,7 +39,7 @@ export async function expandListen<T>(listen: ListenSpec, target: T): Promise<Li
   if (listen.host === "*" || listen.host === "") hosts = ["0.0.0.0"];
   else if (net.isIP(listen.host)) hosts = [listen.host];
   else {
-    const found = await dns.lookup(listen.host, { all: true });
+    const found = await lookupAll(listen.host);
     hosts = [...new Set(found.map((a) => a.address))];
   }
   const entries: ListenEntry<T>[] = [];

@@ -3,7 +3,7 @@
  * set the client address with a PROXY header. Entries are an address, a CIDR,
  * a host name (all its addresses, resolved when the config is applied) or `unix:`.
  */
-import dns from "node:dns/promises";
+import { lookupAll } from "../net/resolve.ts";
 import { contains, type Network, parseCidr } from "../config/values/cidr.ts";
 
 export interface TrustedPeers {
@@ -27,7 +27,7 @@ export async function trustedPeers(entries: readonly string[]): Promise<TrustedP
     }
     let found: Array<{ address: string }>;
     try {
-      found = await dns.lookup(entry, { all: true });
+      found = await lookupAll(entry);
     } catch {
       throw new Error(`host not found in set_real_ip_from "${entry}"`);
     }
