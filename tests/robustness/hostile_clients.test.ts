@@ -186,12 +186,15 @@ describe("hostile clients against a running proxy", () => {
 
   /**
    * A leak grows with every round of abuse; the allocator's high-water mark does not.
-   * So the first rounds above set the mark, and a second round of the heaviest
-   * (the silent flood and the megabyte lines) must not raise resident memory much
-   * past it. (Against the pre-abuse baseline the mark alone is 50 to 90 MiB on Deno,
-   * whose native buffers are not given back to the system.)
+   * So the first rounds above set the mark, and a further round of the heaviest (the
+   * silent flood and the megabyte lines) must leave resident memory near where the round
+   * before left it. Deno's collector runs when it likes (no gc() from a test) and once in
+   * a while a round ends with its garbage still resident (CI saw +26 MiB), so a round may
+   * be repeated, up to three: memory that keeps growing round after round is the leak.
+   * (Against the pre-abuse baseline the mark alone is 50 to 90 MiB on Deno, whose native
+   * buffers are not given back to the system.)
    */
-  test("after all of it no session is left, and a second round of the same abuse leaves memory where the first did", async () => {
+  test("after all of it no session is left, and further rounds of the same abuse leave memory where the first did", async () => {
     const settled = async () => {
       assert.ok(await eventually(() => proxy.proxy.activeSessions === 0, 10_000), `${proxy.proxy.activeSessions} sessions left`);
       collectGarbage();
@@ -199,20 +202,24 @@ describe("hostile clients against a running proxy", () => {
       collectGarbage();
       return rssMiB();
     };
-    const afterFirst = await settled();
-    const clients = await connectMany(port.imap, SILENT_CONNECTIONS);
-    await Promise.all(clients.map((c) => c.rest(30_000)));
-    for (const { protocol, line } of megabyteLines) {
-      const c = await WireClient.connect(port[protocol]);
-      await c.line();
-      c.send(line + "x".repeat(MiB) + "\r\n");
-      await c.rest(15_000);
-    }
-    await imapLogin(port.imap);
-    const afterSecond = await settled();
+    const abuseAgain = async () => {
+      const clients = await connectMany(port.imap, SILENT_CONNECTIONS);
+      await Promise.all(clients.map((c) => c.rest(30_000)));
+      for (const { protocol, line } of megabyteLines) {
+        const c = await WireClient.connect(port[protocol]);
+        await c.line();
+        c.send(line + "x".repeat(MiB) + "\r\n");
+        await c.rest(15_000);
+      }
+      await imapLogin(port.imap);
+      return await settled();
+    };
+    const rounds = [await settled()];
+    do rounds.push(await abuseAgain());
+    while (rounds.at(-1)! >= rounds.at(-2)! + 24 && rounds.length < 4);
     assert.ok(
-      afterSecond < afterFirst + 24,
-      `RSS ${afterSecond.toFixed(1)} MiB after the second round, ${afterFirst.toFixed(1)} after the first (${baselineRss.toFixed(1)} before any)`,
+      rounds.at(-1)! < rounds.at(-2)! + 24,
+      `RSS after each round of abuse: ${rounds.map((r) => r.toFixed(1)).join(", ")} MiB (${baselineRss.toFixed(1)} before any)`,
     );
   });
 });
