@@ -9,7 +9,7 @@
  * nginx) it speaks HTTP/1.1 and keeps up to that many idle connections.
  */
 import net from "node:net";
-import { lookupFirst } from "../net/resolve.ts";
+import { lookupFirst } from "../resolve.ts";
 import type { AuthHttpUrl } from "../config/model.ts";
 import type { Logger, SessionContext } from "../log/logger.ts";
 import type { AuthRequest, AuthResult, AuthSource } from "./types.ts";

@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import net from "node:net";
-import { lookupAll } from "../net/resolve.ts";
+import { lookupAll } from "../resolve.ts";
 import { ConfigError, formatAt, type Loc } from "../config/errors.ts";
 import type { Config, ListenSpec } from "../config/model.ts";
 import type { Places } from "../config/places.ts";

@@ -6,7 +6,7 @@
  * defaults to "nginx", as nginx's does: existing syslog filters match on it.
  */
 import dgram from "node:dgram";
-import { lookupFirst } from "../net/resolve.ts";
+import { lookupFirst } from "../resolve.ts";
 import net from "node:net";
 import os from "node:os";
 import { LOG_LEVELS, type LogLevel } from "../config/model.ts";

@@ -8,7 +8,7 @@
 import dgram from "node:dgram";
 import crypto from "node:crypto";
 import net from "node:net";
-import { lookupAll } from "../net/resolve.ts";
+import { lookupAll } from "../resolve.ts";
 import { splitHostPort } from "../config/values/address.ts";
 
 export const DNS_A = 1;

@@ -6,7 +6,7 @@
 import net from "node:net";
 import fs from "node:fs";
 import type { NetListener, NetSocket, Sockets } from "../net/socket.ts";
-import { lookupAll } from "../net/resolve.ts";
+import { lookupAll } from "../resolve.ts";
 import type { ListenSpec } from "../config/model.ts";
 import { unmapped } from "../wire/proxy_header.ts";
 

@@ -3,7 +3,7 @@
  * set the client address with a PROXY header. Entries are an address, a CIDR,
  * a host name (all its addresses, resolved when the config is applied) or `unix:`.
  */
-import { lookupAll } from "../net/resolve.ts";
+import { lookupAll } from "../resolve.ts";
 import { contains, type Network, parseCidr } from "../config/values/cidr.ts";
 
 export interface TrustedPeers {

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { lookupAll, lookupFirst } from "../../src/net/resolve.ts";
+import { lookupAll, lookupFirst } from "../../src/resolve.ts";
 
 describe("host names resolved by the system's resolver", () => {
   test("names under the special-use name 'invalid' are not found, in any case and with a trailing dot", async () => {

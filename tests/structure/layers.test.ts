@@ -12,7 +12,7 @@ import { REPO_ROOT } from "../support/repo.ts";
 
 /** Top-level entries of src/ (folders, or files at its root), bottom layer first. */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["errno.ts", "version.ts", "runtime.ts"],
+  ["errno.ts", "version.ts", "runtime.ts", "resolve.ts"],
   ["wire"],
   ["config"],
   ["log"],
