@@ -86,8 +86,8 @@ type PendingTls = {
 class BunSocket implements NetSocket {
   owner: SocketOwner | undefined;
   native?: Native;
-  /** Written by us, not yet taken by the kernel. */
-  private pending: Uint8Array[] = [];
+  /** Written by us, not yet taken by the kernel; made at the first write the kernel does not take whole (most sockets never have one). */
+  private pending?: Uint8Array[];
   /** The whole length of every write not yet wholly taken by the kernel (`queued`). */
   private pendingBytes = 0;
   /** Bytes of the first pending write that the kernel took already. */
@@ -156,7 +156,7 @@ class BunSocket implements NetSocket {
 
   write(data: Uint8Array): boolean {
     if (this.gone) return true;
-    if (this.pending.length > 0 || !this.native || this.tls) {
+    if (this.pending || !this.native || this.tls) {
       this.queue(data, 0);
     } else {
       const n = this.native.write(data);
@@ -170,8 +170,12 @@ class BunSocket implements NetSocket {
   /** `written`: how much of `data` the kernel already took. */
   private queue(data: Uint8Array, written: number): void {
     // Bun may reuse a received chunk's memory once its handler returns.
-    this.pending.push(new Uint8Array(data.subarray(written)));
-    if (this.pending.length === 1) this.headWritten = written;
+    const copy = new Uint8Array(data.subarray(written));
+    if (this.pending) this.pending.push(copy);
+    else {
+      this.pending = [copy];
+      this.headWritten = written;
+    }
     // A write counts whole until its last byte is written, as node:net's writableLength does.
     this.pendingBytes += data.length;
   }
@@ -181,7 +185,7 @@ class BunSocket implements NetSocket {
     const native = this.native;
     if (!native || this.tls || this.gone) return;
     const q = this.pending;
-    while (q.length > 0) {
+    while (q && q.length > 0) {
       const chunk = q[0]!;
       const n = Math.max(native.write(chunk), 0);
       if (n < chunk.length) {
@@ -193,6 +197,7 @@ class BunSocket implements NetSocket {
       this.headWritten = 0;
       q.shift();
     }
+    this.pending = undefined;
     if (this.ending) native.shutdown();
     if (this.waitingDrain) {
       this.waitingDrain = false;
@@ -244,7 +249,7 @@ class BunSocket implements NetSocket {
     setImmediate(tellClosed, this);
   }
   private dropPending(): void {
-    this.pending = [];
+    this.pending = undefined;
     this.pendingBytes = 0;
     this.headWritten = 0;
   }

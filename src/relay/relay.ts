@@ -18,7 +18,7 @@ interface RelayStats {
 export type RelayEnd = "client-closed" | "backend-closed" | "client-error" | "backend-error" | "idle-timeout" | "shutdown";
 
 export interface RelayHandle {
-  stats: RelayStats;
+  readonly stats: RelayStats;
   /** Stop now (fast shutdown). */
   abort(): void;
   /** `goodbye` to the client after what is already on its way, then both sides close. */
@@ -41,8 +41,9 @@ export function relay(client: NetSocket, backend: NetSocket, idleMs: number, pen
   return new Relay(client, backend, idleMs, pendingUp, owner);
 }
 
-class Relay implements RelayHandle, SocketOwner {
-  readonly stats: RelayStats = { up: 0, down: 0 };
+class Relay implements RelayHandle, SocketOwner, RelayStats {
+  up = 0;
+  down = 0;
   private ended: RelayEnd | null = null;
   private clientClosed = false;
   private backendClosed = false;
@@ -63,11 +64,16 @@ class Relay implements RelayHandle, SocketOwner {
     client.owner = this;
     backend.owner = this;
     if (pendingUp) {
-      this.stats.up += pendingUp.length;
+      this.up += pendingUp.length;
       backend.write(Buffer.from(pendingUp, "latin1"));
     }
     client.resume();
     backend.resume();
+  }
+
+  /** The counts are the relay's own fields: no object of their own for each of thousands of sessions. */
+  get stats(): RelayStats {
+    return this;
   }
 
   abort(): void {
@@ -83,11 +89,11 @@ class Relay implements RelayHandle, SocketOwner {
   socketData(from: NetSocket, chunk: Buffer): void {
     if (this.ended) return;
     if (from === this.client) {
-      this.stats.up += chunk.length;
+      this.up += chunk.length;
       this.idle.refresh();
       if (!this.backend.write(chunk)) this.client.pause();
     } else {
-      this.stats.down += chunk.length;
+      this.down += chunk.length;
       if (!this.client.write(chunk)) this.backend.pause();
     }
   }
