@@ -305,6 +305,11 @@ function isIpLiteral(text: string): boolean {
  * Decide what a complete header block means, in nginx's order: error, WAIT,
  * missing server/port, missing password, bad address, bad port, success.
  */
+/** An answer the proxy cannot act on, in nginx's words; built only on that path. */
+function invalidAnswer(ctx: DecisionContext, what: string): AuthDecision {
+  return { type: "internal", reason: `auth http server ${ctx.peer} ${what}` };
+}
+
 export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): AuthDecision {
   let errorText: string | null = null;
   let wait = false;
@@ -379,28 +384,28 @@ export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): Au
     port = String(ctx.defaultBackend.port);
   }
   const pool = server !== undefined && ctx.upstreams?.has(server) === true;
-  if (!server || (!port && !pool)) return { type: "internal", reason: `auth http server ${ctx.peer} did not send server or port` };
+  if (!server || (!port && !pool)) return invalidAnswer(ctx, "did not send server or port");
   if (ctx.protocol !== "smtp" && pass === undefined && yieldOf(ctx.method) !== "password") {
-    return { type: "internal", reason: `auth http server ${ctx.peer} did not send password` };
+    return invalidAnswer(ctx, "did not send password");
   }
   const literal = pool || isIpLiteral(server);
   if (!literal && !isHostName(server)) {
-    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid server address:"${server}"` };
+    return invalidAnswer(ctx, `sent invalid server address:"${server}"`);
   }
   // A pool's backend has its own port: Auth-Port is ignored (0 here).
   const portNumber = pool ? 0 : parseDecimal(port!);
   if (!pool && (portNumber === null || portNumber < 1 || portNumber > 65535)) {
-    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid server port:"${port}"` };
+    return invalidAnswer(ctx, `sent invalid server port:"${port}"`);
   }
 
   const switchSmtpAuth = smtpAuth?.toLowerCase();
   if (switchSmtpAuth !== undefined && switchSmtpAuth !== "on" && switchSmtpAuth !== "off") {
-    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid SMTP auth switch:"${smtpAuth}"` };
+    return invalidAnswer(ctx, `sent invalid SMTP auth switch:"${smtpAuth}"`);
   }
 
   const upstreamTls = sslUpstream?.toLowerCase();
   if (upstreamTls !== undefined && upstreamTls !== "on" && upstreamTls !== "starttls" && upstreamTls !== "off") {
-    return { type: "internal", reason: `auth http server ${ctx.peer} sent invalid SSL upstream switch:"${sslUpstream}"` };
+    return invalidAnswer(ctx, `sent invalid SSL upstream switch:"${sslUpstream}"`);
   }
 
   // Fields set one by one: an object spread per login is a copy.

@@ -5,6 +5,7 @@
  * closures per connection. Bun's write() takes what the kernel takes and returns the
  * count; the rest waits here and goes on `drain`.
  */
+import { isIPv4 } from "node:net";
 import { runtimeNamespace } from "../runtime.ts";
 import type {
   ClientTlsOptions,
@@ -505,7 +506,7 @@ function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): 
       socket: handlers,
     });
     // One IPv4 address (not the wildcard): every connection's local end is the listener's.
-    if (!request.unix && IPV4.test(request.host) && request.host !== "0.0.0.0") local = { address: request.host, port: listener.port };
+    if (!request.unix && isIPv4(request.host) && request.host !== "0.0.0.0") local = { address: request.host, port: listener.port };
     return Promise.resolve({
       close: () => listener.stop(false),
       address: () => request.unix ? request.host : { address: listener.hostname, port: listener.port, family: listener.hostname.includes(":") ? "IPv6" : "IPv4" },
@@ -514,8 +515,6 @@ function listen(request: ListenRequest, onAccept: (socket: NetSocket) => void): 
     return Promise.reject(err);
   }
 }
-
-const IPV4 = /^(?:(?:0|[1-9]\d{0,2})\.){3}(?:0|[1-9]\d{0,2})$/;
 
 function connect(host: string, port: number, owner: SocketOwner): NetSocket {
   return connectTo({ hostname: host, port }, owner);

@@ -8,17 +8,13 @@
  */
 import type { NetSocket, SocketOwner } from "../net/socket.ts";
 
-interface RelayStats {
-  /** Bytes client → backend. */
-  up: number;
-  /** Bytes backend → client. */
-  down: number;
-}
-
 export type RelayEnd = "client-closed" | "backend-closed" | "client-error" | "backend-error" | "idle-timeout" | "shutdown";
 
 export interface RelayHandle {
-  readonly stats: RelayStats;
+  /** Bytes client → backend. */
+  readonly up: number;
+  /** Bytes backend → client. */
+  readonly down: number;
   /** Stop now (fast shutdown). */
   abort(): void;
   /** `goodbye` to the client after what is already on its way, then both sides close. */
@@ -41,7 +37,8 @@ export function relay(client: NetSocket, backend: NetSocket, idleMs: number, pen
   return new Relay(client, backend, idleMs, pendingUp, owner);
 }
 
-class Relay implements RelayHandle, SocketOwner, RelayStats {
+class Relay implements RelayHandle, SocketOwner {
+  // The counts are the relay's own fields: no object of their own for each of thousands of sessions.
   up = 0;
   down = 0;
   private ended: RelayEnd | null = null;
@@ -69,11 +66,6 @@ class Relay implements RelayHandle, SocketOwner, RelayStats {
     }
     client.resume();
     backend.resume();
-  }
-
-  /** The counts are the relay's own fields: no object of their own for each of thousands of sessions. */
-  get stats(): RelayStats {
-    return this;
   }
 
   abort(): void {

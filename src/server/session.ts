@@ -142,7 +142,7 @@ export class Session extends ClientLink implements SessionIo {
   /** Called by the relay once both sockets are closed. */
   relayEnded(end: RelayEnd): void {
     if (this.logs("info")) {
-      const { up, down } = this.relayHandle!.stats;
+      const { up, down } = this.relayHandle!;
       const seconds = ((Date.now() - this.started) / 1000).toFixed(3);
       this.log("info", `proxied session done (${end}), bytes from client: ${up}, to client: ${down}, duration: ${seconds}s`);
     }
@@ -231,8 +231,8 @@ export class Session extends ClientLink implements SessionIo {
       protocol: this.deps.server.protocol,
       login: this.ctx.login,
       upstream: this.ctx.upstream,
-      bytesUp: this.relayHandle?.stats.up ?? 0,
-      bytesDown: this.relayHandle?.stats.down ?? 0,
+      bytesUp: this.relayHandle?.up ?? 0,
+      bytesDown: this.relayHandle?.down ?? 0,
       tls: this.tlsInfo?.protocol,
       result: this.core.result,
     });

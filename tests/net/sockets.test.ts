@@ -79,9 +79,10 @@ async function listening(sockets: Sockets): Promise<{ listener: NetListener; por
   return { listener, port, next };
 }
 
-function connectPlain(port: number): Promise<net.Socket> {
+/** `allowHalfOpen`: a client that may still send after the server's FIN. */
+function connectPlain(port: number, allowHalfOpen = false): Promise<net.Socket> {
   return new Promise((resolve) => {
-    const c = net.connect(port, "127.0.0.1", () => resolve(c));
+    const c = net.connect({ port, host: "127.0.0.1", allowHalfOpen }, () => resolve(c));
   });
 }
 
@@ -172,9 +173,7 @@ function adapterTests(name: string, sockets: Sockets): void {
 
     test("a FIN that comes while paused is told after the bytes before it, on resume (native: not before)", async () => {
       const { listener, port, next } = await listening(sockets);
-      const client = await new Promise<net.Socket>((resolve) => {
-        const c = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true }, () => resolve(c));
-      });
+      const client = await connectPlain(port, true);
       const server = await next();
       const owner = new Recorder();
       let textAtEnd: string | undefined;
@@ -204,9 +203,7 @@ function adapterTests(name: string, sockets: Sockets): void {
     // Deno's node:net fails the write with EPIPE instead (a peer's FIN there ends the writes too).
     nativeOnly("the peer's FIN while a large write is still queued: the write arrives whole before this side's FIN", async () => {
       const { listener, port, next } = await listening(sockets);
-      const client = await new Promise<net.Socket>((resolve) => {
-        const c = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true }, () => resolve(c));
-      });
+      const client = await connectPlain(port, true);
       client.pause();
       const server = await next();
       const owner = new Recorder();
@@ -245,10 +242,7 @@ function adapterTests(name: string, sockets: Sockets): void {
 
     test("end() is a half-close: the peer's bytes still arrive, and the close is told on a later turn, once the peer closed", async () => {
       const { listener, port, next } = await listening(sockets);
-      // A client that may still send after our FIN.
-      const client = await new Promise<net.Socket>((resolve) => {
-        const c = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true }, () => resolve(c));
-      });
+      const client = await connectPlain(port, true);
       const server = await next();
       const owner = new Recorder();
       server.owner = owner;
