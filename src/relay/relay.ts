@@ -7,6 +7,7 @@
  * state is one object that owns both sockets (src/net/): no closures per session.
  */
 import type { NetSocket, SocketOwner } from "../net/socket.ts";
+import { type IdleGroup, idleGroup, type IdleMember } from "./idle_timers.ts";
 
 export type RelayEnd = "client-closed" | "backend-closed" | "client-error" | "backend-error" | "idle-timeout" | "shutdown";
 
@@ -21,9 +22,6 @@ export interface RelayHandle {
   kick(goodbye: Buffer): void;
 }
 
-/** setTimeout's ceiling; a longer proxy_timeout would fire at once. */
-const MAX_TIMER_MS = 0x7fffffff;
-
 /** Told once, when both sockets are closed, how the relay ended. */
 interface RelayOwner {
   relayEnded(end: RelayEnd): void;
@@ -37,7 +35,7 @@ export function relay(client: NetSocket, backend: NetSocket, idleMs: number, pen
   return new Relay(client, backend, idleMs, pendingUp, owner);
 }
 
-class Relay implements RelayHandle, SocketOwner {
+class Relay implements RelayHandle, SocketOwner, IdleMember {
   // The counts are the relay's own fields: no object of their own for each of thousands of sessions.
   up = 0;
   down = 0;
@@ -45,7 +43,9 @@ class Relay implements RelayHandle, SocketOwner {
   private clientClosed = false;
   private backendClosed = false;
   private reported = false;
-  private readonly idle: ReturnType<typeof setTimeout>;
+  /** When the client was last active (only its activity re-arms proxy_timeout); kept by the idle group. */
+  lastActive = 0;
+  private readonly idle: IdleGroup;
   /** After a flushing stop: the bound on each side's last writes. */
   private clientFlush?: ReturnType<typeof setTimeout>;
   private backendFlush?: ReturnType<typeof setTimeout>;
@@ -57,7 +57,8 @@ class Relay implements RelayHandle, SocketOwner {
     pendingUp: string,
     private readonly owner: RelayOwner,
   ) {
-    this.idle = setTimeout(onIdle, Math.min(idleMs, MAX_TIMER_MS), this);
+    this.idle = idleGroup(idleMs);
+    this.idle.add(this);
     client.owner = this;
     backend.owner = this;
     if (pendingUp) {
@@ -82,7 +83,7 @@ class Relay implements RelayHandle, SocketOwner {
     if (this.ended) return;
     if (from === this.client) {
       this.up += chunk.length;
-      this.idle.refresh();
+      this.lastActive = performance.now();
       if (!this.backend.write(chunk)) this.client.pause();
     } else {
       this.down += chunk.length;
@@ -92,7 +93,7 @@ class Relay implements RelayHandle, SocketOwner {
 
   /** `to` can take more: let its peer's bytes flow again. */
   socketDrain(to: NetSocket): void {
-    if (to === this.client) this.idle.refresh();
+    if (to === this.client) this.lastActive = performance.now();
     if (!this.ended) (to === this.client ? this.backend : this.client).resume();
   }
 
@@ -124,7 +125,7 @@ class Relay implements RelayHandle, SocketOwner {
   stop(reason: RelayEnd, flush: boolean): void {
     if (this.ended) return;
     this.ended = reason;
-    clearTimeout(this.idle);
+    this.idle.remove(this);
     const { client, backend } = this;
     if (flush) {
       // Finish writing what is already queued in each direction, then close both.
@@ -152,6 +153,10 @@ class Relay implements RelayHandle, SocketOwner {
     this.reportWhenClosed();
   }
 
+  idleExpired(): void {
+    this.stop("idle-timeout", false);
+  }
+
   private reportWhenClosed(): void {
     if (!this.ended || !this.clientClosed || !this.backendClosed || this.reported) return;
     this.reported = true;
@@ -160,9 +165,6 @@ class Relay implements RelayHandle, SocketOwner {
   }
 }
 
-function onIdle(relay: Relay): void {
-  relay.stop("idle-timeout", false);
-}
 function destroySocket(s: NetSocket): void {
   s.destroy();
 }

@@ -24,6 +24,8 @@ import { AccessLog } from "../log/access_log.ts";
 import { Generation } from "./generation.ts";
 import { type PoolPlacement, Pools } from "../upstream/pools.ts";
 import { PoolRouter } from "../upstream/pool_router.ts";
+import { MemorySettler } from "./settle_memory.ts";
+import { fullCollection } from "../runtime.ts";
 
 /** What every connection accepted for one `server {}` needs. */
 interface ServerRuntime {
@@ -70,6 +72,7 @@ export class MailProxy {
   /** status_allow of the configuration applied last. */
   private statusAllowed = addressMatcher(STATUS_ALLOW_DEFAULT);
   private accessLog?: AccessLog;
+  private readonly settler = new MemorySettler(fullCollection);
   /** Set while a graceful stop waits for the last session. */
   private drained?: () => void;
 
@@ -237,6 +240,7 @@ export class MailProxy {
   private async windDown(wait: boolean, timeoutMs: number): Promise<void> {
     for (const o of this.open.values()) o.socket.close();
     this.open.clear();
+    this.settler.stop();
     if (wait && this.sessions.size > 0) {
       const all = new Promise<void>((r) => (this.drained = r));
       if (timeoutMs > 0) {
@@ -310,6 +314,7 @@ export class MailProxy {
     this.sessions.add(session);
     group[0]!.target.generation.add(session);
     session.start();
+    this.settler.sessionStarted();
   }
 
   /**
