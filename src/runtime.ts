@@ -28,6 +28,20 @@ export function runtimeNamespace<T>(): T {
  */
 export const fullCollection: (() => void) | undefined = found.Bun ? () => found.Bun!.gc(true) : undefined;
 
+/**
+ * What a serving process's environment must add before it serves, or undefined when
+ * nothing: on Bun, JavaScriptCore's FTL tier off (`BUN_JSC_useFTLJIT=0`) unless the
+ * environment says otherwise. The proxy's JavaScript is short glue between native
+ * calls, which never runs long enough to repay the FTL's compilation: measured with it
+ * off, less CPU per login, in storms and at steady state, and less memory after the
+ * first burst of logins (docs/performance.md, "JavaScriptCore's FTL tier"). Bun reads
+ * these options only when it starts.
+ */
+export function servingEnvironment(env: Record<string, string | undefined> = process.env): Record<string, string> | undefined {
+  if (RUNTIME !== "Bun" || env.BUN_JSC_useFTLJIT !== undefined) return undefined;
+  return { BUN_JSC_useFTLJIT: "0" };
+}
+
 /** Which runtime runs this process, with its version: "bun 1.4.5". */
 export function runtimeVersion(): string {
   if (found.Bun) return `bun ${found.Bun.version}`;

@@ -22,6 +22,8 @@ Environment:
                        usual world). The first mode runs every scenario; each further mode
                        runs the login storms again (plain and TLS) on a fresh proxy
   BENCH_PORT_BASE=N    first of 9 loopback ports (default 27100)
+  BENCH_WARM_SECS=S    warm-up before each storm's measured window (default 1): a longer
+                       one measures the steady state, after the JIT has compiled what it will
 """
 import datetime
 import json
@@ -156,6 +158,8 @@ def versions() -> dict:
 def main() -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
     prm = scenarios.Params.quick() if quick else scenarios.Params.full()
+    if "BENCH_WARM_SECS" in os.environ:
+        prm.warm_secs = float(os.environ["BENCH_WARM_SECS"])
     rounds = int(os.environ.get("BENCH_ROUNDS", "2"))
     runtimes = env_list("BENCH_RUNTIMES", "nginx,bun,deno")
     if "nginx" not in runtimes:

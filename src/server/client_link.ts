@@ -21,8 +21,11 @@ const TIMER_SLOT: Record<SessionTimer, number> = { idle: 0, write: 1, flush: 2, 
 const MAX_TIMER_MS = 0x7fffffff;
 
 export abstract class ClientLink implements SocketOwner {
-  /** One slot per SessionTimer (TIMER_SLOT); `turn` holds an Immediate. */
-  private readonly timers: Array<Timer | ReturnType<typeof setImmediate> | undefined> = [];
+  /**
+   * One slot per SessionTimer (TIMER_SLOT); `turn` holds an Immediate. Made by the first
+   * timer and dropped when none is left: a relayed session has none for its whole life.
+   */
+  private timers?: Array<Timer | ReturnType<typeof setImmediate> | undefined>;
   private waitingDrain = false;
 
   constructor(protected socket: NetSocket) {
@@ -59,24 +62,30 @@ export abstract class ClientLink implements SocketOwner {
 
   armTimer(timer: SessionTimer, ms: number): void {
     this.clearTimer(timer);
+    const timers = this.timers ??= [];
     if (timer === "turn") {
-      this.timers[TIMER_SLOT.turn] = setImmediate(fireTimer, this, timer);
+      timers[TIMER_SLOT.turn] = setImmediate(fireTimer, this, timer);
       return;
     }
     const handle = setTimeout(fireTimer, Math.min(ms, MAX_TIMER_MS), this, timer);
     // The flush bound must not keep a stopping process up.
     if (timer === "flush") handle.unref();
-    this.timers[TIMER_SLOT[timer]] = handle;
+    timers[TIMER_SLOT[timer]] = handle;
   }
 
   /** A cleared timer object kept in its slot would still cost memory for the session's life. */
   clearTimer(timer: SessionTimer): void {
-    const slot = TIMER_SLOT[timer];
-    const handle = this.timers[slot];
+    const handle = this.timers?.[TIMER_SLOT[timer]];
     if (handle === undefined) return;
     if (timer === "turn") clearImmediate(handle as ReturnType<typeof setImmediate>);
     else clearTimeout(handle as Timer);
-    this.timers[slot] = undefined;
+    this.unset(timer);
+  }
+
+  private unset(timer: SessionTimer): void {
+    const timers = this.timers!;
+    timers[TIMER_SLOT[timer]] = undefined;
+    if (timers.every(isUnset)) this.timers = undefined;
   }
 
   closeAfterWrite(): void {
@@ -110,9 +119,13 @@ export abstract class ClientLink implements SocketOwner {
 
   /** @internal the timer callback's way in */
   timerDue(timer: SessionTimer): void {
-    this.timers[TIMER_SLOT[timer]] = undefined;
+    this.unset(timer);
     this.timerFired(timer);
   }
+}
+
+function isUnset(handle: unknown): boolean {
+  return handle === undefined;
 }
 
 function fireTimer(link: ClientLink, timer: SessionTimer): void {

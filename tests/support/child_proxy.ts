@@ -133,6 +133,7 @@ export async function startChildProxy(
   port: number,
   args: string[] = [],
   as?: { uid: number; gid: number },
+  env: Record<string, string> = {},
 ): Promise<ChildProxy> {
   const dir = tempDir("mailproxy-ops-");
   // as /var/log/nginx: workers started as root run as nobody and reopen their logs here by name
@@ -145,7 +146,7 @@ export async function startChildProxy(
   write(configText);
   const [cmd, ...base] = as ? [binaryForAnyUser()] : mailproxyCommand();
   // the user's own dir as working directory too: it may not be allowed into ours
-  const user = as ? { ...as, cwd: dir, env: { ...process.env, HOME: dir } } : {};
+  const user = as ? { ...as, cwd: dir, env: { ...process.env, HOME: dir, ...env } } : { env: { ...process.env, ...env } };
   const child = spawn(cmd!, [...base, ...args, "-c", confFile], { stdio: ["ignore", "pipe", "pipe"], ...user });
   let output = "";
   child.stdout!.on("data", (d) => (output += d));

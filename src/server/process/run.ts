@@ -10,14 +10,27 @@ import { processPlan } from "./plan.ts";
 import { runMaster } from "./master.ts";
 import { runSingle } from "./single.ts";
 import { selfCommand } from "./self.ts";
+import { servingEnvironment } from "../../runtime.ts";
 
 /** Start serving; resolves with the exit code once the proxy has stopped (at once when daemonizing). */
 export function runProxy(config: Config, opts: RunOptions): Promise<number> {
   if (config.daemon && !process.env.MAILPROXY_DAEMONIZED) return Promise.resolve(daemonize());
+  restartWithServingEnvironment();
   const logger = new Logger(logTargets(config, opts.errorLog));
   const plan = processPlan(config);
   if (plan.warning) logger.warn(plan.warning);
   return plan.workers > 0 ? runMaster(config, opts, logger) : runSingle(config, opts, logger);
+}
+
+/**
+ * Become ourselves again (execve: the same pid, for pid files and service managers)
+ * with what the runtime must be told at its start (runtime.ts); workers inherit it.
+ */
+function restartWithServingEnvironment(): void {
+  const add = servingEnvironment();
+  if (!add) return;
+  const [cmd, ...args] = selfCommand();
+  process.execve?.(cmd!, [cmd!, ...args, ...process.argv.slice(2)], { ...process.env, ...add });
 }
 
 /** `daemon on`: start a detached copy of ourselves and exit, as nginx forks. */
