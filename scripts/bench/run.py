@@ -22,6 +22,7 @@ Environment:
                        usual world). The first mode runs every scenario; each further mode
                        runs the login storms again (plain and TLS) on a fresh proxy
   BENCH_PORT_BASE=N    first of 9 loopback ports (default 27100)
+  BENCH_CERT_KEY=ec     the servers' certificate on a P-256 ECDSA key instead of RSA-2048
   BENCH_WARM_SECS=S    warm-up before each storm's measured window (default 1): a longer
                        one measures the steady state, after the JIT has compiled what it will
 """

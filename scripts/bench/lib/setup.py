@@ -64,8 +64,13 @@ def nginx_version() -> str:
 
 
 def make_cert(work: str) -> tuple[str, str]:
-    """A self-signed RSA-2048 certificate (the common deployment default)."""
+    """A self-signed RSA-2048 certificate (the common deployment default), or with
+    BENCH_CERT_KEY=ec a P-256 ECDSA one (a handshake's signature is most of its cost)."""
     cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=bench.test",
+    kind = os.environ.get("BENCH_CERT_KEY", "rsa")
+    if kind not in ("rsa", "ec"):
+        raise SystemExit(f"bench: BENCH_CERT_KEY takes rsa or ec, not {kind}")
+    newkey = ["-newkey", "rsa:2048"] if kind == "rsa" else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    subprocess.run(["openssl", "req", "-x509", *newkey, "-nodes", "-subj", "/CN=bench.test",
                     "-days", "2", "-keyout", key, "-out", cert], check=True, capture_output=True)
     return cert, key
