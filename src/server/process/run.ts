@@ -15,8 +15,9 @@ import { servingEnvironment } from "../../runtime.ts";
 /** Start serving; resolves with the exit code once the proxy has stopped (at once when daemonizing). */
 export function runProxy(config: Config, opts: RunOptions): Promise<number> {
   if (config.daemon && !process.env.MAILPROXY_DAEMONIZED) return Promise.resolve(daemonize());
-  restartWithServingEnvironment();
+  const notRestarted = restartWithServingEnvironment();
   const logger = new Logger(logTargets(config, opts.errorLog));
+  if (notRestarted) logger.warn(notRestarted);
   const plan = processPlan(config);
   if (plan.warning) logger.warn(plan.warning);
   return plan.workers > 0 ? runMaster(config, opts, logger) : runSingle(config, opts, logger);
@@ -25,12 +26,20 @@ export function runProxy(config: Config, opts: RunOptions): Promise<number> {
 /**
  * Become ourselves again (execve: the same pid, for pid files and service managers)
  * with what the runtime must be told at its start (runtime.ts); workers inherit it.
+ * Returns only when that was not possible: why, to be logged; serving goes on without.
  */
-function restartWithServingEnvironment(): void {
+function restartWithServingEnvironment(): string | undefined {
   const add = servingEnvironment();
-  if (!add) return;
+  if (!add) return undefined;
   const [cmd, ...args] = selfCommand();
-  process.execve?.(cmd!, [cmd!, ...args, ...process.argv.slice(2)], { ...process.env, ...add });
+  const names = Object.entries(add).map(([k, v]) => `${k}=${v}`).join(" ");
+  if (!process.execve) return `cannot start again with ${names}: the runtime has no execve; serving with its defaults`;
+  try {
+    process.execve(cmd!, [cmd!, ...args, ...process.argv.slice(2)], { ...process.env, ...add });
+  } catch (err) {
+    return `cannot start again with ${names}: ${(err as Error).message}; serving with the runtime's defaults`;
+  }
+  return undefined;
 }
 
 /** `daemon on`: start a detached copy of ourselves and exit, as nginx forks. */
