@@ -37,8 +37,8 @@ export const fullCollection: (() => void) | undefined = found.Bun ? () => found.
  * first burst of logins (docs/performance.md, "JavaScriptCore's FTL tier"). Bun reads
  * these options only when it starts.
  */
-export function servingEnvironment(env: Record<string, string | undefined> = process.env): Record<string, string> | undefined {
-  if (RUNTIME !== "Bun" || env.BUN_JSC_useFTLJIT !== undefined) return undefined;
+export function servingEnvironment(): Record<string, string> | undefined {
+  if (RUNTIME !== "Bun" || process.env.BUN_JSC_useFTLJIT !== undefined) return undefined;
   return { BUN_JSC_useFTLJIT: "0" };
 }
 

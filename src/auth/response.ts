@@ -291,25 +291,22 @@ export function isHostName(text: string): boolean {
   return !/^\d+$/.test(labels[labels.length - 1]);
 }
 
-/** A dotted quad, each part 0-255 without leading zeros: what net.isIP takes as IPv4. */
-const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-
 /** IPv4 dotted quad or IPv6 without brackets, as nginx's ngx_parse_addr accepts. */
 function isIpLiteral(text: string): boolean {
-  // The usual answer is an IPv4 address: net.isIP's larger IPv6 pattern only for the others.
-  return IPV4.test(text) || (net.isIP(text) !== 0 && !text.includes("%"));
+  // The usual answer is an IPv4 address: the larger IPv6 pattern only for the others.
+  return net.isIPv4(text) || (net.isIPv6(text) && !text.includes("%"));
 }
 
 
-/**
- * Decide what a complete header block means, in nginx's order: error, WAIT,
- * missing server/port, missing password, bad address, bad port, success.
- */
 /** An answer the proxy cannot act on, in nginx's words; built only on that path. */
 function invalidAnswer(ctx: DecisionContext, what: string): AuthDecision {
   return { type: "internal", reason: `auth http server ${ctx.peer} ${what}` };
 }
 
+/**
+ * Decide what a complete header block means, in nginx's order: error, WAIT,
+ * missing server/port, missing password, bad address, bad port, success.
+ */
 export function decideAuthResponse(head: ResponseHead, ctx: DecisionContext): AuthDecision {
   let errorText: string | null = null;
   let wait = false;

@@ -122,11 +122,7 @@ class BackendLoginRun implements SocketOwner {
     if (next.type === "send") this.write(next.data);
     else if (next.type === "done") this.finish({ type: "ok", socket: this.socket, toClient: next.toClient });
     else {
-      this.finish({
-        type: "fail",
-        reason: `${next.reason}: "${printable(firstLine(next.reply))}" while reading response from ${this.name}`,
-        reply: next.reply,
-      });
+      this.finish({ type: "fail", reason: this.badReply(next.reason, next.reply), reply: next.reply });
     }
   }
 
@@ -143,11 +139,13 @@ class BackendLoginRun implements SocketOwner {
       this.socket.pause();
       void this.startTls(next.greeting);
     } else if (next.type === "fail") {
-      this.finish({
-        type: "fail",
-        reason: `${next.reason}: "${printable(firstLine(next.reply))}" while reading response from ${this.name}`,
-      });
+      this.finish({ type: "fail", reason: this.badReply(next.reason, next.reply) });
     }
+  }
+
+  /** The log's words for a reply that ends the login, as nginx writes them. */
+  private badReply(reason: string, reply: string): string {
+    return `${reason}: "${printable(firstLine(reply))}" while reading response from ${this.name}`;
   }
 
   // ---- the connection's events (SocketOwner) ----
